@@ -1,0 +1,48 @@
+# Tessera: `make run` installs everything and serves on http://127.0.0.1:8000; `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP_CACHE_DIR ?= $(HOME)/.cache/pip
+export PIP_CACHE_DIR
+
+.PHONY: run install migrate test test-fast lint format typecheck bench clean
+
+run: install .env migrate  ## install, migrate, create the demo tenant, serve web + worker
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py bootstrap_demo
+	$(PY) manage.py serve
+
+install: $(VENV)/.installed  ## a virtual environment with every pinned requirement
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Tessera needs Python 3.11 (set PYTHON=python3.11)")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==25.3
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+.env:  ## a local secret key, made once; real environment variables still win
+	@$(PY) -c 'import secrets; print(f"SECRET_KEY={secrets.token_urlsafe(50)}")' > .env
+	@echo "Wrote .env with a new SECRET_KEY (see .env.example for every setting)."
+
+migrate: install .env
+	$(PY) manage.py migrate --noinput
+
+test: install  ## the whole suite (real models, real worker, browser where Chromium is installed)
+	@$(VENV)/bin/pytest $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest ran no tests: that is a failure"; exit 1; fi; exit $$status
+
+test-fast: install  ## skip the slow tests (real models, worker processes, browser)
+	$(VENV)/bin/pytest -m "not slow and not browser"
+
+lint: install  ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) var/test .mypy_cache .ruff_cache .pytest_cache

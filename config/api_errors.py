@@ -1,0 +1,47 @@
+"""Map errors raised under the REST API to RFC 9457 problem details with a stable code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_default_handler
+
+from config.errors import ApplicationError
+
+
+def problem(status: int, code: str, detail: Any) -> Response:
+    """An RFC 9457 problem-details body with Tessera's stable ``code``."""
+    return Response(
+        {
+            "type": f"urn:tessera:error:{code}",
+            "title": code.replace("_", " "),
+            "status": status,
+            "code": code,
+            "detail": detail,
+        },
+        status=status,
+        content_type="application/problem+json",
+    )
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Map domain and DRF errors to problem details; anything else stays a 500 (a bug)."""
+    if isinstance(exc, ApplicationError):
+        return problem(exc.status, exc.code, exc.message)
+    response = drf_default_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, drf_exceptions.APIException):
+        code = exc.get_codes()
+        code_text = code if isinstance(code, str) else "invalid"
+        detail = (
+            response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
+        )
+        result = problem(response.status_code, code_text, detail)
+        for header in ("WWW-Authenticate", "Retry-After"):
+            if header in response:
+                result[header] = response[header]
+        return result
+    return response

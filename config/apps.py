@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ConfigConfig(AppConfig):
+    """Project-wide pieces that belong to no domain app: health, serving, error mapping."""
+
+    name = "config"
+    verbose_name = "Tessera"

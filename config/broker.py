@@ -1,0 +1,51 @@
+"""Broker and result-backend configuration derived from one broker URL.
+
+``filesystem://`` is the embedded default: kombu's filesystem transport under the data directory,
+results as files beside it. Any other URL (``redis://``, ``amqp://``) is used as given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+EMBEDDED_BROKER_URL = "filesystem://localhost/"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    broker_url: str
+    result_backend: str
+    transport_options: dict[str, object]
+
+    @property
+    def embedded(self) -> bool:
+        return self.broker_url.startswith("filesystem")
+
+
+def broker_config(broker_url: str, data_dir: Path, result_backend: str | None = None) -> BrokerConfig:
+    """Resolve the transport options and result backend for ``broker_url``; make folders it needs."""
+    if broker_url.startswith("filesystem"):
+        queue, control, results = (
+            data_dir / "broker" / "queue",
+            data_dir / "broker" / "control",
+            data_dir / "results",
+        )
+        for folder in (queue, control, results):
+            folder.mkdir(parents=True, exist_ok=True)
+        return BrokerConfig(
+            broker_url=broker_url,
+            result_backend=result_backend or f"file://{results}",
+            transport_options={
+                "data_folder_in": str(queue),
+                "data_folder_out": str(queue),
+                "control_folder": str(control),
+                "store_processed": False,
+            },
+        )
+    # Redis redelivers an unacknowledged task after this long (a worker killed mid-task).
+    return BrokerConfig(
+        broker_url=broker_url,
+        result_backend=result_backend or broker_url,
+        transport_options={"visibility_timeout": 3600},
+    )

@@ -1,0 +1,94 @@
+"""Serve Tessera: the web server and a Celery worker side by side; Ctrl-C stops both."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Run gunicorn and a Celery worker together (the embedded default needs no other server)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--bind", default=os.environ.get("TESSERA_BIND", "127.0.0.1:8000"))
+        parser.add_argument(
+            "--web-workers", type=int, default=int(os.environ.get("TESSERA_WEB_WORKERS", "2"))
+        )
+        parser.add_argument(
+            "--worker-concurrency", type=int, default=int(os.environ.get("TESSERA_WORKER_CONCURRENCY", "1"))
+        )
+        parser.add_argument("--no-worker", action="store_true", help="Serve the web only.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        bin_dir = os.path.dirname(sys.executable)
+        commands = {
+            "web": [
+                os.path.join(bin_dir, "gunicorn"),
+                "config.wsgi:application",
+                "--bind",
+                options["bind"],
+                "--workers",
+                str(options["web_workers"]),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+                "--timeout",
+                "120",
+                "--access-logfile",
+                "-",
+            ],
+        }
+        if not options["no_worker"]:
+            commands["worker"] = [
+                os.path.join(bin_dir, "celery"),
+                "-A",
+                "config",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(options["worker_concurrency"]),
+                "--hostname",
+                "tessera@%h",
+            ]
+        children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+        self.stdout.write(f"Tessera is serving on http://{options['bind']}/ (Ctrl-C stops it)")
+        stopping = False
+
+        def stop(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        exit_code = 0
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    self.stderr.write(f"{name} exited with status {child.returncode}; stopping.")
+                    exit_code, stopping = child.returncode or 1, True
+            time.sleep(0.5)
+        _terminate(list(children.values()))
+        if exit_code:
+            raise SystemExit(exit_code)
+
+
+def _terminate(children: list[subprocess.Popen[bytes]], grace: float = 20.0) -> None:
+    """Ask each child to stop (SIGTERM: warm shutdown), then kill whatever is left after ``grace``."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -1,0 +1,16 @@
+"""Settings for the test suite: the real settings, with a throwaway secret and a fast hasher.
+
+Everything else (database, broker) still comes from the environment, so the same suite runs on
+the embedded default and, in CI, on PostgreSQL and Redis.
+"""
+
+import os
+from pathlib import Path
+
+# Tests never share a data directory (broker folders, indexes) with a running instance.
+os.environ.setdefault("TESSERA_DATA_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-real-deployment-0123456789")
+
+from config.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

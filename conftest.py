@@ -1,0 +1,163 @@
+"""Fixtures shared by every app's tests: factories, real services, a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery import Celery
+from django.db import connection
+
+from config.broker import broker_config
+from governance.models import Role
+from governance.tests.factories import MembershipFactory, TenantFactory, UserFactory
+
+REPO = Path(__file__).resolve().parent
+IN_CI = bool(os.environ.get("CI"))
+
+
+def need_service(reason: str) -> None:
+    """A test that needs a missing service skips on a laptop and FAILS in CI."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI is set: services must be up)")
+    pytest.skip(reason)
+
+
+def redis_available(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A Redis database for tests (TEST_REDIS_URL, default db 15 on localhost)."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    if not redis_available(url):
+        need_service(f"Redis is not reachable at {url}")
+    return url
+
+
+@pytest.fixture
+def tenant_factory() -> type[TenantFactory]:
+    return TenantFactory
+
+
+@pytest.fixture
+def member_of() -> Callable[..., Any]:
+    """``member_of(tenant, role="member")`` -> a new user with a membership in ``tenant``."""
+
+    def make(tenant: Any, role: str = Role.MEMBER, **user_kwargs: Any) -> Any:
+        user = UserFactory.create(**user_kwargs)
+        MembershipFactory.create(tenant=tenant, user=user, role=role)
+        return user
+
+    return make
+
+
+def database_url_for_workers() -> str:
+    """A URL that points another process (a worker) at the database this test run uses."""
+    params = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{params['NAME']}"
+    user, password = params.get("USER") or "", params.get("PASSWORD") or ""
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    return (
+        f"postgres://{auth}{params.get('HOST') or '127.0.0.1'}:{params.get('PORT') or 5432}/{params['NAME']}"
+    )
+
+
+class WorkerProcess:
+    """A real ``celery worker`` child process and a client app bound to the same broker."""
+
+    def __init__(self, broker_url: str, data_dir: Path, log_path: Path):
+        config = broker_config(broker_url, data_dir)
+        self.client = Celery("tessera-test-client", broker=config.broker_url, backend=config.result_backend)
+        self.client.conf.update(
+            broker_transport_options=config.transport_options,
+            task_serializer="json",
+            result_serializer="json",
+            accept_content=["json"],
+        )
+        self.env = {
+            **os.environ,
+            "CELERY_BROKER_URL": config.broker_url,
+            "CELERY_RESULT_BACKEND": config.result_backend,
+            "TESSERA_DATA_DIR": str(data_dir),
+            "DATABASE_URL": database_url_for_workers(),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "1",
+                "--without-mingle",
+                "--without-gossip",
+                "--hostname",
+                f"test{os.getpid()}@%h",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        # Ready means: it answers a real task.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                self.client.send_task("tessera.ping", args=["ready"]).get(timeout=5)
+                return
+            except Exception:  # noqa: S112 - not ready yet
+                continue
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def celery_worker_factory(tmp_path: Path) -> Iterator[Callable[[str], WorkerProcess]]:
+    """Start real worker processes on a given broker URL; all are stopped after the test."""
+    workers: list[WorkerProcess] = []
+
+    def start(broker_url: str) -> WorkerProcess:
+        worker = WorkerProcess(
+            broker_url, tmp_path / f"data{len(workers)}", tmp_path / f"worker{len(workers)}.log"
+        )
+        workers.append(worker)
+        worker.start()
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()

@@ -1,0 +1,45 @@
+"""Create the demo tenant and its admin once; print how to sign in. Safe to run again."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from governance import services
+from governance.models import Role, Tenant
+
+
+class Command(BaseCommand):
+    help = "Create the demo tenant and admin (TESSERA_DEMO_USER / TESSERA_DEMO_PASSWORD), idempotently."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        slug = settings.TESSERA["DEMO_TENANT_SLUG"]
+        username = os.environ.get("TESSERA_DEMO_USER", "admin")
+        credentials_file = settings.DATA_DIR / "demo-credentials.txt"
+        with transaction.atomic():
+            tenant = Tenant.objects.filter(slug=slug).first() or services.tenant_create(
+                slug=slug, name="Demo Company"
+            )
+            user = get_user_model().objects.filter(username=username).first()
+            if user is None:
+                password = os.environ.get("TESSERA_DEMO_PASSWORD") or secrets.token_urlsafe(12)
+                user = get_user_model().objects.create_superuser(
+                    username=username, password=password, email=""
+                )
+                credentials_file.write_text(f"{username}\n{password}\n")
+                credentials_file.chmod(0o600)
+            services.membership_set(tenant=tenant, user=user, role=Role.OWNER)
+        shown = (
+            credentials_file.read_text().split() if credentials_file.exists() else [username, "(unchanged)"]
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo tenant '{tenant.name}' ({tenant.slug}). Sign in as {shown[0]} / {shown[1]}"
+            )
+        )

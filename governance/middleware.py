@@ -1,0 +1,48 @@
+"""Resolve the signed-in user's current tenant once per request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from governance.access import Principal, principal_for_membership
+from governance.models import Membership, Tenant
+from governance.selectors import memberships_of_user
+
+SESSION_TENANT_KEY = "tessera_tenant_id"
+
+
+class TenantMiddleware:
+    """Set ``request.tenant``, ``request.membership``, ``request.memberships`` and ``request.principal``.
+
+    The current tenant is the one saved in the session if the user still belongs to it, else the
+    first of the user's tenants. API-key requests are resolved by the REST authentication class.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        memberships = memberships_of_user(user=request.user)
+        current = _pick(memberships, request.session.get(SESSION_TENANT_KEY))
+        request.memberships = memberships  # type: ignore[attr-defined]
+        request.membership = current  # type: ignore[attr-defined]
+        request.tenant = current.tenant if current else None  # type: ignore[attr-defined]
+        request.principal = principal_for_membership(current) if current else None  # type: ignore[attr-defined]
+        return self.get_response(request)
+
+
+def _pick(memberships: list[Membership], tenant_id: object) -> Membership | None:
+    for membership in memberships:
+        if membership.tenant_id == tenant_id:
+            return membership
+    return memberships[0] if memberships else None
+
+
+def tenant_of(request: HttpRequest) -> Tenant | None:
+    return getattr(request, "tenant", None)
+
+
+def principal_of(request: HttpRequest) -> Principal | None:
+    return getattr(request, "principal", None)

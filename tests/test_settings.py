@@ -1,0 +1,42 @@
+"""Settings: production refuses to start without a secret; `check --deploy` is clean with HTTPS on."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def _manage(args: list[str], env_overrides: dict[str, str], tmp_path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_SETTINGS_MODULE")}
+    env.update(
+        {"DJANGO_SETTINGS_MODULE": "config.settings", "TESSERA_DATA_DIR": str(tmp_path)}, **env_overrides
+    )
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_production_without_secret_key_fails_loudly(tmp_path):
+    result = _manage(["check"], {"DJANGO_DEBUG": "0", "SECRET_KEY": ""}, tmp_path)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_check_deploy_has_no_warnings_in_production_settings(tmp_path):
+    production = {
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "TESSERA_HTTPS": "1",
+        "ALLOWED_HOSTS": "tessera.example.com",
+    }
+    result = _manage(["check", "--deploy", "--fail-level", "WARNING"], production, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_models_never_come_from_a_hub():
+    assert os.environ["HF_HUB_OFFLINE"] == "1"

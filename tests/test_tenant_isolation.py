@@ -1,0 +1,68 @@
+"""Every URL that takes an object id answers 404 when the object belongs to another tenant.
+
+The walk covers every URL pattern of the project. A new pattern with an id argument fails this
+test until its argument is registered in ``OBJECT_OF_TENANT`` below, so isolation is never
+forgotten for a new page or endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from governance import services
+from governance.models import Role, Tenant
+from governance.services import Actor
+from governance.tests.factories import AccessGroupFactory
+
+# Django's own admin is for operators (superusers) across tenants, not for tenant users.
+OPERATOR_ONLY_NAMESPACES = {"admin"}
+
+# URL keyword argument -> how to make an object of that kind in a given tenant (returns its id).
+OBJECT_OF_TENANT: dict[str, Callable[[Tenant], Any]] = {
+    "api_key_id": lambda tenant: (
+        services.api_key_create(tenant=tenant, name="other", scopes=["ask"], actor=Actor())[0].pk
+    ),
+    "group_id": lambda tenant: AccessGroupFactory.create(tenant=tenant).pk,
+}
+
+
+def _walk(patterns: list[Any], namespace: str = "") -> Iterator[tuple[str, URLPattern]]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            ns = entry.namespace or ""
+            if ns in OPERATOR_ONLY_NAMESPACES:
+                continue
+            yield from _walk(entry.url_patterns, f"{namespace}{ns}:" if ns else namespace)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield f"{namespace}{entry.name}", entry
+
+
+def patterns_with_ids() -> list[tuple[str, list[str]]]:
+    found = []
+    for name, pattern in _walk(get_resolver().url_patterns):
+        kwargs = sorted(pattern.pattern.converters) if hasattr(pattern.pattern, "converters") else []
+        if kwargs:
+            found.append((name, kwargs))
+    return found
+
+
+def test_every_id_argument_is_registered():
+    unknown = {kw for _, kwargs in patterns_with_ids() for kw in kwargs} - set(OBJECT_OF_TENANT)
+    assert not unknown, f"register these URL arguments in OBJECT_OF_TENANT: {sorted(unknown)}"
+    assert patterns_with_ids(), "the walk found no URL with an id: is the resolver walked?"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "kwargs"), patterns_with_ids())
+def test_other_tenants_objects_are_404(client, member_of, tenant_factory, name, kwargs):
+    mine, theirs = tenant_factory(), tenant_factory()
+    client.force_login(member_of(mine, role=Role.OWNER))  # the strongest role in its own tenant
+    url = reverse(name, kwargs={kw: OBJECT_OF_TENANT[kw](theirs) for kw in kwargs})
+    statuses = {method: getattr(client, method)(url).status_code for method in ("get", "post")}
+    # 405 (a method the view never takes) reveals nothing; every other answer must be a 404.
+    assert set(statuses.values()) <= {404, 405}, f"{url}: {statuses}"
+    assert 404 in statuses.values(), f"{url}: {statuses}"
