@@ -21,10 +21,10 @@ pytestmark = pytest.mark.slow
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
-def _get_json(url: str) -> tuple[int, dict]:
+def _get_json(url: str) -> tuple[int, dict[str, object]]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
             return response.status, json.loads(response.read())

@@ -6,11 +6,12 @@ import os
 import secrets
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import REPO
 
 
-def _manage(args: list[str], env_overrides: dict[str, str], tmp_path) -> subprocess.CompletedProcess[str]:
+def _manage(args: list[str], env_overrides: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_SETTINGS_MODULE")}
     env.update(
         {"DJANGO_SETTINGS_MODULE": "config.settings", "TESSERA_DATA_DIR": str(tmp_path)}, **env_overrides
