@@ -1,0 +1,486 @@
+"""ingest.parsing: every fixture is generated here (reportlab, pypdf, python-docx, zipfile)."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+
+import docx
+import pytest
+from pypdf import PdfReader, PdfWriter
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen import canvas
+
+from ingest.parsing import KINDS, ParsedDocument, ParseError, ParseLimits, detect_kind, parse_document
+from ingest.parsing import api as parsing_api
+from ingest.parsing.model import DEFAULT_LIMITS
+from ingest.parsing.normalize import normalize_text
+
+# ---------------------------------------------------------------------------------------------
+# fixtures
+
+
+def make_pdf(pages: list[list[str]], *, title: str | None = None, outline: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=A4)
+    if title:
+        pdf.setTitle(title)
+    for number, lines in enumerate(pages, start=1):
+        if outline:
+            pdf.bookmarkPage(f"p{number}")
+            pdf.addOutlineEntry(f"Chapter {number}", f"p{number}", level=0)
+        y = 800
+        for line in lines:
+            pdf.drawString(72, y, line)
+            y -= 16
+        pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+def encrypt_pdf(data: bytes, user_password: str) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    writer.encrypt(user_password=user_password, owner_password="owner-secret", algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def make_docx(*, with_title: bool = True) -> bytes:
+    document = docx.Document()
+    document.core_properties.title = "Employee Handbook" if with_title else ""
+    document.add_heading("Benefits", level=1)
+    document.add_paragraph("Everyone gets benefits.")
+    document.add_heading("Parental leave", level=2)
+    document.add_paragraph("Sixteen weeks, fully paid.")
+    table = document.add_table(rows=2, cols=2)
+    for row, values in zip(table.rows, [("Country", "Weeks"), ("France", "16")], strict=True):
+        for cell, value in zip(row.cells, values, strict=True):
+            cell.text = value
+    document.add_heading("Travel", level=1)
+    document.add_paragraph("Book through the portal.")
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def add_zip_member(data: bytes, name: str, size: int) -> bytes:
+    """A copy of the zip with one more DEFLATEd member of ``size`` zero bytes, streamed in 1 MiB."""
+    out = io.BytesIO(data)
+    chunk = bytes(1024 * 1024)
+    with (
+        zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open(name, "w", force_zip64=True) as member,
+    ):
+        for _ in range(size // len(chunk)):
+            member.write(chunk)
+    return out.getvalue()
+
+
+def section_texts(doc: ParsedDocument) -> list[tuple[tuple[str, ...], int | None, str]]:
+    return [(s.heading_path, s.page, doc.text[s.start : s.end]) for s in doc.sections]
+
+
+def assert_well_formed(doc: ParsedDocument) -> None:
+    """Sections: in order, non-overlapping, trimmed, covering every non-blank character."""
+    assert doc.kind in KINDS
+    assert doc.sections
+    assert doc.text == normalize_text(doc.text)
+    position = 0
+    for section in doc.sections:
+        assert position <= section.start < section.end <= len(doc.text)
+        assert doc.text[position : section.start].strip() == ""
+        body = doc.text[section.start : section.end]
+        assert body == body.strip()
+        position = section.end
+    assert doc.text[position:].strip() == ""
+
+
+def parse_error(data: bytes, filename: str | None = None, limits: ParseLimits = DEFAULT_LIMITS) -> ParseError:
+    with pytest.raises(ParseError) as caught:
+        parse_document(data, filename, limits=limits)
+    assert caught.value.message
+    return caught.value
+
+
+# ---------------------------------------------------------------------------------------------
+# PDF
+
+
+def test_pdf_pages_are_sections_with_page_numbers():
+    data = make_pdf(
+        [["First page says hello."], ["Second page, more text."], ["Third and last."]], title="Guide"
+    )
+    doc = parse_document(data, "guide.pdf")
+    assert_well_formed(doc)
+    assert (doc.kind, doc.title, doc.encoding) == ("pdf", "Guide", None)
+    assert section_texts(doc) == [
+        ((), 1, "First page says hello."),
+        ((), 2, "Second page, more text."),
+        ((), 3, "Third and last."),
+    ]
+
+
+def test_pdf_outline_gives_heading_paths():
+    doc = parse_document(make_pdf([["one"], ["two"]], outline=True))
+    assert [(s.heading_path, s.page) for s in doc.sections] == [(("Chapter 1",), 1), (("Chapter 2",), 2)]
+
+
+def test_pdf_blank_page_gets_no_section():
+    doc = parse_document(make_pdf([["text"], [], ["more"]]))
+    assert [s.page for s in doc.sections] == [1, 3]
+
+
+def test_encrypted_pdf_is_refused():
+    error = parse_error(encrypt_pdf(make_pdf([["secret"]]), "s3cret"))
+    assert error.code == "encrypted_pdf"
+    assert "password" in error.message
+
+
+def test_pdf_with_empty_user_password_is_read():
+    doc = parse_document(encrypt_pdf(make_pdf([["owner-only protection"]]), ""))
+    assert doc.text == "owner-only protection"
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [lambda data: data[: len(data) // 2], lambda data: b"%PDF-1.7\n" + bytes(range(256)) * 4],
+    ids=["truncated", "garbage"],
+)
+def test_corrupt_pdf_is_refused(mangle):
+    assert parse_error(mangle(make_pdf([["hello"], ["world"]]))).code == "corrupt_pdf"
+
+
+def test_pdf_without_text_says_ocr_is_needed():
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer)
+    pdf.rect(100, 100, 200, 300, fill=1)
+    pdf.showPage()
+    pdf.save()
+    error = parse_error(buffer.getvalue())
+    assert error.code == "no_text"
+    assert "OCR" in error.message
+
+
+def test_pdf_over_the_page_limit_is_refused():
+    error = parse_error(make_pdf([["a"], ["b"], ["c"]]), limits=ParseLimits(max_pages=2))
+    assert error.code == "too_large"
+    assert "3 pages" in error.message
+
+
+# ---------------------------------------------------------------------------------------------
+# DOCX
+
+
+def test_docx_headings_and_table():
+    doc = parse_document(make_docx(), "handbook.docx")
+    assert_well_formed(doc)
+    assert (doc.kind, doc.title, doc.encoding) == ("docx", "Employee Handbook", None)
+    assert section_texts(doc) == [
+        (("Benefits",), None, "Benefits\n\nEveryone gets benefits."),
+        (
+            ("Benefits", "Parental leave"),
+            None,
+            "Parental leave\n\nSixteen weeks, fully paid.\n\nCountry | Weeks\nFrance | 16",
+        ),
+        (("Travel",), None, "Travel\n\nBook through the portal."),
+    ]
+
+
+def test_docx_title_falls_back_to_first_heading():
+    assert parse_document(make_docx(with_title=False)).title == "Benefits"
+
+
+def test_docx_zip_bomb_is_refused_before_opening():
+    bomb = add_zip_member(make_docx(), "word/media/zeros.bin", 300 * 1024 * 1024)
+    assert len(bomb) < 2 * 1024 * 1024
+    error = parse_error(bomb)
+    assert error.code == "zip_bomb"
+    assert "the limit is 200 MB" in error.message
+
+
+def test_docx_compression_ratio_limit():
+    data = add_zip_member(make_docx(), "word/media/zeros.bin", 8 * 1024 * 1024)
+    assert parse_error(data).code == "zip_bomb"
+    assert parse_document(data, limits=ParseLimits(max_compression_ratio=10_000)).kind == "docx"
+
+
+def test_small_uncompressed_limit_refuses_a_normal_docx():
+    assert parse_error(make_docx(), limits=ParseLimits(max_uncompressed_bytes=1000)).code == "zip_bomb"
+
+
+def test_zip_that_is_not_a_docx_is_unsupported():
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    error = parse_error(out.getvalue(), "notes.docx")
+    assert error.code == "unsupported_type"
+    assert "Supported types" in error.message
+
+
+def test_xlsx_is_unsupported():
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    assert "Excel" in parse_error(out.getvalue()).message
+
+
+def test_broken_zip_is_corrupt_file():
+    assert parse_error(make_docx()[:300]).code == "corrupt_file"
+
+
+def test_docx_with_broken_xml_is_corrupt_file_from_the_cause():
+    source = zipfile.ZipFile(io.BytesIO(make_docx()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for item in source.infolist():
+            content = b"<w:document" if item.filename == "word/document.xml" else source.read(item)
+            archive.writestr(item, content)
+    error = parse_error(out.getvalue())
+    assert error.code == "corrupt_file"
+    assert error.__cause__ is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML, Markdown, reStructuredText
+
+
+HTML = b"""<!DOCTYPE html>
+<html><head><title>Travel policy</title><style>p { color: red }</style>
+<script>alert("nope")</script></head>
+<body><nav><a href="/">Home</a> | <a href="/hr">HR</a></nav>
+<header>Company intranet</header>
+<h1>Travel</h1><p>Book   trains
+first.</p>
+<h2>Hotels</h2><p>Up to <b>120&nbsp;EUR</b> a night.</p><!-- a comment -->
+<table><tr><th>City</th><th>Cap</th></tr><tr><td>Paris</td><td>150</td></tr></table>
+<form><input name="q"><button>Search</button></form>
+<h2>Meals</h2><ul><li>Breakfast included</li><li>Dinner: 30 EUR</li></ul>
+<footer>(c) Company</footer></body></html>"""
+
+
+def test_html_main_text_and_headings():
+    doc = parse_document(HTML, "travel.html")
+    assert_well_formed(doc)
+    assert (doc.kind, doc.title, doc.encoding) == ("html", "Travel policy", "utf-8")
+    assert section_texts(doc) == [
+        (("Travel",), None, "Travel\n\nBook trains first."),
+        (("Travel", "Hotels"), None, "Hotels\n\nUp to 120 EUR a night.\n\nCity | Cap\n\nParis | 150"),
+        (("Travel", "Meals"), None, "Meals\n\nBreakfast included\n\nDinner: 30 EUR"),
+    ]
+    for dropped in ("alert", "color", "Home", "intranet", "Search", "Company", "comment", "<"):
+        assert dropped not in doc.text
+
+
+MARKDOWN = """---
+title: Onboarding guide
+---
+Welcome aboard.
+
+# Setup
+
+Install the tools.
+
+## Laptop
+
+```bash
+# this is a comment, not a heading
+make install
+```
+
+## Accounts ##
+
+Ask IT.
+
+Security
+========
+
+Use a password manager.
+"""
+
+
+def test_markdown_nested_headings_and_fences():
+    doc = parse_document(MARKDOWN.encode(), "onboarding.md")
+    assert_well_formed(doc)
+    assert (doc.kind, doc.title) == ("markdown", "Onboarding guide")
+    assert section_texts(doc) == [
+        ((), None, "Welcome aboard."),
+        (("Setup",), None, "Setup\n\nInstall the tools."),
+        (("Setup", "Laptop"), None, "Laptop\n\n# this is a comment, not a heading\nmake install"),
+        (("Setup", "Accounts"), None, "Accounts\n\nAsk IT."),
+        (("Security",), None, "Security\n\nUse a password manager."),
+    ]
+
+
+RST = """=============
+Expense rules
+=============
+
+How to claim.
+
+Receipts
+========
+
+Keep them.
+
+Lost receipts
+-------------
+
+Write a note.
+
+Deadlines
+=========
+
+Claim within 30 days.
+"""
+
+
+def test_rst_section_levels_by_first_appearance():
+    doc = parse_document(RST.encode(), "expenses.rst")
+    assert_well_formed(doc)
+    assert (doc.kind, doc.title) == ("rst", "Expense rules")
+    assert section_texts(doc) == [
+        (("Expense rules",), None, "Expense rules\n\nHow to claim."),
+        (("Expense rules", "Receipts"), None, "Receipts\n\nKeep them."),
+        (("Expense rules", "Receipts", "Lost receipts"), None, "Lost receipts\n\nWrite a note."),
+        (("Expense rules", "Deadlines"), None, "Deadlines\n\nClaim within 30 days."),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV and plain text
+
+
+def test_csv_rows_become_records_with_the_header():
+    data = '\ufeffname;team;start\r\nAda;Core;2021\r\nLinus;"Ops; infra";2022\r\n'.encode()
+    doc = parse_document(data, "people.csv")
+    assert_well_formed(doc)
+    assert (doc.kind, doc.encoding) == ("csv", "utf-8")
+    assert section_texts(doc) == [
+        (
+            ("Rows 2-3",),
+            None,
+            "name: Ada; team: Core; start: 2021\nname: Linus; team: Ops; infra; start: 2022",
+        )
+    ]
+
+
+def test_csv_sections_of_fifty_rows():
+    lines = ["id,city"] + [f"{n},City {n}" for n in range(1, 121)]
+    doc = parse_document("\n".join(lines).encode())
+    assert doc.kind == "csv"
+    assert [s.heading_path for s in doc.sections] == [("Rows 2-51",), ("Rows 52-101",), ("Rows 102-121",)]
+    assert doc.text[doc.sections[-1].start :].startswith("id: 101; city: City 101")
+
+
+LATIN1 = (
+    "Le comité a approuvé la prime de fin d'année. Les employés reçoivent leur bulletin à la fin "
+    "du mois ; la crème brûlée de la cantine reste très appréciée. Où déposer les notes de frais ? "
+    "Au secrétariat, près de l'entrée.\n"
+)
+
+
+def test_latin1_text_is_decoded():
+    doc = parse_document(LATIN1.encode("latin-1"), "note.txt")
+    assert (doc.kind, doc.text) == ("text", LATIN1.strip())
+    assert doc.encoding in ("cp1252", "iso8859-1", "iso8859-15")
+
+
+@pytest.mark.parametrize(("codec", "expected"), [("utf-16", "utf-16-le"), ("utf-16-be", "utf-16-be")])
+def test_utf16_text_is_decoded(codec, expected):
+    text = "Grüße aus Zürich — 東京 too.\r\nSecond line."
+    data = text.encode(codec) if codec == "utf-16" else b"\xfe\xff" + text.encode(codec)
+    doc = parse_document(data)
+    assert (doc.text, doc.encoding) == ("Grüße aus Zürich — 東京 too.\nSecond line.", expected)
+
+
+def test_text_is_normalised():
+    raw = "Cafe\u0301\x00  and\t\ttea\r\n\r\n\r\n\r\nnext\u200b line  \n".encode()
+    doc = parse_document(raw)
+    assert doc.text == "Café and tea\n\nnext line"
+    assert section_texts(doc) == [((), None, "Café and tea\n\nnext line")]
+
+
+def test_pdf_name_on_plain_text_is_text():
+    assert parse_document(b"Just some notes.", "report.pdf").kind == "text"
+    assert detect_kind(b"Just some notes.", "report.pdf") == "text"
+
+
+def test_deeply_nested_html_does_not_overflow_the_stack():
+    doc = parse_document(("<div>" * 5000 + "deep text" + "</div>" * 5000).encode())
+    assert (doc.kind, doc.text) == ("html", "deep text")
+
+
+# ---------------------------------------------------------------------------------------------
+# detection and refusals
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "kind"),
+    [
+        (b"%PDF-1.4 ...", "x.txt", "pdf"),
+        (b"junk\n%PDF-1.4 ...\n%%EOF\n", None, "pdf"),
+        (b"A PDF file starts with %PDF- and a version.", None, "text"),
+        (b"<!doctype html><p>hi</p>", None, "html"),
+        (b"<p>hi</p>", "page.htm", "html"),
+        (b"<div><p>fragment</p></div>", None, "html"),
+        (b'<div align="center">logo</div>\n\n# Readme', "README.md", "markdown"),
+        (b"# Title\n\ntext", None, "markdown"),
+        (b"# Title\n\ntext", "notes.txt", "text"),
+        (b"Title\n=====\n\n.. note:: hi\n", None, "rst"),
+        (b"a,b\n1,2\n3,4\n", None, "csv"),
+        (b"Hello, world. This is prose, with commas.\nAnd more.\n", None, "text"),
+        (b"MZ is a company name, not a program.", None, "text"),
+    ],
+)
+def test_detect_kind_by_content(data, filename, kind):
+    assert detect_kind(data, filename) == kind
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64),
+        b"\x7fELF\x02\x01\x01\x00" + bytes(64),
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64),
+        bytes(range(256)) * 16,
+    ],
+    ids=["png", "elf", "legacy-office", "random-binary"],
+)
+def test_binaries_are_unsupported(data):
+    error = parse_error(data, "looks-fine.txt")
+    assert error.code == "unsupported_type"
+    assert "PDF, Word (.docx), HTML, Markdown" in error.message
+    with pytest.raises(ParseError):
+        detect_kind(data)
+
+
+@pytest.mark.parametrize("data", [b"", b" \n\t\r\n ", "\ufeff  \n".encode(), b"<html><body> </body></html>"])
+def test_empty_documents_have_no_text(data):
+    assert parse_error(data).code == "no_text"
+
+
+def test_oversized_input_is_too_large():
+    error = parse_error(b"x" * (2 * 1024 * 1024 + 1), limits=ParseLimits(max_bytes=2 * 1024 * 1024))
+    assert error.code == "too_large"
+    assert "2 MB" in error.message
+
+
+def test_parse_error_survives_pickling():
+    error = pickle.loads(pickle.dumps(ParseError("no_text", "Nothing to read.")))  # noqa: S301
+    assert (error.code, error.message, str(error)) == (
+        "no_text",
+        "Nothing to read.",
+        "no_text: Nothing to read.",
+    )
+
+
+def test_unexpected_library_error_becomes_corrupt_file(monkeypatch):
+    def broken_parser(text):
+        raise RuntimeError("library bug")
+
+    monkeypatch.setitem(parsing_api._TEXT_PARSERS, "markdown", broken_parser)
+    error = parse_error(b"# Title\n\ntext", "notes.md")
+    assert (error.code, type(error.__cause__)) == ("corrupt_file", RuntimeError)
+    assert error.message.startswith("This Markdown file could not be read")
