@@ -31,6 +31,8 @@ VECTOR_KIND = "faiss-vector"
 FORMAT_VERSION = 1
 INDEX_FILE = "vectors.faiss"
 MANIFEST_FILE = "vectors.json"
+# Use a bitmap selector when it needs at most this many bits per allowed id (else a hash set).
+BITMAP_BITS_PER_ID = 64
 # Padding for "no result" slots: ids are -1 (FAISS's contract) and scores -inf (FAISS uses -FLT_MAX).
 PAD_SCORE = -np.inf
 
@@ -95,6 +97,22 @@ def as_vectors(vectors: npt.ArrayLike, dimension: int, *, name: str = "vectors")
     if not np.isfinite(out).all():
         raise ValueError(f"{name} contain NaN or infinity")
     return out
+
+
+def scope_selector(allowed: npt.NDArray[np.int64]) -> Any:
+    """A FAISS IDSelector for a non-empty set of allowed ids (IndexIDMap2 translates it to rows).
+
+    A bitmap tests membership fastest (3.5 ms vs 8 ms for 10% of 100k vectors, see
+    docs/benchmarks.md) but costs a bit per id up to the largest one, so it is used only when
+    the ids are dense enough; sparse or huge ids get IDSelectorBatch (hash set + Bloom filter).
+    """
+    top = int(allowed.max())
+    if top < BITMAP_BITS_PER_ID * allowed.size:
+        bits = np.zeros(top + 1, dtype=bool)
+        bits[allowed] = True
+        bitmap_selector: Any = faiss.IDSelectorBitmap  # its stub lacks the wrapper's (array,) form
+        return bitmap_selector(np.packbits(bits, bitorder="little"))
+    return faiss.IDSelectorBatch(allowed)
 
 
 class FaissVectorIndex:
@@ -193,8 +211,7 @@ class FaissVectorIndex:
             allowed = as_id_array(allowed_ids, name="allowed_ids")
             if allowed.size == 0:
                 return empty_result(queries.shape[0], k)
-            # The selector sees external ids: IndexIDMap2 translates it for the inner index.
-            selector = faiss.IDSelectorBatch(allowed)  # a local keeps it alive through the search
+            selector = scope_selector(allowed)  # a local keeps it alive through the search
             params = faiss.SearchParameters()
             params.sel = selector
         if len(self) == 0:

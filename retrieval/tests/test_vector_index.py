@@ -104,3 +104,23 @@ def test_constructor_checks_its_configuration():
         FaissVectorIndex(0, MODEL_ID)
     with pytest.raises(ValueError, match="model_id"):
         FaissVectorIndex(DIMENSION, "")
+
+
+@pytest.mark.parametrize(
+    ("offset", "span"),
+    [(0, 2_000), (2**40, 2_000), (0, 2**62)],
+    ids=["dense-ids-bitmap", "offset-ids-batch", "sparse-ids-batch"],
+)
+@pytest.mark.parametrize("fraction", [0.01, 0.1, 0.5])
+def test_scoped_search_equals_brute_force_over_the_allowed_set(offset, span, fraction):
+    rng = np.random.default_rng(7)
+    ids = offset + rng.choice(span, size=1_000, replace=False).astype(np.int64)
+    vectors = unit_vectors(ids)
+    index = FaissVectorIndex(DIMENSION, MODEL_ID)
+    index.add(ids, vectors)
+    allowed = rng.choice(ids, size=int(fraction * ids.size), replace=False)
+    query = unit_vectors(np.array([123456789]))[0]
+    mask = np.isin(ids, allowed)
+    want = ids[mask][np.argsort(-(vectors[mask] @ query), kind="stable")][:20]
+    _, found = index.search(query, 20, allowed_ids=allowed)
+    assert found[0, : want.size].tolist() == want.tolist()
