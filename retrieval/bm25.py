@@ -205,6 +205,10 @@ class Bm25Index:
             scores, ids = scores[rows], ids[rows]
         return _top_k(scores, ids, k)
 
+    def warm_up(self) -> None:
+        """Compute the scoring weights now rather than on the first search (readers call this)."""
+        self._weight_matrix()
+
     def _weight_matrix(self) -> sparse.csc_array:
         """Per (document, term) BM25 weights, rebuilt after each change; columns are cheap to slice."""
         if self._weights is None:

@@ -134,6 +134,7 @@ class TenantIndexStore:
             if cached is not None and cached.token == token:
                 return cached.indexes
             token, indexes = self._load_live()
+            indexes.bm25.warm_up()
             _CACHE[key] = _Cached(token, indexes)
             return indexes
 

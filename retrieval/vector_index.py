@@ -170,11 +170,11 @@ class FaissVectorIndex:
     def add(self, ids: npt.ArrayLike, vectors: npt.ArrayLike) -> None:
         """Add (n,) ids with their (n, d) vectors; an id already present is replaced (idempotent)."""
         id_arr = as_id_array(ids)
-        vec_arr = as_vectors(vectors, self._dimension) if id_arr.size else np.empty((0, self._dimension))
+        if id_arr.size == 0 and np.size(vectors) == 0:
+            return
+        vec_arr = as_vectors(vectors, self._dimension)
         if vec_arr.shape[0] != id_arr.size:
             raise ValueError(f"got {id_arr.size} ids for {vec_arr.shape[0]} vectors")
-        if id_arr.size == 0:
-            return
         check_unique(id_arr)
         if not self._index.is_trained:
             raise ValueError(f"the {self._description!r} index must be trained before add()")

@@ -95,6 +95,14 @@ def test_bad_ids_are_refused(adapter, bad_ids):
 def test_count_mismatch_is_refused(adapter):
     with pytest.raises(ValueError, match="ids"):
         adapter.make().add(np.array([1, 2]), adapter.payload(np.array([1])))
+    with pytest.raises(ValueError, match="ids"):
+        adapter.make().add(np.array([], dtype=np.int64), adapter.payload(np.array([1])))
+
+
+def test_adding_nothing_is_a_no_op(adapter, filled):
+    index, _ = filled
+    index.add(np.array([], dtype=np.int64), adapter.payload(np.array([], dtype=np.int64)))
+    assert len(index) == 50
 
 
 @pytest.mark.parametrize("k", [0, -3])
