@@ -57,9 +57,16 @@ def file_sha256(path: Path) -> str:
 
 
 def onnx_model_path(model_dir: Path, cache_dir: Path, variant: str) -> Path:
-    """Where the ONNX file of ``variant`` for the weights in ``model_dir`` lives."""
+    """Where the ONNX file of ``variant`` for the weights in ``model_dir`` lives.
+
+    The folder is keyed by the weights' hash, the file by the variant and a hash of its recipe, so a
+    changed recipe never reuses a stale file.
+    """
     key = file_sha256(model_dir / "model.safetensors")[:16]
-    return cache_dir / f"all-MiniLM-L6-v2-{key}-r{RECIPE_VERSION}" / f"model-{variant}.onnx"
+    recipe = VARIANTS[variant]
+    spec = json.dumps({"recipe_version": RECIPE_VERSION, "recipe": asdict(recipe) if recipe else None})
+    recipe_key = hashlib.sha256(spec.encode()).hexdigest()[:8]
+    return cache_dir / f"all-MiniLM-L6-v2-{key}" / f"model-{variant}-{recipe_key}.onnx"
 
 
 def build_onnx_model(model_dir: Path, cache_dir: Path, variant: str) -> Path:

@@ -99,12 +99,25 @@ def test_onnx_and_sentence_transformers_agree(onnx_embedder: OnnxEmbedder) -> No
     fast = onnx_embedder.embed_documents(SENTENCES, batch_size=2)
     assert fast.shape == baseline.shape == (len(SENTENCES), DIMENSION)
     assert_unit_rows(fast)
-    assert np.min(np.sum(fast * baseline, axis=1)) >= 0.99
+    cosines = np.sum(fast * baseline, axis=1)
+    # int8 weights and activations: 0.994 on average over SciFact, 0.9876 at worst (bench); a lone
+    # "a" is the worst of these sentences at 0.987. The fp32 export below must match to rounding.
+    assert cosines.min() >= 0.985 and cosines.mean() >= 0.99
     query = onnx_embedder.embed_query(SENTENCES[0])
     assert query.shape == (DIMENSION,)
-    assert float(query @ fast[0]) == pytest.approx(1.0, abs=1e-5)  # padding in a batch changes nothing
+    # Dynamic int8 quantises activations with one scale per batch: batch-mates move a vector a little.
+    assert float(query @ fast[0]) >= 0.985
     baseline_count = SentenceTransformerEmbedder().count_tokens(SENTENCES[0])
     assert onnx_embedder.count_tokens(SENTENCES[0]) == baseline_count
+
+
+@pytest.mark.slow
+def test_onnx_fp32_matches_sentence_transformers(tmp_path: Path) -> None:
+    baseline = SentenceTransformerEmbedder().embed_documents(SENTENCES)
+    fp32 = OnnxEmbedder(variant="fp32", cache_dir=tmp_path, parallel_batches=False).embed_documents(SENTENCES)
+    assert np.min(np.sum(fp32 * baseline, axis=1)) >= 0.9999
+    alone = OnnxEmbedder(variant="fp32", cache_dir=tmp_path).embed_query(SENTENCES[3])
+    assert float(alone @ fp32[3]) == pytest.approx(1.0, abs=1e-5)  # padding in a batch changes nothing
 
 
 @pytest.mark.slow
@@ -120,7 +133,7 @@ def test_text_longer_than_max_tokens_is_truncated(onnx_embedder: OnnxEmbedder) -
 def test_built_model_is_cached_and_reused(tmp_path: Path) -> None:
     embedder = OnnxEmbedder(variant="fp32", cache_dir=tmp_path)
     embedder.warm_up()
-    (built,) = tmp_path.glob("*/model-fp32.onnx")
+    (built,) = tmp_path.glob("*/model-fp32-*.onnx")
     stamp = built.stat().st_mtime_ns
     OnnxEmbedder(variant="fp32", cache_dir=tmp_path).warm_up()
     assert built.stat().st_mtime_ns == stamp
