@@ -23,7 +23,9 @@ class BrokerConfig:
         return self.broker_url.startswith("filesystem")
 
 
-def broker_config(broker_url: str, data_dir: Path, result_backend: str | None = None) -> BrokerConfig:
+def broker_config(
+    broker_url: str, data_dir: Path, result_backend: str | None = None, visibility_timeout: int = 3600
+) -> BrokerConfig:
     """Resolve the transport options and result backend for ``broker_url``; make folders it needs."""
     if broker_url.startswith("filesystem"):
         queue, control, results = (
@@ -43,9 +45,15 @@ def broker_config(broker_url: str, data_dir: Path, result_backend: str | None = 
                 "store_processed": False,
             },
         )
-    # Redis redelivers an unacknowledged task after this long (a worker killed mid-task).
+    # Redis redelivers an unacknowledged task after ``visibility_timeout`` seconds (a worker killed
+    # mid-task); it must exceed the longest task, or a slow task runs twice (harmless, but wasted).
     return BrokerConfig(
         broker_url=broker_url,
         result_backend=result_backend or broker_url,
-        transport_options={"visibility_timeout": 3600},
+        transport_options={
+            "visibility_timeout": visibility_timeout,
+            # Sweep for unacknowledged messages often enough for the timeout to mean what it says.
+            "unacked_restore_interval": max(1, min(10, visibility_timeout // 4)),
+            "unacked_restore_throttle": 1 if visibility_timeout < 60 else 10,
+        },
     )

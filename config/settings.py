@@ -172,6 +172,7 @@ _broker = broker_config(
     env.str("CELERY_BROKER_URL", default=EMBEDDED_BROKER_URL),
     DATA_DIR,
     result_backend=env.str("CELERY_RESULT_BACKEND", default="") or None,
+    visibility_timeout=env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
 )
 CELERY_BROKER_URL = _broker.broker_url
 CELERY_RESULT_BACKEND = _broker.result_backend
@@ -208,6 +209,15 @@ SPECTACULAR_SETTINGS = {
 TESSERA = {
     "DEMO_TENANT_SLUG": env.str("TESSERA_DEMO_TENANT", default="demo"),
     "MAX_UPLOAD_BYTES": env.int("TESSERA_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024),
+    # Files up to this size are fully parsed during the upload, so a bad one is refused with a 4xx.
+    "SYNC_PARSE_MAX_BYTES": env.int("TESSERA_SYNC_PARSE_MAX_BYTES", default=5 * 1024 * 1024),
+    # auto (the fastest that builds: int8 ONNX), onnx, torch (plain sentence-transformers), fake.
+    "EMBEDDER": env.str("TESSERA_EMBEDDER", default="auto"),
+    # Models Tessera builds itself (the int8 ONNX export of the embedder), built once and reused.
+    "MODELS_DIR": env.str("TESSERA_MODELS_DIR", default=str(DATA_DIR / "models")),
+    "EMBED_BATCH_SIZE": env.int("TESSERA_EMBED_BATCH_SIZE", default=32),
+    "CHUNK_TARGET_TOKENS": env.int("TESSERA_CHUNK_TARGET_TOKENS", default=200),
+    "CHUNK_OVERLAP_TOKENS": env.int("TESSERA_CHUNK_OVERLAP_TOKENS", default=32),
 }
 
 # --- Logging --------------------------------------------------------------------------------

@@ -14,3 +14,6 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-real-deplo
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Unit tests use the deterministic fake embedder; tests of the real path ask for the real one.
+TESSERA = {**TESSERA, "EMBEDDER": os.environ.get("TESSERA_EMBEDDER", "fake")}  # noqa: F405

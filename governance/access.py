@@ -1,17 +1,19 @@
 """The ONE place that answers "who is asking, and what may they see".
 
 Views, the API, tasks and services turn a request (a session user in a tenant, or an API key)
-into a :class:`Principal`, and ask this module what that principal may read or do. Later
-issues add the document and chunk scopes here (``documents_visible_to``, ``chunks_visible_to``),
-built on :attr:`Principal.sees_all` and :attr:`Principal.group_ids`.
+into a :class:`Principal`, and ask this module what that principal may read or do
+(``documents_visible_to``, ``chunks_visible_to``, ``require_admin``, ``require_scope``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import F, Q, QuerySet
+
 from config.errors import Forbidden
 from governance.models import ApiKey, ApiScope, Membership, Tenant
+from ingest.models import Chunk, Document, VersionStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +76,23 @@ def require_scope(principal: Principal, scope: str) -> None:
     """Raise ``Forbidden`` unless the principal holds ``scope``."""
     if scope not in principal.scopes and not principal.is_admin:
         raise Forbidden(f"This API key lacks the '{scope}' scope.", code="missing_scope")
+
+
+def documents_visible_to(principal: Principal) -> QuerySet[Document]:
+    """The documents ``principal`` may see: all for admins; else unrestricted ones and its groups'."""
+    documents = Document.objects.filter(tenant_id=principal.tenant_id)
+    if principal.sees_all:
+        return documents
+    allowed = Q(access_groups__isnull=True) | Q(access_groups__in=principal.group_ids)
+    return documents.filter(pk__in=Document.objects.filter(allowed).values("pk"))
+
+
+def chunks_visible_to(principal: Principal) -> QuerySet[Chunk]:
+    """The searchable chunks ``principal`` may see: those of the current, ready version of each
+    visible document. Retrieval passes these ids INTO the index search as its scope."""
+    return Chunk.objects.filter(
+        tenant_id=principal.tenant_id,
+        version__document__in=documents_visible_to(principal),
+        version__document__current_version=F("version"),
+        version__status=VersionStatus.READY,
+    )

@@ -1,0 +1,141 @@
+"""Split a parsed document into passages that fit the embedder, keeping headings and pages.
+
+Chunks are sized in the embedder's own word pieces (all-MiniLM-L6-v2 reads at most 256, special
+tokens included: anything longer is silently truncated, so a chunk never exceeds the budget). A
+chunk never crosses a section boundary (a heading or a PDF page); it carries the document title
+and its heading path, which are embedded with it so a passage keeps its context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from ingest.parsing import ParsedDocument, Section
+
+SPECIAL_TOKENS = 2  # [CLS] and [SEP]
+SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSpec:
+    """One passage: where it is in the document, and the exact text that is embedded."""
+
+    ordinal: int
+    text: str
+    heading_path: tuple[str, ...]
+    page: int | None
+    char_start: int
+    char_end: int
+    embed_text: str
+    token_count: int
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.embed_text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkingConfig:
+    target_tokens: int = 200
+    overlap_tokens: int = 32
+    max_prefix_tokens: int = 48
+
+
+def _prefix(title: str | None, heading_path: tuple[str, ...]) -> str:
+    parts = [p for p in (title, *heading_path) if p]
+    # A heading that repeats the title adds nothing.
+    deduped = [p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]]
+    return " > ".join(deduped)
+
+
+def _fit_prefix(prefix: str, count_tokens: Callable[[str], int], budget: int) -> str:
+    while prefix and count_tokens(prefix) > budget:
+        prefix = prefix[: int(len(prefix) * 0.8)].rstrip()
+    return prefix
+
+
+def chunk_document(
+    parsed: ParsedDocument,
+    *,
+    count_tokens: Callable[[str], int],
+    max_tokens: int,
+    config: ChunkingConfig | None = None,
+) -> list[ChunkSpec]:
+    """Chunks of ``parsed`` in reading order; every ``embed_text`` fits in ``max_tokens``."""
+    config = config or ChunkingConfig()
+    chunks: list[ChunkSpec] = []
+    for section in parsed.sections:
+        prefix = _fit_prefix(
+            _prefix(parsed.title, section.heading_path), count_tokens, config.max_prefix_tokens
+        )
+        prefix_cost = count_tokens(prefix) + 1 if prefix else 0  # +1 for the newline piece
+        budget = min(config.target_tokens, max_tokens - SPECIAL_TOKENS - prefix_cost)
+        for start, text in _split_section(parsed.text, section, count_tokens, budget, config.overlap_tokens):
+            embed_text = f"{prefix}\n{text}" if prefix else text
+            chunks.append(
+                ChunkSpec(
+                    ordinal=len(chunks),
+                    text=text,
+                    heading_path=section.heading_path,
+                    page=section.page,
+                    char_start=start,
+                    char_end=start + len(text),
+                    embed_text=embed_text,
+                    token_count=count_tokens(embed_text),
+                )
+            )
+    return chunks
+
+
+def _split_section(
+    document_text: str,
+    section: Section,
+    count_tokens: Callable[[str], int],
+    budget: int,
+    overlap: int,
+) -> list[tuple[int, str]]:
+    """(absolute start offset, text) of each piece of one section, each within ``budget`` tokens."""
+    body = document_text[section.start : section.end]
+    if not body.strip() or (section.heading_path and body.strip() == section.heading_path[-1]):
+        return []  # nothing but the heading, which every chunk below it carries in its prefix
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=budget,
+        chunk_overlap=min(overlap, budget // 4),
+        length_function=count_tokens,
+        separators=SEPARATORS,
+        keep_separator="end",
+        strip_whitespace=True,
+    )
+    pieces: list[tuple[int, str]] = []
+    cursor = 0
+    for text in splitter.split_text(body):
+        if not text.strip():
+            continue
+        start = _locate(body, text, cursor)
+        pieces.append((section.start + start, text))
+        cursor = start + 1
+    return [piece for start, text in pieces for piece in _enforce_budget(start, text, count_tokens, budget)]
+
+
+def _locate(body: str, text: str, cursor: int) -> int:
+    """Where ``text`` (a piece of ``body``, in order, possibly overlapping the previous piece) starts."""
+    found = body.find(text, cursor)
+    if found == -1:
+        found = body.find(text)
+    return max(found, 0) if found != -1 else min(cursor, max(len(body) - len(text), 0))
+
+
+def _enforce_budget(
+    start: int, text: str, count_tokens: Callable[[str], int], budget: int
+) -> list[tuple[int, str]]:
+    """Hard-split the rare piece the splitter could not bring under budget (one huge 'word')."""
+    if count_tokens(text) <= budget:
+        return [(start, text)]
+    half = len(text) // 2
+    return _enforce_budget(start, text[:half], count_tokens, budget) + _enforce_budget(
+        start + half, text[half:], count_tokens, budget
+    )

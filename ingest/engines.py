@@ -1,0 +1,64 @@
+"""The per-process retrieval engines: one embedder and the tenants' index stores, loaded lazily.
+
+Nothing here loads at import time, so gunicorn and Celery can fork before any model or index is
+in memory; each child process loads its own on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from django.conf import settings
+
+from retrieval.embedding import Embedder, load_embedder
+from retrieval.store import TenantIndexes, TenantIndexStore
+
+_lock = threading.Lock()
+_embedder: Embedder | None = None
+
+
+def get_embedder() -> Embedder:
+    """The process's embedder (``TESSERA_EMBEDDER``: auto, onnx, torch or fake)."""
+    global _embedder
+    if _embedder is None:
+        with _lock:
+            if _embedder is None:
+                _embedder = load_embedder(
+                    settings.TESSERA["EMBEDDER"], cache_dir=Path(settings.TESSERA["MODELS_DIR"])
+                )
+    return _embedder
+
+
+def reset_engines() -> None:
+    """Forget loaded engines (tests that switch settings)."""
+    global _embedder
+    with _lock:
+        _embedder = None
+    index_store.cache_clear()
+
+
+@cache
+def index_store(tenant_id: int) -> TenantIndexStore:
+    """The index store of one tenant (FAISS + BM25 under ``INDEX_DIR/<tenant id>``)."""
+    embedder = get_embedder()
+    return TenantIndexStore(
+        Path(settings.INDEX_DIR), str(tenant_id), dimension=embedder.dimension, model_id=embedder.model_id
+    )
+
+
+def indexes_add(
+    indexes: TenantIndexes, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], texts: list[str]
+) -> None:
+    """Add (or replace) chunks in both indexes, inside ``TenantIndexStore.write()``."""
+    indexes.vectors.add(ids, vectors)
+    indexes.bm25.add(ids, texts)
+
+
+def indexes_remove(indexes: TenantIndexes, ids: npt.NDArray[np.int64]) -> None:
+    """Remove chunks from both indexes, inside ``TenantIndexStore.write()``; missing ids are fine."""
+    indexes.vectors.remove(ids)
+    indexes.bm25.remove(ids)

@@ -1,0 +1,120 @@
+"""Documents, their versions and their chunks (with the stored vectors the indexes derive from)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from governance.models import AccessGroup, TenantOwned
+
+
+class Document(TenantOwned):
+    """A file a tenant uploaded, across its versions. Access groups restrict who may see it."""
+
+    title = models.CharField(max_length=300)
+    original_name = models.CharField(max_length=255)
+    access_groups = models.ManyToManyField(AccessGroup, related_name="documents", blank=True)
+    current_version = models.ForeignKey(
+        "DocumentVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-updated_at", "-id")
+        indexes = [models.Index(fields=("tenant", "-updated_at"), name="document_tenant_updated")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class VersionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PARSING = "parsing", "Parsing"
+    CHUNKING = "chunking", "Chunking"
+    EMBEDDING = "embedding", "Embedding"
+    INDEXING = "indexing", "Indexing"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    SUPERSEDED = "superseded", "Replaced by a newer version"
+
+
+IN_PROGRESS = (
+    VersionStatus.QUEUED,
+    VersionStatus.PARSING,
+    VersionStatus.CHUNKING,
+    VersionStatus.EMBEDDING,
+    VersionStatus.INDEXING,
+)
+
+
+class DocumentVersion(TenantOwned):
+    """One uploaded file. Its chunks are searchable only while it is its document's current version."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    kind = models.CharField(max_length=16, blank=True)
+    file = models.FileField(upload_to="originals/", max_length=400, blank=True)
+    status = models.CharField(max_length=16, choices=VersionStatus.choices, default=VersionStatus.QUEUED)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    chunk_count = models.PositiveIntegerField(default=0)
+    token_count = models.PositiveIntegerField(default=0)
+    timings = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("document", "-number")
+        constraints = [
+            models.UniqueConstraint(fields=("document", "number"), name="version_unique_number"),
+        ]
+        indexes = [
+            models.Index(fields=("tenant", "sha256"), name="version_tenant_sha"),
+            models.Index(fields=("tenant", "status"), name="version_tenant_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} v{self.number} ({self.status})"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in IN_PROGRESS
+
+
+class Chunk(TenantOwned):
+    """A passage of a version. Its primary key is its id in the tenant's FAISS and BM25 indexes."""
+
+    version = models.ForeignKey(DocumentVersion, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    heading_path = models.JSONField(default=list, blank=True)
+    page = models.PositiveIntegerField(null=True, blank=True)
+    char_start = models.PositiveIntegerField()
+    char_end = models.PositiveIntegerField()
+    token_count = models.PositiveIntegerField()
+    content_hash = models.CharField(max_length=64)
+    # float32 little-endian bytes of the L2-normalised embedding; the indexes are rebuilt from these.
+    vector = models.BinaryField(null=True, blank=True)
+    embedding_model = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ("version", "ordinal")
+        constraints = [
+            models.UniqueConstraint(fields=("version", "ordinal"), name="chunk_unique_ordinal"),
+        ]
+        indexes = [models.Index(fields=("tenant", "content_hash"), name="chunk_tenant_hash")]
+
+    def __str__(self) -> str:
+        return f"chunk {self.pk} of version {self.version_id}"

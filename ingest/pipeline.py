@@ -1,0 +1,300 @@
+"""Index one document version: parse -> chunk -> embed -> index, reporting progress at each step.
+
+Idempotent: chunks are keyed by (version, ordinal) and reused when unchanged, vectors are reused by
+content hash, and the indexes replace ids they already hold, so running twice (a redelivered task,
+a worker killed half-way) gives the same chunks, vectors and index.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ingest.chunking import ChunkingConfig, ChunkSpec, chunk_document
+from ingest.engines import get_embedder, index_store, indexes_add, indexes_remove
+from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
+from ingest.parsing import ParsedDocument, ParseError, parse_document
+from ingest.services import parse_limits
+
+logger = logging.getLogger(__name__)
+
+
+class VersionGone(Exception):
+    """The version was deleted or superseded while it was being indexed: stop quietly."""
+
+
+def _set_status(version: DocumentVersion, status: str, **fields: object) -> None:
+    updated = (
+        DocumentVersion.objects.filter(pk=version.pk)
+        .exclude(status=VersionStatus.SUPERSEDED)
+        .update(status=status, **fields)
+    )
+    if not updated:
+        raise VersionGone(version.pk)
+    version.status = status
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    timings[stage] = round(time.perf_counter() - started, 3)
+
+
+@dataclass
+class _Prepared:
+    """A version parsed and chunked, waiting for its vectors."""
+
+    version: DocumentVersion
+    chunks: list[Chunk]
+    embed_texts: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def index_versions(version_ids: list[int], *, flush: bool = True) -> dict[int, str]:
+    """Parse and chunk each version, embed the chunks of all of them in one pass (small documents
+    batch together), then (``flush``) add every embedded version of their tenants to the indexes
+    in one write per tenant. Bad input ends as a stored failure. Returns each version's status."""
+    outcome: dict[int, str] = {}
+    prepared: list[_Prepared] = []
+    for version_id in version_ids:
+        try:
+            item = _prepare(version_id)
+        except ParseError as exc:
+            version_fail(version_id, exc.code, exc.message)
+            outcome[version_id] = VersionStatus.FAILED
+            continue
+        except VersionGone:
+            outcome[version_id] = "gone"
+            continue
+        if item is None:
+            status = DocumentVersion.objects.filter(pk=version_id).values_list("status", flat=True).first()
+            outcome[version_id] = status or "gone"
+        else:
+            prepared.append(item)
+    _embed_all(prepared)
+    for item in prepared:
+        try:
+            _set_status(
+                item.version,
+                VersionStatus.INDEXING,
+                timings=item.timings,
+                chunk_count=len(item.chunks),
+                token_count=sum(c.token_count for c in item.chunks),
+            )
+        except VersionGone:
+            outcome[item.version.pk] = "gone"
+    if flush:
+        for tenant_id in sorted({item.version.tenant_id for item in prepared}):
+            flush_tenant(tenant_id)
+    statuses = dict(
+        DocumentVersion.objects.filter(pk__in=[i.version.pk for i in prepared]).values_list("pk", "status")
+    )
+    return {**{i.version.pk: statuses.get(i.version.pk, "gone") for i in prepared}, **outcome}
+
+
+def index_version_or_fail(version_id: int, *, flush: bool = True) -> str:
+    """Index one version (the Celery task's unit). Returns its status ("ready"; "indexing" when not
+    flushed; "failed" with the reason stored on it; "gone" if deleted or superseded meanwhile)."""
+    return index_versions([version_id], flush=flush)[version_id]
+
+
+def version_fail(version_id: int, code: str, message: str) -> None:
+    """Store a permanent failure, with its human-readable reason, on the version."""
+    DocumentVersion.objects.filter(pk=version_id).exclude(status=VersionStatus.SUPERSEDED).update(
+        status=VersionStatus.FAILED, error_code=code, error_message=message
+    )
+
+
+def _prepare(version_id: int) -> _Prepared | None:
+    """Parse and chunk one version; None if there is nothing to do (ready, superseded, missing)."""
+    version = DocumentVersion.objects.select_related("document", "tenant").filter(pk=version_id).first()
+    if version is None or version.status in (VersionStatus.READY, VersionStatus.SUPERSEDED):
+        return None
+    timings: dict[str, float] = {}
+    _set_status(
+        version, VersionStatus.PARSING, attempts=version.attempts + 1, error_code="", error_message=""
+    )
+    with _timed(timings, "parse"):
+        parsed = _parse(version)
+    _set_status(version, VersionStatus.CHUNKING)
+    with _timed(timings, "chunk"):
+        chunks, embed_texts = _store_chunks(version, parsed)
+    _set_status(version, VersionStatus.EMBEDDING, progress_done=0, progress_total=len(chunks))
+    return _Prepared(version, chunks, embed_texts, timings)
+
+
+def _parse(version: DocumentVersion) -> ParsedDocument:
+    try:
+        with version.file.open("rb") as handle:
+            data = handle.read()
+    except FileNotFoundError as exc:
+        raise ParseError("file_missing", "The stored file is missing; upload it again.") from exc
+    parsed = parse_document(data, version.document.original_name, limits=parse_limits())
+    document = version.document
+    if parsed.title and document.title == document.original_name:
+        Document.objects.filter(pk=document.pk).update(title=parsed.title[:300])
+    if parsed.kind != version.kind:
+        DocumentVersion.objects.filter(pk=version.pk).update(kind=parsed.kind)
+    return parsed
+
+
+def _store_chunks(version: DocumentVersion, parsed: ParsedDocument) -> tuple[list[Chunk], list[str]]:
+    """Persist the version's chunks, keeping the existing rows (and ids) when they are unchanged.
+
+    Returns the chunks in order and the exact texts to embed, aligned with them. (Chunks of an
+    earlier run are only replaced if the chunker or its settings changed; were their ids already
+    indexed, they stay invisible, since search is scoped to visible chunk ids, until the next
+    ``rebuild_index``.)"""
+    embedder = get_embedder()
+    config = ChunkingConfig(
+        target_tokens=settings.TESSERA["CHUNK_TARGET_TOKENS"],
+        overlap_tokens=settings.TESSERA["CHUNK_OVERLAP_TOKENS"],
+    )
+    specs = chunk_document(
+        parsed, count_tokens=embedder.count_tokens, max_tokens=embedder.max_tokens, config=config
+    )
+    if not specs:
+        raise ParseError("no_text", "The document has no text to index.")
+    embed_texts = [spec.embed_text for spec in specs]
+    existing = list(version.chunks.order_by("ordinal"))
+    if [c.content_hash for c in existing] == [s.content_hash for s in specs]:
+        return existing, embed_texts
+    with transaction.atomic():
+        version.chunks.all().delete()
+        return Chunk.objects.bulk_create([_chunk_row(version, spec) for spec in specs]), embed_texts
+
+
+def _chunk_row(version: DocumentVersion, spec: ChunkSpec) -> Chunk:
+    return Chunk(
+        tenant_id=version.tenant_id,
+        version=version,
+        ordinal=spec.ordinal,
+        text=spec.text,
+        heading_path=list(spec.heading_path),
+        page=spec.page,
+        char_start=spec.char_start,
+        char_end=spec.char_end,
+        token_count=spec.token_count,
+        content_hash=spec.content_hash,
+    )
+
+
+def _embed_all(prepared: list[_Prepared]) -> None:
+    """Give every chunk a vector: reuse one with the same content hash in the tenant, embed the rest
+    in length-sorted batches across all the versions, saving and reporting progress as it goes."""
+    embedder = get_embedder()
+    todo: list[tuple[_Prepared, Chunk, str]] = []
+    for item in prepared:
+        started = time.perf_counter()
+        missing = [
+            (c, t)
+            for c, t in zip(item.chunks, item.embed_texts, strict=True)
+            if c.vector is None or c.embedding_model != embedder.model_id
+        ]
+        known = _known_vectors(
+            item.version.tenant_id, embedder.model_id, {c.content_hash for c, _ in missing}
+        )
+        reused = [c for c, _ in missing if c.content_hash in known]
+        for chunk in reused:
+            chunk.vector, chunk.embedding_model = known[chunk.content_hash], embedder.model_id
+        Chunk.objects.bulk_update(reused, ["vector", "embedding_model"])
+        todo.extend((item, c, t) for c, t in missing if c.content_hash not in known)
+        item.timings["embed"] = time.perf_counter() - started
+    step = settings.TESSERA["EMBED_BATCH_SIZE"] * 8  # the embedder batches inside; this bounds memory
+    for start in range(0, len(todo), step):
+        part = todo[start : start + step]
+        started = time.perf_counter()
+        vectors = embedder.embed_documents([text for _, _, text in part])
+        for (_, chunk, _), vector in zip(part, vectors, strict=True):
+            chunk.vector, chunk.embedding_model = vector.astype("<f4").tobytes(), embedder.model_id
+        Chunk.objects.bulk_update([chunk for _, chunk, _ in part], ["vector", "embedding_model"])
+        _account(part, time.perf_counter() - started)
+    for item in prepared:
+        item.timings = {k: round(v, 3) for k, v in item.timings.items()}
+
+
+def _known_vectors(tenant_id: int, model_id: str, hashes: set[str]) -> dict[str, bytes]:
+    rows = (
+        Chunk.objects.filter(tenant_id=tenant_id, embedding_model=model_id, content_hash__in=hashes)
+        .exclude(vector=None)
+        .values_list("content_hash", "vector")
+    )
+    return {content_hash: bytes(vector) for content_hash, vector in rows if vector is not None}
+
+
+def _account(part: list[tuple[_Prepared, Chunk, str]], seconds: float) -> None:
+    """Share a batch's time among its versions by chunk count, and report their progress."""
+    counts = Counter(item.version.pk for item, _, _ in part)
+    items = {item.version.pk: item for item, _, _ in part}
+    for pk, count in counts.items():
+        item = items[pk]
+        item.timings["embed"] = item.timings.get("embed", 0.0) + seconds * count / len(part)
+        done = sum(c.vector is not None for c in item.chunks)
+        with suppress(VersionGone):
+            _set_status(item.version, VersionStatus.EMBEDDING, progress_done=done)
+
+
+def vectors_of(chunks: list[Chunk]) -> npt.NDArray[np.float32]:
+    """The stored vectors of ``chunks`` as one C-contiguous float32 matrix."""
+    return np.ascontiguousarray(np.stack([np.frombuffer(_vector_bytes(c), dtype="<f4") for c in chunks]))
+
+
+def _vector_bytes(chunk: Chunk) -> bytes:
+    if chunk.vector is None:
+        raise ValueError(f"chunk {chunk.pk} has no vector")
+    return bytes(chunk.vector)
+
+
+def flush_tenant(tenant_id: int) -> int:
+    """Add every embedded (INDEXING) version of the tenant to its indexes in ONE locked write,
+    drop the vectors of the versions they replace, then mark them ready. Returns how many.
+
+    Each worker calls this after embedding; whoever takes the lock first indexes the versions of
+    the others too, so index writes batch themselves under load. Idempotent: a crash after the
+    write and before the database update is repaired by the next flush (ids are replaced)."""
+    with index_store(tenant_id).write() as state:
+        pending = list(DocumentVersion.objects.filter(tenant_id=tenant_id, status=VersionStatus.INDEXING))
+        if not pending:
+            return 0
+        chunks = list(Chunk.objects.filter(version__in=pending).order_by("version_id", "ordinal"))
+        stale = list(
+            Chunk.objects.filter(version__document__in={v.document_id for v in pending})
+            .exclude(version__in=pending)
+            .values_list("id", flat=True)
+        )
+        if stale:
+            indexes_remove(state, np.array(stale, dtype=np.int64))
+        if chunks:
+            ids = np.array([c.pk for c in chunks], dtype=np.int64)
+            indexes_add(state, ids, vectors_of(chunks), [c.text for c in chunks])
+        _mark_ready(pending, stale)
+    logger.info(
+        "flushed tenant=%s versions=%s chunks=%s stale=%s", tenant_id, len(pending), len(chunks), len(stale)
+    )
+    return len(pending)
+
+
+def _mark_ready(versions: list[DocumentVersion], stale_chunk_ids: list[int]) -> None:
+    """Make the flushed versions current; a version superseded meanwhile is left out of search."""
+    now = timezone.now()
+    with transaction.atomic():
+        Chunk.objects.filter(pk__in=stale_chunk_ids).delete()
+        for version in versions:
+            updated = DocumentVersion.objects.filter(pk=version.pk, status=VersionStatus.INDEXING).update(
+                status=VersionStatus.READY, ready_at=now, progress_done=version.chunk_count
+            )
+            if updated:
+                Document.objects.filter(pk=version.document_id).update(
+                    current_version=version, updated_at=now
+                )

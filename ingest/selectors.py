@@ -1,0 +1,33 @@
+"""Reads of documents, always through what the principal may see."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from config.errors import NotFound
+from governance.access import Principal, documents_visible_to
+from ingest.models import Document, DocumentVersion
+
+
+def document_list(*, principal: Principal, query: str = "", status: str = "") -> QuerySet[Document]:
+    """Visible documents with their newest version, filtered by title and status."""
+    documents = documents_visible_to(principal).prefetch_related(
+        "access_groups", Prefetch("versions", queryset=DocumentVersion.objects.order_by("-number"))
+    )
+    if query:
+        documents = documents.filter(title__icontains=query)
+    if status:
+        documents = documents.filter(versions__status=status).distinct()
+    return documents
+
+
+def document_get(*, principal: Principal, document_id: int) -> Document:
+    """One visible document, or NotFound (another tenant's looks the same as a missing one)."""
+    try:
+        return documents_visible_to(principal).select_related("current_version").get(pk=document_id)
+    except Document.DoesNotExist as exc:
+        raise NotFound("No such document.") from exc
+
+
+def latest_version(document: Document) -> DocumentVersion | None:
+    return document.versions.order_by("-number").first()

@@ -1,0 +1,285 @@
+"""Writes on documents: upload, new version, delete, access groups, re-index.
+
+Each writes its audit row in the same transaction and enqueues background work with
+``transaction.on_commit``, so a task never sees a row that was rolled back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from config.errors import ApplicationError, Conflict
+from governance.models import AccessGroup, Tenant
+from governance.services import Actor, audit_record
+from ingest.models import Document, DocumentVersion, VersionStatus
+from ingest.parsing import ParseError, ParseLimits, detect_kind, parse_document
+
+logger = logging.getLogger(__name__)
+
+
+class UploadRejected(ApplicationError):
+    """A file refused at upload; the document is kept as failed, with the reason, for the admin."""
+
+    def __init__(self, message: str, *, code: str, status: int, document: Document | None = None):
+        super().__init__(message, code=code)
+        self.status = status
+        self.document = document
+
+
+# HTTP status of each rejection reason.
+REJECTION_STATUS = {"too_large": 413, "unsupported_type": 415}
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file as received: its bytes and the name the user gave it."""
+
+    name: str
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+def parse_limits() -> ParseLimits:
+    return ParseLimits(max_bytes=settings.TESSERA["MAX_UPLOAD_BYTES"])
+
+
+def _validate(upload: Upload) -> str:
+    """The file's kind, by content; raise ParseError for a file that cannot be ingested.
+
+    Small files are parsed in full here, so a corrupt, encrypted or empty one is refused at once
+    with a 4xx; large ones get the cheap checks now and the full parse in the worker.
+    """
+    limits = parse_limits()
+    if len(upload.data) > limits.max_bytes:
+        raise ParseError(
+            "too_large",
+            f"The file is {len(upload.data) / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.0f} MB.",
+        )
+    if len(upload.data) <= settings.TESSERA["SYNC_PARSE_MAX_BYTES"]:
+        return parse_document(upload.data, upload.name, limits=limits).kind
+    return detect_kind(upload.data, upload.name)
+
+
+def _find_duplicate(tenant: Tenant, sha256: str) -> DocumentVersion | None:
+    return (
+        DocumentVersion.objects.filter(tenant=tenant, sha256=sha256)
+        .exclude(status__in=(VersionStatus.FAILED, VersionStatus.SUPERSEDED))
+        .select_related("document")
+        .first()
+    )
+
+
+def document_upload(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    upload: Upload,
+    access_groups: Iterable[AccessGroup] = (),
+    document: Document | None = None,
+    enqueue: bool = True,
+) -> DocumentVersion:
+    """Store ``upload`` as a new document (or a new version of ``document``) and queue its indexing
+    (``enqueue=False``: the caller runs ``ingest.pipeline.index_version`` itself).
+
+    Raises ``Conflict`` for an identical file already in the tenant (nothing is stored twice) and
+    ``UploadRejected`` (4xx) for a file that cannot be ingested, after recording it as failed.
+    """
+    sha256 = upload.sha256
+    duplicate = _find_duplicate(tenant, sha256)
+    if duplicate is not None:
+        raise Conflict(
+            f"'{upload.name}' is identical to '{duplicate.document.title}', already uploaded.",
+            code="duplicate",
+            extra={"document_id": duplicate.document_id},
+        )
+    groups = list(access_groups)
+    if any(group.tenant_id != tenant.pk for group in groups):
+        raise ApplicationError("Access groups must belong to the same workspace.", code="cross_tenant")
+    try:
+        kind = _validate(upload)
+    except ParseError as exc:
+        document_reject(
+            tenant=tenant,
+            actor=actor,
+            name=upload.name,
+            size=len(upload.data),
+            sha256=sha256,
+            code=exc.code,
+            message=exc.message,
+            document=document,
+        )
+    with transaction.atomic():
+        version = _create_version(
+            tenant, actor, upload.name, len(upload.data), sha256, kind, groups, document
+        )
+        version.file.save(f"{tenant.pk}/{sha256[:2]}/{sha256}", ContentFile(upload.data), save=True)
+        if document is not None:
+            _supersede_older(version)
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="document.upload",
+            target=version.document,
+            extra={"version": version.pk, "number": version.number, "kind": kind, "bytes": len(upload.data)},
+        )
+        if enqueue:
+            enqueue_indexing(version)
+    logger.info(
+        "document uploaded tenant=%s document=%s version=%s bytes=%s",
+        tenant.pk,
+        version.document_id,
+        version.pk,
+        len(upload.data),
+    )
+    return version
+
+
+def document_reject(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    name: str,
+    size: int,
+    code: str,
+    message: str,
+    sha256: str = "",
+    document: Document | None = None,
+) -> None:
+    """Record a refused file as a failed version with its reason, then raise ``UploadRejected`` (4xx)."""
+    with transaction.atomic():
+        version = _create_version(tenant, actor, name, size, sha256, "", [], document)
+        _fail_version(version, code, message)
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="document.rejected",
+            target=version.document,
+            extra={"version": version.pk, "reason": code},
+        )
+    raise UploadRejected(
+        message, code=code, status=REJECTION_STATUS.get(code, 422), document=version.document
+    )
+
+
+def _create_version(
+    tenant: Tenant,
+    actor: Actor,
+    filename: str,
+    size: int,
+    sha256: str,
+    kind: str,
+    groups: list[AccessGroup],
+    document: Document | None,
+) -> DocumentVersion:
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1][:255] or "untitled"
+    if document is None:
+        document = Document.objects.create(
+            tenant=tenant, title=name[:300], original_name=name, created_by_id=actor.user_id
+        )
+        document.access_groups.set(groups)
+    else:
+        document = Document.objects.select_for_update().get(pk=document.pk, tenant=tenant)
+    number = (document.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    return DocumentVersion.objects.create(
+        tenant=tenant,
+        document=document,
+        number=number,
+        sha256=sha256,
+        size_bytes=size,
+        kind=kind,
+        uploaded_by_id=actor.user_id,
+        status=VersionStatus.QUEUED,
+    )
+
+
+def _supersede_older(version: DocumentVersion) -> None:
+    """Take the document's older versions out of search at once (their chunks stop being visible
+    now; the new version's indexing task removes their vectors from the indexes)."""
+    version.document.versions.exclude(pk=version.pk).exclude(status=VersionStatus.FAILED).update(
+        status=VersionStatus.SUPERSEDED
+    )
+    Document.objects.filter(pk=version.document_id).update(current_version=None)
+
+
+def _fail_version(version: DocumentVersion, code: str, message: str) -> None:
+    version.status = VersionStatus.FAILED
+    version.error_code, version.error_message = code, message
+    version.save(update_fields=["status", "error_code", "error_message"])
+
+
+def enqueue_indexing(version: DocumentVersion) -> None:
+    """Queue the indexing task once the surrounding transaction commits."""
+    from ingest.tasks import index_version_task
+
+    version_id = version.pk
+    transaction.on_commit(lambda: index_version_task.delay(version_id))
+
+
+def document_delete(*, document: Document, actor: Actor) -> None:
+    """Delete a document and every version; its chunks leave search at once (their rows go), and
+    the worker then removes their vectors from the tenant's indexes."""
+    from ingest.tasks import remove_chunks_task
+
+    with transaction.atomic():
+        chunk_ids = list(document.versions.values_list("chunks__id", flat=True))
+        chunk_ids = [cid for cid in chunk_ids if cid is not None]
+        files = [v.file.name for v in document.versions.all() if v.file]
+        audit_record(
+            tenant=document.tenant,
+            actor=actor,
+            action="document.delete",
+            target=document,
+            extra={"title": document.title, "chunks": len(chunk_ids)},
+        )
+        tenant_id = document.tenant_id
+        document.delete()
+        transaction.on_commit(lambda: remove_chunks_task.delay(tenant_id, chunk_ids, files))
+
+
+def document_access_groups_set(*, document: Document, groups: Iterable[AccessGroup], actor: Actor) -> None:
+    """Restrict ``document`` to ``groups`` (none: every member of the tenant may see it)."""
+    group_list = list(groups)
+    if any(group.tenant_id != document.tenant_id for group in group_list):
+        raise ApplicationError("Access groups must belong to the same workspace.", code="cross_tenant")
+    with transaction.atomic():
+        document.access_groups.set(group_list)
+        audit_record(
+            tenant=document.tenant,
+            actor=actor,
+            action="document.access_groups_set",
+            target=document,
+            extra={"groups": sorted(g.pk for g in group_list)},
+        )
+
+
+def document_reindex(*, document: Document, actor: Actor) -> DocumentVersion:
+    """Run the indexing of the newest version again (after a failure, or a model change)."""
+    version = document.versions.order_by("-number").first()
+    if version is None or not version.file:
+        raise ApplicationError("This document has no stored file to index.", code="nothing_to_index")
+    if version.in_progress and version.status != VersionStatus.QUEUED:
+        raise Conflict("This document is being indexed right now.", code="in_progress")
+    with transaction.atomic():
+        DocumentVersion.objects.filter(pk=version.pk).update(
+            status=VersionStatus.QUEUED, error_code="", error_message="", progress_done=0
+        )
+        audit_record(
+            tenant=document.tenant,
+            actor=actor,
+            action="document.reindex",
+            target=document,
+            extra={"version": version.pk},
+        )
+        enqueue_indexing(version)
+    version.refresh_from_db()
+    return version
