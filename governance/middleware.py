@@ -5,12 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django_htmx.middleware import HtmxDetails
 
 from governance.access import Principal, principal_for_membership
 from governance.models import Membership, Tenant
 from governance.selectors import memberships_of_user
 
 SESSION_TENANT_KEY = "tessera_tenant_id"
+
+
+class TenantHttpRequest(HttpRequest):
+    """The request as tenant-aware views see it (for type checking; set by the middlewares).
+
+    Views behind ``member_required``/``admin_required`` may rely on ``principal`` being set."""
+
+    tenant: Tenant | None
+    membership: Membership | None
+    memberships: list[Membership]
+    principal: Principal
+    htmx: HtmxDetails
 
 
 class TenantMiddleware:
@@ -29,6 +42,7 @@ class TenantMiddleware:
         request.memberships = memberships  # type: ignore[attr-defined]
         request.membership = current  # type: ignore[attr-defined]
         request.tenant = current.tenant if current else None  # type: ignore[attr-defined]
+        # None for anonymous users and users without a tenant (the decorators answer those).
         request.principal = principal_for_membership(current) if current else None  # type: ignore[attr-defined]
         return self.get_response(request)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -17,30 +17,30 @@ from config.errors import NotFound
 from governance import selectors, services
 from governance.decorators import admin_required
 from governance.forms import AccessGroupForm, ApiKeyForm, TenantSwitchForm
-from governance.middleware import SESSION_TENANT_KEY
+from governance.middleware import SESSION_TENANT_KEY, TenantHttpRequest
 from governance.services import Actor
 
 
 @login_required
 @require_POST
-def tenant_switch(request: HttpRequest) -> HttpResponse:
+def tenant_switch(request: TenantHttpRequest) -> HttpResponse:
     """Make another of the user's tenants the current one."""
     form = TenantSwitchForm(request.POST)
     slug = form.cleaned_data["tenant"] if form.is_valid() else None
-    membership = next((m for m in request.memberships if m.tenant.slug == slug), None)  # type: ignore[attr-defined]
+    membership = next((m for m in request.memberships if m.tenant.slug == slug), None)
     if membership is None:
         raise NotFound("No such workspace.")
     request.session[SESSION_TENANT_KEY] = membership.tenant_id
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return HttpResponseClientRedirect(reverse("home"))
     return redirect("home")
 
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def api_key_list(request: HttpRequest) -> HttpResponse:
+def api_key_list(request: TenantHttpRequest) -> HttpResponse:
     """List the tenant's API keys; POST creates one and shows its secret once."""
-    principal = request.principal  # type: ignore[attr-defined]
+    principal = request.principal
     form = ApiKeyForm(request.POST or None)
     created_secret = None
     if request.method == "POST" and form.is_valid():
@@ -62,8 +62,8 @@ def api_key_list(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_POST
-def api_key_revoke(request: HttpRequest, api_key_id: int) -> HttpResponse:
-    principal = request.principal  # type: ignore[attr-defined]
+def api_key_revoke(request: TenantHttpRequest, api_key_id: int) -> HttpResponse:
+    principal = request.principal
     api_key = selectors.api_key_get(tenant=principal.tenant, api_key_id=api_key_id)
     services.api_key_revoke(api_key=api_key, actor=Actor.of(principal))
     messages.success(request, f"Key {api_key.prefix}… revoked.")
@@ -72,9 +72,9 @@ def api_key_revoke(request: HttpRequest, api_key_id: int) -> HttpResponse:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def access_group_list(request: HttpRequest) -> HttpResponse:
+def access_group_list(request: TenantHttpRequest) -> HttpResponse:
     """List access groups; POST creates one."""
-    principal = request.principal  # type: ignore[attr-defined]
+    principal = request.principal
     form = AccessGroupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         group = services.access_group_create(
@@ -89,9 +89,9 @@ def access_group_list(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def access_group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
+def access_group_detail(request: TenantHttpRequest, group_id: int) -> HttpResponse:
     """Show a group; POST replaces its members with the checked memberships."""
-    principal = request.principal  # type: ignore[attr-defined]
+    principal = request.principal
     group = selectors.access_group_get(tenant=principal.tenant, group_id=group_id)
     memberships = selectors.membership_list(tenant=principal.tenant)
     if request.method == "POST":
@@ -107,9 +107,9 @@ def access_group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
 
 
 @admin_required
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log(request: TenantHttpRequest) -> HttpResponse:
     """The tenant's audit trail, newest first, filterable by action and actor."""
-    principal = request.principal  # type: ignore[attr-defined]
+    principal = request.principal
     events = selectors.audit_event_list(
         tenant=principal.tenant, action=request.GET.get("action"), actor=request.GET.get("actor")
     )[:200]

@@ -1,0 +1,147 @@
+"""Document pages for tenant admins: upload many files, watch them index, manage each document."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.files.uploadedfile import UploadedFile
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from config.errors import ApplicationError
+from governance import selectors as governance_selectors
+from governance.decorators import admin_required
+from governance.middleware import TenantHttpRequest
+from governance.services import Actor
+from ingest import selectors, services
+from ingest.models import Document, VersionStatus
+from ingest.services import Upload
+
+
+def _read_upload(
+    request: TenantHttpRequest, uploaded: UploadedFile, document: Document | None = None
+) -> Upload:
+    """Refuse (and record) an oversized file before reading it into memory."""
+    limit = settings.TESSERA["MAX_UPLOAD_BYTES"]
+    name = uploaded.name or "untitled"
+    if uploaded.size is not None and uploaded.size > limit:
+        services.document_reject(
+            tenant=request.principal.tenant,
+            actor=Actor.of(request.principal),
+            name=name,
+            size=uploaded.size,
+            code="too_large",
+            document=document,
+            message=f"'{name}' is {uploaded.size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.",
+        )
+    return Upload(name=name, data=uploaded.read())
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def document_list(request: TenantHttpRequest) -> HttpResponse:
+    """The tenant's documents with live status; POST uploads one or many files."""
+    principal = request.principal
+    results, status = [], 200
+    if request.method == "POST":
+        groups = governance_selectors.access_group_list(tenant=principal.tenant).filter(
+            pk__in=[int(g) for g in request.POST.getlist("access_groups") if g.isdigit()]
+        )
+        files = request.FILES.getlist("files")
+        if not files:
+            results.append({"name": "", "ok": False, "message": "Choose at least one file."})
+            status = 400
+        for uploaded in files:
+            try:
+                version = services.document_upload(
+                    tenant=principal.tenant,
+                    actor=Actor.of(principal),
+                    upload=_read_upload(request, uploaded),
+                    access_groups=groups,
+                )
+                results.append({"name": uploaded.name, "ok": True, "document": version.document})
+            except ApplicationError as exc:
+                results.append({"name": uploaded.name, "ok": False, "message": exc.message, "code": exc.code})
+                status = status if status != 200 else exc.status
+    context = {
+        "documents": selectors.document_list(
+            principal=principal, query=request.GET.get("q", ""), status=request.GET.get("status", "")
+        ),
+        "groups": governance_selectors.access_group_list(tenant=principal.tenant),
+        "results": results,
+        "statuses": VersionStatus.choices,
+    }
+    template = "ingest/partials/document_rows.html" if request.htmx else "ingest/documents.html"
+    return render(request, template, context, status=status)
+
+
+@admin_required
+def document_detail(request: TenantHttpRequest, document_id: int) -> HttpResponse:
+    principal = request.principal
+    document = selectors.document_get(principal=principal, document_id=document_id)
+    context = {
+        "document": document,
+        "versions": document.versions.order_by("-number"),
+        "groups": governance_selectors.access_group_list(tenant=principal.tenant),
+        "document_group_ids": set(document.access_groups.values_list("pk", flat=True)),
+    }
+    return render(request, "ingest/document_detail.html", context)
+
+
+@admin_required
+def document_status(request: TenantHttpRequest, document_id: int) -> HttpResponse:
+    """The status cell of one document (htmx polls it while the document is being indexed)."""
+    document = selectors.document_get(principal=request.principal, document_id=document_id)
+    return render(request, "ingest/partials/document_status.html", {"document": document})
+
+
+@admin_required
+@require_POST
+def document_delete(request: TenantHttpRequest, document_id: int) -> HttpResponse:
+    principal = request.principal
+    document = selectors.document_get(principal=principal, document_id=document_id)
+    services.document_delete(document=document, actor=Actor.of(principal))
+    messages.success(request, f"'{document.title}' was deleted.")
+    return redirect("ingest:documents")
+
+
+@admin_required
+@require_POST
+def document_new_version(request: TenantHttpRequest, document_id: int) -> HttpResponse:
+    """Upload a file that replaces the document's content; the old version leaves search at once."""
+    principal = request.principal
+    document = selectors.document_get(principal=principal, document_id=document_id)
+    uploaded = request.FILES.get("file")
+    if uploaded is None:
+        raise ApplicationError("Choose a file.", code="no_file")
+    services.document_upload(
+        tenant=principal.tenant,
+        actor=Actor.of(principal),
+        upload=_read_upload(request, uploaded, document),
+        document=document,
+    )
+    messages.success(request, "New version uploaded; it is being indexed.")
+    return redirect("ingest:document", document_id=document.pk)
+
+
+@admin_required
+@require_POST
+def document_reindex(request: TenantHttpRequest, document_id: int) -> HttpResponse:
+    principal = request.principal
+    document = selectors.document_get(principal=principal, document_id=document_id)
+    services.document_reindex(document=document, actor=Actor.of(principal))
+    messages.success(request, "Indexing again.")
+    return redirect("ingest:document", document_id=document.pk)
+
+
+@admin_required
+@require_POST
+def document_groups(request: TenantHttpRequest, document_id: int) -> HttpResponse:
+    principal = request.principal
+    document = selectors.document_get(principal=principal, document_id=document_id)
+    wanted = [int(g) for g in request.POST.getlist("access_groups") if g.isdigit()]
+    groups = governance_selectors.access_group_list(tenant=principal.tenant).filter(pk__in=wanted)
+    services.document_access_groups_set(document=document, groups=groups, actor=Actor.of(principal))
+    messages.success(request, "Access saved.")
+    return redirect("ingest:document", document_id=document.pk)
