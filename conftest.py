@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -36,6 +37,30 @@ def redis_available(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
     except redis.RedisError:
         return False
+
+
+@pytest.fixture(autouse=True)
+def isolated_files(settings: Any, tmp_path: Path) -> Iterator[Path]:
+    """Each test gets its own uploaded-files and index folders (ids can repeat across tests)."""
+    from ingest.engines import reset_engines
+
+    data_dir = tmp_path / "data"
+    settings.MEDIA_ROOT = data_dir / "files"
+    settings.INDEX_DIR = data_dir / "indexes"
+    reset_engines()
+    yield data_dir
+    reset_engines()
+
+
+@pytest.fixture
+def real_embedder(settings: Any) -> Iterator[None]:
+    """Use the real packaged model (the fast variant Tessera runs by default)."""
+    from ingest.engines import reset_engines
+
+    settings.TESSERA = {**settings.TESSERA, "EMBEDDER": "auto"}
+    reset_engines()
+    yield
+    reset_engines()
 
 
 @pytest.fixture
@@ -79,8 +104,13 @@ def database_url_for_workers() -> str:
 class WorkerProcess:
     """A real ``celery worker`` child process and a client app bound to the same broker."""
 
-    def __init__(self, broker_url: str, data_dir: Path, log_path: Path):
-        config = broker_config(broker_url, data_dir)
+    def __init__(
+        self, broker_url: str, data_dir: Path, log_path: Path, extra_env: dict[str, str] | None = None
+    ):
+        from django.conf import settings
+
+        visibility = int((extra_env or {}).get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+        config = broker_config(broker_url, data_dir, visibility_timeout=visibility)
         self.client = Celery("tessera-test-client", broker=config.broker_url, backend=config.result_backend)
         self.client.conf.update(
             broker_transport_options=config.transport_options,
@@ -94,7 +124,9 @@ class WorkerProcess:
             "CELERY_RESULT_BACKEND": config.result_backend,
             "TESSERA_DATA_DIR": str(data_dir),
             "DATABASE_URL": database_url_for_workers(),
+            "TESSERA_MODELS_DIR": str(settings.TESSERA["MODELS_DIR"]),
             "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
         }
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -122,6 +154,7 @@ class WorkerProcess:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() reaches the pool children
         )
         # Ready means: it answers a real task.
         deadline = time.monotonic() + timeout
@@ -135,6 +168,12 @@ class WorkerProcess:
                 continue
         raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log_path.read_text()[-3000:]}")
 
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children at once, as a crash or the OOM killer would."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
@@ -146,14 +185,14 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def celery_worker_factory(tmp_path: Path) -> Iterator[Callable[[str], WorkerProcess]]:
-    """Start real worker processes on a given broker URL; all are stopped after the test."""
+def celery_worker_factory(isolated_files: Path, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start real worker processes on a broker URL, sharing this test's data folder (uploaded
+    files, indexes); all are stopped after the test. ``extra_env`` adds environment variables."""
     workers: list[WorkerProcess] = []
 
-    def start(broker_url: str) -> WorkerProcess:
-        worker = WorkerProcess(
-            broker_url, tmp_path / f"data{len(workers)}", tmp_path / f"worker{len(workers)}.log"
-        )
+    def start(broker_url: str, extra_env: dict[str, str] | None = None) -> WorkerProcess:
+        log_path = tmp_path / f"worker{len(workers)}.log"
+        worker = WorkerProcess(broker_url, isolated_files, log_path, extra_env)
         workers.append(worker)
         worker.start()
         return worker

@@ -11,8 +11,13 @@ from pathlib import Path
 from conftest import REPO
 
 
-def _manage(args: list[str], env_overrides: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_SETTINGS_MODULE")}
+def _manage(
+    args: list[str], env_overrides: dict[str, str], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    # A production-like environment: nothing the test session set for itself (the browser tests'
+    # DJANGO_ALLOW_ASYNC_UNSAFE, the test settings module) may leak into it.
+    leaked = ("SECRET_KEY", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {k: v for k, v in os.environ.items() if k not in leaked}
     env.update(
         {"DJANGO_SETTINGS_MODULE": "config.settings", "TESSERA_DATA_DIR": str(tmp_path)}, **env_overrides
     )

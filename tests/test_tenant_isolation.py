@@ -17,6 +17,7 @@ from governance import services
 from governance.models import Role, Tenant
 from governance.services import Actor
 from governance.tests.factories import AccessGroupFactory
+from ingest.tests.factories import DocumentFactory
 
 # Django's own admin is for operators (superusers) across tenants, not for tenant users.
 OPERATOR_ONLY_NAMESPACES = {"admin"}
@@ -27,6 +28,7 @@ OBJECT_OF_TENANT: dict[str, Callable[[Tenant], Any]] = {
         services.api_key_create(tenant=tenant, name="other", scopes=["ask"], actor=Actor())[0].pk
     ),
     "group_id": lambda tenant: AccessGroupFactory.create(tenant=tenant).pk,
+    "document_id": lambda tenant: DocumentFactory.create(tenant=tenant).pk,
 }
 
 

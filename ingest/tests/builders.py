@@ -1,0 +1,68 @@
+"""Builders of test documents (PDF, DOCX, zip bombs), generated in memory: no binary fixtures."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import docx
+from pypdf import PdfReader, PdfWriter
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen import canvas
+
+
+def make_pdf(pages: list[list[str]], *, title: str | None = None, outline: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=A4)
+    if title:
+        pdf.setTitle(title)
+    for number, lines in enumerate(pages, start=1):
+        if outline:
+            pdf.bookmarkPage(f"p{number}")
+            pdf.addOutlineEntry(f"Chapter {number}", f"p{number}", level=0)
+        y = 800
+        for line in lines:
+            pdf.drawString(72, y, line)
+            y -= 16
+        pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+def encrypt_pdf(data: bytes, user_password: str) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    writer.encrypt(user_password=user_password, owner_password="owner-secret", algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def make_docx(*, with_title: bool = True) -> bytes:
+    document = docx.Document()
+    document.core_properties.title = "Employee Handbook" if with_title else ""
+    document.add_heading("Benefits", level=1)
+    document.add_paragraph("Everyone gets benefits.")
+    document.add_heading("Parental leave", level=2)
+    document.add_paragraph("Sixteen weeks, fully paid.")
+    table = document.add_table(rows=2, cols=2)
+    for row, values in zip(table.rows, [("Country", "Weeks"), ("France", "16")], strict=True):
+        for cell, value in zip(row.cells, values, strict=True):
+            cell.text = value
+    document.add_heading("Travel", level=1)
+    document.add_paragraph("Book through the portal.")
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def add_zip_member(data: bytes, name: str, size: int) -> bytes:
+    """A copy of the zip with one more DEFLATEd member of ``size`` zero bytes, streamed in 1 MiB."""
+    out = io.BytesIO(data)
+    chunk = bytes(1024 * 1024)
+    with (
+        zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open(name, "w", force_zip64=True) as member,
+    ):
+        for _ in range(size // len(chunk)):
+            member.write(chunk)
+    return out.getvalue()

@@ -1,0 +1,191 @@
+"""The ingestion pipeline in-process: formats, idempotence, versions, deletion, scopes, rebuild."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from governance.access import chunks_visible_to, principal_for_membership
+from governance.models import Membership, Role
+from governance.services import Actor
+from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory
+from ingest import pipeline, services
+from ingest.engines import get_embedder, index_store
+from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
+from ingest.services import Upload
+from ingest.tests.builders import make_docx, make_pdf
+
+pytestmark = pytest.mark.django_db
+
+HANDBOOK = """# Employee handbook
+
+## Parental leave
+
+Employees get sixteen weeks of paid parental leave after six months of service.
+
+## Expenses
+
+Submit receipts within thirty days. Meals are reimbursed up to forty euros a day.
+"""
+
+
+def _ingest(tenant, name, data, **kwargs):
+    version = services.document_upload(
+        tenant=tenant, actor=Actor(label="t"), upload=Upload(name, data), enqueue=False, **kwargs
+    )
+    assert pipeline.index_version_or_fail(version.pk) == VersionStatus.READY
+    version.refresh_from_db()
+    return version
+
+
+def _search_ids(tenant, text, k=5):
+    query = get_embedder().embed_query(text)
+    _, ids = index_store(tenant.pk).read().vectors.search(query, k)
+    return [int(i) for i in ids[0] if i != -1]
+
+
+def _admin(tenant):
+    return principal_for_membership(MembershipFactory(tenant=tenant, role=Role.ADMIN))
+
+
+def test_markdown_is_chunked_with_headings_and_indexed():
+    tenant = TenantFactory()
+    version = _ingest(tenant, "handbook.md", HANDBOOK.encode())
+    assert version.status == VersionStatus.READY and version.kind == "markdown"
+    chunks = list(version.chunks.order_by("ordinal"))
+    assert [c.heading_path for c in chunks] == [
+        ["Employee handbook", "Parental leave"],
+        ["Employee handbook", "Expenses"],
+    ]
+    assert all(c.vector is not None and c.token_count <= get_embedder().max_tokens for c in chunks)
+    document = Document.objects.get(pk=version.document_id)
+    assert document.current_version_id == version.pk and document.title == "Employee handbook"
+    text = "".join(c.text for c in chunks)
+    assert "sixteen weeks" in text
+    hits = _search_ids(tenant, HANDBOOK.splitlines()[4])
+    assert hits[0] == chunks[0].pk
+    assert len(index_store(tenant.pk).read().vectors) == 2
+    assert len(index_store(tenant.pk).read().bm25) == 2
+
+
+def test_pdf_pages_and_docx_headings_reach_the_chunks():
+    tenant = TenantFactory()
+    pdf = _ingest(
+        tenant, "policy.pdf", make_pdf([["Travel policy page one."], ["Second page about trains."]])
+    )
+    assert [c.page for c in pdf.chunks.order_by("ordinal")] == [1, 2]
+    docx = _ingest(tenant, "guide.docx", make_docx())
+    assert any(c.heading_path for c in docx.chunks.all())
+
+
+def test_running_twice_gives_the_same_chunks_and_index():
+    tenant = TenantFactory()
+    version = _ingest(tenant, "handbook.md", HANDBOOK.encode())
+    ids_before = list(version.chunks.values_list("id", "content_hash"))
+    DocumentVersion.objects.filter(pk=version.pk).update(status=VersionStatus.EMBEDDING)  # as if killed
+    assert pipeline.index_version_or_fail(version.pk) == VersionStatus.READY
+    assert list(version.chunks.values_list("id", "content_hash")) == ids_before
+    assert len(index_store(tenant.pk).read().vectors) == len(ids_before)
+
+
+def test_identical_text_is_not_embedded_twice(monkeypatch):
+    tenant = TenantFactory()
+    _ingest(tenant, "a.md", HANDBOOK.encode())
+    calls = []
+    original = type(get_embedder()).embed_documents
+    monkeypatch.setattr(
+        type(get_embedder()),
+        "embed_documents",
+        lambda self, texts, *a, **k: calls.append(len(texts)) or original(self, texts, *a, **k),
+    )
+    version = _ingest(tenant, "copy-of-a.md", HANDBOOK.encode() + b"\n")  # same chunks, other bytes
+    assert version.chunk_count == 2 and calls == []
+
+
+def test_new_version_leaves_search_at_once_and_replaces_vectors():
+    tenant = TenantFactory()
+    principal = _admin(tenant)
+    first = _ingest(tenant, "handbook.md", HANDBOOK.encode())
+    old_ids = set(first.chunks.values_list("id", flat=True))
+    assert set(chunks_visible_to(principal).values_list("id", flat=True)) == old_ids
+    second = services.document_upload(
+        tenant=tenant,
+        actor=Actor(),
+        upload=Upload("h.md", b"# New\n\nOnly this."),
+        document=first.document,
+        enqueue=False,
+    )
+    assert not chunks_visible_to(principal).exists()  # at once, before the new version is indexed
+    assert DocumentVersion.objects.get(pk=first.pk).status == VersionStatus.SUPERSEDED
+    pipeline.index_version_or_fail(second.pk)
+    visible = set(chunks_visible_to(principal).values_list("id", flat=True))
+    assert visible == set(second.chunks.values_list("id", flat=True))
+    assert not Chunk.objects.filter(pk__in=old_ids).exists()
+    in_index = set(_search_ids(tenant, "parental leave", k=10))
+    assert in_index == visible
+
+
+def test_delete_removes_chunks_vectors_and_file(django_capture_on_commit_callbacks, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    try:
+        tenant = TenantFactory()
+        version = _ingest(tenant, "handbook.md", HANDBOOK.encode())
+        path = version.file.path
+        with django_capture_on_commit_callbacks(execute=True):
+            services.document_delete(document=version.document, actor=Actor(label="admin"))
+    finally:
+        app.conf.task_always_eager = False
+    assert not Chunk.objects.filter(tenant=tenant).exists()
+    assert len(index_store(tenant.pk).read().vectors) == 0
+    assert len(index_store(tenant.pk).read().bm25) == 0
+    assert not __import__("os").path.exists(path)
+
+
+def test_tenants_and_groups_scope_the_visible_chunks():
+    acme, globex = TenantFactory(), TenantFactory()
+    restricted_group = AccessGroupFactory(tenant=acme)
+    open_doc = _ingest(acme, "open.md", b"# Open\n\nCafeteria opens at eight.")
+    secret = _ingest(
+        acme, "secret.md", b"# Board\n\nMerger talks with Initech.", access_groups=[restricted_group]
+    )
+    _ingest(globex, "globex.md", b"# Globex\n\nGlobex's own handbook.")
+    member = MembershipFactory(tenant=acme, role=Role.MEMBER)
+    insider = MembershipFactory(tenant=acme, role=Role.MEMBER)
+    restricted_group.members.add(insider)
+    seen = {
+        m: set(chunks_visible_to(principal_for_membership(m)).values_list("version_id", flat=True))
+        for m in (member, insider)
+    }
+    assert seen[member] == {open_doc.pk}
+    assert seen[insider] == {open_doc.pk, secret.pk}
+    outsider = principal_for_membership(MembershipFactory(tenant=globex, role=Role.OWNER))
+    assert not chunks_visible_to(outsider).filter(tenant=acme).exists()
+    assert set(_search_ids(globex, "merger", k=10)).isdisjoint(secret.chunks.values_list("id", flat=True))
+    assert Membership.objects.count() == 3
+
+
+def test_rebuild_index_from_stored_vectors(monkeypatch):
+    tenant = TenantFactory()
+    version = _ingest(tenant, "handbook.md", HANDBOOK.encode())
+    before = _search_ids(tenant, "receipts")
+    monkeypatch.setattr(
+        type(get_embedder()), "embed_documents", lambda *a, **k: pytest.fail("rebuild must not embed")
+    )
+    call_command("rebuild_index", tenant=tenant.slug)
+    assert _search_ids(tenant, "receipts") == before
+    assert len(index_store(tenant.pk).read().vectors) == version.chunk_count
+
+
+def test_chunks_never_exceed_the_model_window():
+    tenant = TenantFactory()
+    long_text = ("Policy clause about reimbursement and travel approvals. " * 400).encode()
+    version = _ingest(tenant, "long.txt", long_text)
+    embedder = get_embedder()
+    assert version.chunk_count > 5
+    assert max(version.chunks.values_list("token_count", flat=True)) <= embedder.max_tokens - 2
+    vectors = pipeline.vectors_of(list(version.chunks.all()))
+    assert vectors.shape == (version.chunk_count, embedder.dimension) and np.isfinite(vectors).all()
