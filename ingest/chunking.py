@@ -102,6 +102,9 @@ def _split_section(
     body = document_text[section.start : section.end]
     if not body.strip() or (section.heading_path and body.strip() == section.heading_path[-1]):
         return []  # nothing but the heading, which every chunk below it carries in its prefix
+    stripped = body.strip()
+    if count_tokens(stripped) <= budget:  # the common case for short sections: one chunk, no splitting
+        return [(section.start + body.index(stripped), stripped)]
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=budget,
         chunk_overlap=min(overlap, budget // 4),

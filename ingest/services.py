@@ -53,11 +53,12 @@ def parse_limits() -> ParseLimits:
     return ParseLimits(max_bytes=settings.TESSERA["MAX_UPLOAD_BYTES"])
 
 
-def _validate(upload: Upload) -> str:
+def _validate(upload: Upload, *, full_parse: bool) -> str:
     """The file's kind, by content; raise ParseError for a file that cannot be ingested.
 
-    Small files are parsed in full here, so a corrupt, encrypted or empty one is refused at once
-    with a 4xx; large ones get the cheap checks now and the full parse in the worker.
+    With ``full_parse``, small files are parsed in full here, so a corrupt, encrypted or empty one
+    is refused at once with a 4xx; large ones (and callers that run the pipeline themselves right
+    away) get the cheap checks now and the full parse in the pipeline, which stores any failure.
     """
     limits = parse_limits()
     if len(upload.data) > limits.max_bytes:
@@ -65,7 +66,7 @@ def _validate(upload: Upload) -> str:
             "too_large",
             f"The file is {len(upload.data) / 1e6:.1f} MB; the limit is {limits.max_bytes / 1e6:.0f} MB.",
         )
-    if len(upload.data) <= settings.TESSERA["SYNC_PARSE_MAX_BYTES"]:
+    if full_parse and len(upload.data) <= settings.TESSERA["SYNC_PARSE_MAX_BYTES"]:
         return parse_document(upload.data, upload.name, limits=limits).kind
     return detect_kind(upload.data, upload.name)
 
@@ -106,7 +107,7 @@ def document_upload(
     if any(group.tenant_id != tenant.pk for group in groups):
         raise ApplicationError("Access groups must belong to the same workspace.", code="cross_tenant")
     try:
-        kind = _validate(upload)
+        kind = _validate(upload, full_parse=enqueue)
     except ParseError as exc:
         document_reject(
             tenant=tenant,
