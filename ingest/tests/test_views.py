@@ -124,5 +124,6 @@ def test_status_partial_polls_only_while_in_progress(admin_client):
     assert b'hx-trigger="every 2s"' in partial.content and b"queued" in partial.content
     DocumentVersion.objects.update(status=VersionStatus.EMBEDDING, progress_done=3, progress_total=10)
     assert b"3 of 10" in admin_client.get(reverse("ingest:document_status", args=[document.pk])).content
-    DocumentVersion.objects.update(status=VersionStatus.READY)
-    assert b"every 2s" not in admin_client.get(reverse("ingest:document_status", args=[document.pk])).content
+    DocumentVersion.objects.update(status=VersionStatus.READY, chunk_count=7)
+    ready = admin_client.get(reverse("ingest:document_status", args=[document.pk])).content
+    assert b"every 2s" not in ready and b"ready (7 chunks)" in ready
