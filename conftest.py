@@ -185,7 +185,18 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def celery_worker_factory(isolated_files: Path, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+def celery_env_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Celery reads CELERY_BROKER_URL / CELERY_RESULT_BACKEND from the environment BEFORE any
+    explicit configuration; drop them so an app configured in a test means what it says (the
+    Django settings, and so the project's app, already hold the same values)."""
+    for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def celery_worker_factory(
+    isolated_files: Path, tmp_path: Path, celery_env_unset: None
+) -> Iterator[Callable[..., WorkerProcess]]:
     """Start real worker processes on a broker URL, sharing this test's data folder (uploaded
     files, indexes); all are stopped after the test. ``extra_env`` adds environment variables."""
     workers: list[WorkerProcess] = []

@@ -22,7 +22,7 @@ def test_healthy(client):
     }
 
 
-def test_broker_down_is_503(client, monkeypatch):
+def test_broker_down_is_503(client, monkeypatch, celery_env_unset):
     from config.celery import app
 
     monkeypatch.setitem(app.conf, "broker_url", "redis://127.0.0.1:1/0")
