@@ -256,29 +256,39 @@ def _vector_bytes(chunk: Chunk) -> bytes:
     return bytes(chunk.vector)
 
 
+class _NothingToFlush(Exception):
+    """Raised inside the write block to leave the index untouched (the store writes nothing)."""
+
+
 def flush_tenant(tenant_id: int) -> int:
     """Add every embedded (INDEXING) version of the tenant to its indexes in ONE locked write,
     drop the vectors of the versions they replace, then mark them ready. Returns how many.
 
     Each worker calls this after embedding; whoever takes the lock first indexes the versions of
-    the others too, so index writes batch themselves under load. Idempotent: a crash after the
-    write and before the database update is repaired by the next flush (ids are replaced)."""
-    with index_store(tenant_id).write() as state:
-        pending = list(DocumentVersion.objects.filter(tenant_id=tenant_id, status=VersionStatus.INDEXING))
-        if not pending:
-            return 0
-        chunks = list(Chunk.objects.filter(version__in=pending).order_by("version_id", "ordinal"))
-        stale = list(
-            Chunk.objects.filter(version__document__in={v.document_id for v in pending})
-            .exclude(version__in=pending)
-            .values_list("id", flat=True)
-        )
-        if stale:
-            indexes_remove(state, np.array(stale, dtype=np.int64))
-        if chunks:
-            ids = np.array([c.pk for c in chunks], dtype=np.int64)
-            indexes_add(state, ids, vectors_of(chunks), [c.text for c in chunks])
-        _mark_ready(pending, stale)
+    the others too, so index writes batch themselves under load. Versions become ready only
+    after the index snapshot is committed: a crash in between leaves them INDEXING, and the next
+    flush adds them again (ids are replaced, so that is idempotent)."""
+    if not DocumentVersion.objects.filter(tenant_id=tenant_id, status=VersionStatus.INDEXING).exists():
+        return 0
+    try:
+        with index_store(tenant_id).write() as state:
+            pending = list(DocumentVersion.objects.filter(tenant_id=tenant_id, status=VersionStatus.INDEXING))
+            if not pending:
+                raise _NothingToFlush  # another worker flushed them while this one waited
+            chunks = list(Chunk.objects.filter(version__in=pending).order_by("version_id", "ordinal"))
+            stale = list(
+                Chunk.objects.filter(version__document__in={v.document_id for v in pending})
+                .exclude(version__in=pending)
+                .values_list("id", flat=True)
+            )
+            if stale:
+                indexes_remove(state, np.array(stale, dtype=np.int64))
+            if chunks:
+                ids = np.array([c.pk for c in chunks], dtype=np.int64)
+                indexes_add(state, ids, vectors_of(chunks), [c.text for c in chunks])
+    except _NothingToFlush:
+        return 0
+    _mark_ready(pending, stale)
     logger.info(
         "flushed tenant=%s versions=%s chunks=%s stale=%s", tenant_id, len(pending), len(chunks), len(stale)
     )

@@ -189,3 +189,26 @@ def test_chunks_never_exceed_the_model_window():
     assert max(version.chunks.values_list("token_count", flat=True)) <= embedder.max_tokens - 2
     vectors = pipeline.vectors_of(list(version.chunks.all()))
     assert vectors.shape == (version.chunk_count, embedder.dimension) and np.isfinite(vectors).all()
+
+
+def test_crash_between_index_commit_and_ready_is_repaired_by_the_next_flush(monkeypatch):
+    tenant = TenantFactory()
+    version = services.document_upload(
+        tenant=tenant, actor=Actor(), upload=Upload("h.md", HANDBOOK.encode()), enqueue=False
+    )
+
+    def crash(*args, **kwargs):
+        raise OSError("worker died")
+
+    monkeypatch.setattr(pipeline, "_mark_ready", crash)
+    with pytest.raises(OSError, match="worker died"):
+        pipeline.index_versions([version.pk])
+    version.refresh_from_db()
+    assert version.status == VersionStatus.INDEXING  # never "ready" without its vectors in the index
+    assert len(index_store(tenant.pk).read().vectors) == 2
+    monkeypatch.undo()
+    assert pipeline.flush_tenant(tenant.pk) == 1
+    version.refresh_from_db()
+    assert version.status == VersionStatus.READY
+    assert len(index_store(tenant.pk).read().vectors) == 2  # replaced, not duplicated
+    assert pipeline.flush_tenant(tenant.pk) == 0  # nothing pending: no index write
