@@ -8,7 +8,7 @@ import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -25,6 +25,7 @@ from governance.models import (
     Membership,
     Role,
     Tenant,
+    TenantOwned,
 )
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,17 @@ def audit_record(
         target_id=str(getattr(target, "pk", "") or "") if target is not None else "",
         extra=extra or {},
     )
+
+
+OwnedT = TypeVar("OwnedT", bound=TenantOwned)
+
+
+def same_tenant_only(items: Iterable[OwnedT], tenant_id: int, what: str) -> list[OwnedT]:
+    """The items as a list; ``ApplicationError`` (400) if one belongs to another tenant."""
+    found = list(items)
+    if any(item.tenant_id != tenant_id for item in found):
+        raise ApplicationError(f"{what} must belong to the same workspace.", code="cross_tenant")
+    return found
 
 
 def tenant_create(*, slug: str, name: str, actor: Actor = SYSTEM) -> Tenant:
@@ -141,9 +153,7 @@ def access_group_members_set(
     *, group: AccessGroup, memberships: Iterable[Membership], actor: Actor
 ) -> AccessGroup:
     """Replace the members of ``group``; every membership must belong to the group's tenant."""
-    members = list(memberships)
-    if any(m.tenant_id != group.tenant_id for m in members):
-        raise ApplicationError("Members must belong to the group's workspace.", code="cross_tenant")
+    members = same_tenant_only(memberships, group.tenant_id, "Members")
     with transaction.atomic():
         group.members.set(members)
         audit_record(

@@ -17,7 +17,7 @@ from django.db import transaction
 
 from config.errors import ApplicationError, Conflict
 from governance.models import AccessGroup, Tenant
-from governance.services import Actor, audit_record
+from governance.services import Actor, audit_record, same_tenant_only
 from ingest.models import Document, DocumentVersion, VersionStatus
 from ingest.parsing import ParseError, ParseLimits, detect_kind, parse_document
 
@@ -103,9 +103,7 @@ def document_upload(
             code="duplicate",
             extra={"document_id": duplicate.document_id},
         )
-    groups = list(access_groups)
-    if any(group.tenant_id != tenant.pk for group in groups):
-        raise ApplicationError("Access groups must belong to the same workspace.", code="cross_tenant")
+    groups = same_tenant_only(access_groups, tenant.pk, "Access groups")
     try:
         kind = _validate(upload, full_parse=enqueue)
     except ParseError as exc:
@@ -249,9 +247,7 @@ def document_delete(*, document: Document, actor: Actor) -> None:
 
 def document_access_groups_set(*, document: Document, groups: Iterable[AccessGroup], actor: Actor) -> None:
     """Restrict ``document`` to ``groups`` (none: every member of the tenant may see it)."""
-    group_list = list(groups)
-    if any(group.tenant_id != document.tenant_id for group in group_list):
-        raise ApplicationError("Access groups must belong to the same workspace.", code="cross_tenant")
+    group_list = same_tenant_only(groups, document.tenant_id, "Access groups")
     with transaction.atomic():
         document.access_groups.set(group_list)
         audit_record(
