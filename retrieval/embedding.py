@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -122,6 +123,12 @@ class WordPieceTokenizer:
         return [encoding.ids for encoding in self._encoder.encode_batch(list(texts))]
 
 
+@cache
+def load_tokenizer(model_dir: Path | None, max_tokens: int) -> WordPieceTokenizer:
+    """The model's word-piece tokenizer, loaded once per process (shared by every embedder)."""
+    return WordPieceTokenizer((model_dir or packaged_model_dir()) / "tokenizer.json", max_tokens)
+
+
 def pad_batch(ids: Sequence[Sequence[int]]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Right-pad to the longest sequence of the batch: (input_ids, attention_mask)."""
     width = max(len(row) for row in ids)
@@ -175,14 +182,10 @@ class OnnxEmbedder:
         self._lock = threading.Lock()
         self._session: Any = None
         self._pool: ThreadPoolExecutor | None = None
-        self._tokenizer: WordPieceTokenizer | None = None
 
     @property
     def tokenizer(self) -> WordPieceTokenizer:
-        if self._tokenizer is None:
-            model_dir = self._model_dir or packaged_model_dir()
-            self._tokenizer = WordPieceTokenizer(model_dir / "tokenizer.json", self.max_tokens)
-        return self._tokenizer
+        return load_tokenizer(self._model_dir, self.max_tokens)
 
     def warm_up(self) -> None:
         """Build the ONNX file if needed and open the session (call in the worker, after any fork)."""
@@ -252,14 +255,10 @@ class SentenceTransformerEmbedder:
         self.length_sorted = length_sorted
         self._lock = threading.Lock()
         self._model: Any = None
-        self._tokenizer: WordPieceTokenizer | None = None
 
     @property
     def tokenizer(self) -> WordPieceTokenizer:
-        if self._tokenizer is None:
-            model_dir = self._model_dir or packaged_model_dir()
-            self._tokenizer = WordPieceTokenizer(model_dir / "tokenizer.json", self.max_tokens)
-        return self._tokenizer
+        return load_tokenizer(self._model_dir, self.max_tokens)
 
     def warm_up(self) -> None:
         """Load the model (call in the worker, after any fork)."""
