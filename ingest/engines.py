@@ -14,11 +14,13 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 
+from ingest.chunking import WordCountCache
 from retrieval.embedding import Embedder, load_embedder
 from retrieval.store import TenantIndexes, TenantIndexStore
 
 _lock = threading.Lock()
 _embedder: Embedder | None = None
+_split_counter: WordCountCache | None = None
 
 
 def get_embedder() -> Embedder:
@@ -33,11 +35,23 @@ def get_embedder() -> Embedder:
     return _embedder
 
 
+def get_split_counter() -> WordCountCache:
+    """The chunker's fast token counter for the process's embedder (its word counts are kept)."""
+    global _split_counter
+    if _split_counter is None:
+        counter = WordCountCache(get_embedder().count_tokens)
+        with _lock:
+            if _split_counter is None:
+                _split_counter = counter
+    return _split_counter
+
+
 def reset_engines() -> None:
     """Forget loaded engines (tests that switch settings)."""
-    global _embedder
+    global _embedder, _split_counter
     with _lock:
         _embedder = None
+        _split_counter = None
     index_store.cache_clear()
 
 

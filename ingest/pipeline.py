@@ -18,10 +18,11 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from ingest.chunking import ChunkingConfig, ChunkSpec, chunk_document
-from ingest.engines import get_embedder, index_store, indexes_add, indexes_remove
+from ingest.engines import get_embedder, get_split_counter, index_store, indexes_add, indexes_remove
 from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
 from ingest.parsing import ParsedDocument, ParseError, parse_document
 from ingest.services import parse_limits
@@ -64,36 +65,41 @@ class _Prepared:
 def index_versions(version_ids: list[int], *, flush: bool = True) -> dict[int, str]:
     """Parse and chunk each version, embed the chunks of all of them in one pass (small documents
     batch together), then (``flush``) add every embedded version of their tenants to the indexes
-    in one write per tenant. Bad input ends as a stored failure. Returns each version's status."""
+    in one write per tenant. Bad input ends as a stored failure. Returns each version's status.
+
+    One version at a time (the Celery task) reports every stage; a batch (``manage.py ingest``)
+    moves its small documents from parsing to embedding in one write, since nobody could see a
+    stage that lasts a millisecond, and spends its time embedding instead."""
     outcome: dict[int, str] = {}
     prepared: list[_Prepared] = []
+    versions = _start(version_ids)
     for version_id in version_ids:
+        version = versions.get(version_id)
+        if version is None:
+            status = DocumentVersion.objects.filter(pk=version_id).values_list("status", flat=True).first()
+            outcome[version_id] = status or "gone"
+            continue
         try:
-            item = _prepare(version_id)
+            prepared.append(_prepare(version, report_stages=len(version_ids) == 1))
         except ParseError as exc:
             version_fail(version_id, exc.code, exc.message)
             outcome[version_id] = VersionStatus.FAILED
-            continue
         except VersionGone:
             outcome[version_id] = "gone"
-            continue
-        if item is None:
-            status = DocumentVersion.objects.filter(pk=version_id).values_list("status", flat=True).first()
-            outcome[version_id] = status or "gone"
-        else:
-            prepared.append(item)
     _embed_all(prepared)
-    for item in prepared:
-        try:
-            _set_status(
-                item.version,
-                VersionStatus.INDEXING,
-                timings=item.timings,
-                chunk_count=len(item.chunks),
-                token_count=sum(c.token_count for c in item.chunks),
-            )
-        except VersionGone:
-            outcome[item.version.pk] = "gone"
+    with transaction.atomic():
+        for item in prepared:
+            try:
+                _set_status(
+                    item.version,
+                    VersionStatus.INDEXING,
+                    timings=item.timings,
+                    chunk_count=len(item.chunks),
+                    token_count=sum(c.token_count for c in item.chunks),
+                    progress_done=len(item.chunks),
+                )
+            except VersionGone:
+                outcome[item.version.pk] = "gone"
     if flush:
         for tenant_id in sorted({item.version.tenant_id for item in prepared}):
             flush_tenant(tenant_id)
@@ -116,21 +122,34 @@ def version_fail(version_id: int, code: str, message: str) -> None:
     )
 
 
-def _prepare(version_id: int) -> _Prepared | None:
-    """Parse and chunk one version; None if there is nothing to do (ready, superseded, missing)."""
-    version = DocumentVersion.objects.select_related("document", "tenant").filter(pk=version_id).first()
-    if version is None or version.status in (VersionStatus.READY, VersionStatus.SUPERSEDED):
-        return None
-    timings: dict[str, float] = {}
-    _set_status(
-        version, VersionStatus.PARSING, attempts=version.attempts + 1, error_code="", error_message=""
+def _start(version_ids: list[int]) -> dict[int, DocumentVersion]:
+    """Mark the versions that need indexing as parsing, in one write; returns them by id (a
+    version already ready, superseded or deleted is left out: there is nothing to do)."""
+    done = (VersionStatus.READY, VersionStatus.SUPERSEDED)
+    versions = {
+        v.pk: v
+        for v in DocumentVersion.objects.select_related("document", "tenant")
+        .filter(pk__in=version_ids)
+        .exclude(status__in=done)
+        .order_by()
+    }
+    DocumentVersion.objects.filter(pk__in=list(versions)).exclude(status__in=done).update(
+        status=VersionStatus.PARSING, attempts=F("attempts") + 1, error_code="", error_message=""
     )
+    for version in versions.values():
+        version.status, version.attempts = VersionStatus.PARSING, version.attempts + 1
+    return versions
+
+
+def _prepare(version: DocumentVersion, *, report_stages: bool) -> _Prepared:
+    """Parse and chunk one version (already marked parsing)."""
+    timings: dict[str, float] = {}
     with _timed(timings, "parse"):
         parsed = _parse(version)
-    _set_status(version, VersionStatus.CHUNKING)
+    if report_stages:
+        _set_status(version, VersionStatus.CHUNKING)
     with _timed(timings, "chunk"):
         chunks, embed_texts = _store_chunks(version, parsed)
-    _set_status(version, VersionStatus.EMBEDDING, progress_done=0, progress_total=len(chunks))
     return _Prepared(version, chunks, embed_texts, timings)
 
 
@@ -162,17 +181,26 @@ def _store_chunks(version: DocumentVersion, parsed: ParsedDocument) -> tuple[lis
         overlap_tokens=settings.TESSERA["CHUNK_OVERLAP_TOKENS"],
     )
     specs = chunk_document(
-        parsed, count_tokens=embedder.count_tokens, max_tokens=embedder.max_tokens, config=config
+        parsed,
+        count_tokens=embedder.count_tokens,
+        max_tokens=embedder.max_tokens,
+        config=config,
+        split_count=get_split_counter(),
     )
     if not specs:
         raise ParseError("no_text", "The document has no text to index.")
     embed_texts = [spec.embed_text for spec in specs]
-    existing = list(version.chunks.order_by("ordinal"))
-    if [c.content_hash for c in existing] == [s.content_hash for s in specs]:
+    # Only a version indexed before (a retry, a redelivered task, a re-index) can have chunks.
+    existing = list(version.chunks.order_by("ordinal")) if version.attempts > 1 else []
+    if existing and [c.content_hash for c in existing] == [s.content_hash for s in specs]:
+        _set_status(version, VersionStatus.EMBEDDING, progress_done=0, progress_total=len(specs))
         return existing, embed_texts
     with transaction.atomic():
-        version.chunks.all().delete()
-        return Chunk.objects.bulk_create([_chunk_row(version, spec) for spec in specs]), embed_texts
+        if existing:
+            version.chunks.all().delete()
+        chunks = Chunk.objects.bulk_create([_chunk_row(version, spec) for spec in specs])
+        _set_status(version, VersionStatus.EMBEDDING, progress_done=0, progress_total=len(specs))
+    return chunks, embed_texts
 
 
 def _chunk_row(version: DocumentVersion, spec: ChunkSpec) -> Chunk:
@@ -194,23 +222,28 @@ def _embed_all(prepared: list[_Prepared]) -> None:
     """Give every chunk a vector: reuse one with the same content hash in the tenant, embed the rest
     in length-sorted batches across all the versions, saving and reporting progress as it goes."""
     embedder = get_embedder()
-    todo: list[tuple[_Prepared, Chunk, str]] = []
+    started = time.perf_counter()
+    missing = [
+        (item, c, t)
+        for item in prepared
+        for c, t in zip(item.chunks, item.embed_texts, strict=True)
+        if c.vector is None or c.embedding_model != embedder.model_id
+    ]
+    reused: list[Chunk] = []
+    for tenant_id in {item.version.tenant_id for item, _, _ in missing}:
+        hashes = {c.content_hash for item, c, _ in missing if item.version.tenant_id == tenant_id}
+        known = _known_vectors(tenant_id, embedder.model_id, hashes)
+        for item, chunk, _ in missing:
+            if item.version.tenant_id == tenant_id and chunk.content_hash in known:
+                chunk.vector, chunk.embedding_model = known[chunk.content_hash], embedder.model_id
+                reused.append(chunk)
+    Chunk.objects.bulk_update(reused, ["vector", "embedding_model"], batch_size=500)
+    todo = [
+        (item, c, t) for item, c, t in missing if c.vector is None or c.embedding_model != embedder.model_id
+    ]
+    seconds = time.perf_counter() - started
     for item in prepared:
-        started = time.perf_counter()
-        missing = [
-            (c, t)
-            for c, t in zip(item.chunks, item.embed_texts, strict=True)
-            if c.vector is None or c.embedding_model != embedder.model_id
-        ]
-        known = _known_vectors(
-            item.version.tenant_id, embedder.model_id, {c.content_hash for c, _ in missing}
-        )
-        reused = [c for c, _ in missing if c.content_hash in known]
-        for chunk in reused:
-            chunk.vector, chunk.embedding_model = known[chunk.content_hash], embedder.model_id
-        Chunk.objects.bulk_update(reused, ["vector", "embedding_model"])
-        todo.extend((item, c, t) for c, t in missing if c.content_hash not in known)
-        item.timings["embed"] = time.perf_counter() - started
+        item.timings["embed"] = seconds / len(prepared)
     step = settings.TESSERA["EMBED_BATCH_SIZE"] * 8  # the embedder batches inside; this bounds memory
     for start in range(0, len(todo), step):
         part = todo[start : start + step]
@@ -218,31 +251,42 @@ def _embed_all(prepared: list[_Prepared]) -> None:
         vectors = embedder.embed_documents([text for _, _, text in part])
         for (_, chunk, _), vector in zip(part, vectors, strict=True):
             chunk.vector, chunk.embedding_model = vector.astype("<f4").tobytes(), embedder.model_id
-        Chunk.objects.bulk_update([chunk for _, chunk, _ in part], ["vector", "embedding_model"])
+        Chunk.objects.bulk_update(
+            [chunk for _, chunk, _ in part], ["vector", "embedding_model"], batch_size=500
+        )
         _account(part, time.perf_counter() - started)
     for item in prepared:
         item.timings = {k: round(v, 3) for k, v in item.timings.items()}
 
 
 def _known_vectors(tenant_id: int, model_id: str, hashes: set[str]) -> dict[str, bytes]:
-    rows = (
-        Chunk.objects.filter(tenant_id=tenant_id, embedding_model=model_id, content_hash__in=hashes)
-        .exclude(vector=None)
-        .values_list("content_hash", "vector")
-    )
-    return {content_hash: bytes(vector) for content_hash, vector in rows if vector is not None}
+    """Stored vectors of the tenant by content hash, for the hashes given."""
+    known: dict[str, bytes] = {}
+    ordered = sorted(hashes)
+    for start in range(0, len(ordered), 500):  # SQLite bounds the parameters of one query
+        rows = (
+            Chunk.objects.filter(
+                tenant_id=tenant_id, embedding_model=model_id, content_hash__in=ordered[start : start + 500]
+            )
+            .exclude(vector=None)
+            .values_list("content_hash", "vector")
+        )
+        known.update((content_hash, bytes(vector)) for content_hash, vector in rows if vector is not None)
+    return known
 
 
 def _account(part: list[tuple[_Prepared, Chunk, str]], seconds: float) -> None:
-    """Share a batch's time among its versions by chunk count, and report their progress."""
+    """Share a batch's time among its versions by chunk count, and report the progress of those
+    still under way (one finished here is reported with its next status, at once)."""
     counts = Counter(item.version.pk for item, _, _ in part)
     items = {item.version.pk: item for item, _, _ in part}
     for pk, count in counts.items():
         item = items[pk]
         item.timings["embed"] = item.timings.get("embed", 0.0) + seconds * count / len(part)
         done = sum(c.vector is not None for c in item.chunks)
-        with suppress(VersionGone):
-            _set_status(item.version, VersionStatus.EMBEDDING, progress_done=done)
+        if done < len(item.chunks):
+            with suppress(VersionGone):
+                _set_status(item.version, VersionStatus.EMBEDDING, progress_done=done)
 
 
 def vectors_of(chunks: list[Chunk]) -> npt.NDArray[np.float32]:
@@ -300,11 +344,16 @@ def _mark_ready(versions: list[DocumentVersion], stale_chunk_ids: list[int]) -> 
     now = timezone.now()
     with transaction.atomic():
         Chunk.objects.filter(pk__in=stale_chunk_ids).delete()
-        for version in versions:
-            updated = DocumentVersion.objects.filter(pk=version.pk, status=VersionStatus.INDEXING).update(
-                status=VersionStatus.READY, ready_at=now, progress_done=version.chunk_count
+        indexing = DocumentVersion.objects.select_for_update().filter(
+            pk__in=[v.pk for v in versions], status=VersionStatus.INDEXING
+        )
+        ready = dict(indexing.values_list("document_id", "pk"))
+        DocumentVersion.objects.filter(pk__in=list(ready.values())).update(
+            status=VersionStatus.READY, ready_at=now, progress_done=F("chunk_count")
+        )
+        for start in range(0, len(ready), 500):
+            documents = list(ready)[start : start + 500]
+            Document.objects.filter(pk__in=documents).update(
+                current_version_id=Case(*(When(pk=d, then=Value(ready[d])) for d in documents)),
+                updated_at=now,
             )
-            if updated:
-                Document.objects.filter(pk=version.document_id).update(
-                    current_version=version, updated_at=now
-                )

@@ -76,6 +76,7 @@ def _find_duplicate(tenant: Tenant, sha256: str) -> DocumentVersion | None:
         DocumentVersion.objects.filter(tenant=tenant, sha256=sha256)
         .exclude(status__in=(VersionStatus.FAILED, VersionStatus.SUPERSEDED))
         .select_related("document")
+        .order_by("pk")  # not the default (document, -number): SQLite would scan the table for it
         .first()
     )
 
@@ -117,11 +118,17 @@ def document_upload(
             message=exc.message,
             document=document,
         )
+    # The file first, then one INSERT that names it (FieldFile.save would UPDATE the row again).
+    file_field = DocumentVersion._meta.get_field("file")
+    stored_name = file_field.storage.save(
+        file_field.generate_filename(None, f"{tenant.pk}/{sha256[:2]}/{sha256}"),
+        ContentFile(upload.data),
+        max_length=file_field.max_length,
+    )
     with transaction.atomic():
         version = _create_version(
-            tenant, actor, upload.name, len(upload.data), sha256, kind, groups, document
+            tenant, actor, upload.name, len(upload.data), sha256, kind, groups, document, stored_name
         )
-        version.file.save(f"{tenant.pk}/{sha256[:2]}/{sha256}", ContentFile(upload.data), save=True)
         if document is not None:
             _supersede_older(version)
         audit_record(
@@ -179,17 +186,21 @@ def _create_version(
     kind: str,
     groups: list[AccessGroup],
     document: Document | None,
+    file_name: str = "",
 ) -> DocumentVersion:
     name = filename.replace("\\", "/").rsplit("/", 1)[-1][:255] or "untitled"
     if document is None:
         document = Document.objects.create(
             tenant=tenant, title=name[:300], original_name=name, created_by_id=actor.user_id
         )
-        document.access_groups.set(groups)
+        if groups:
+            document.access_groups.set(groups)
+        number = 1
     else:
         document = Document.objects.select_for_update().get(pk=document.pk, tenant=tenant)
-    number = (document.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+        number = (document.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
     return DocumentVersion.objects.create(
+        file=file_name,
         tenant=tenant,
         document=document,
         number=number,
