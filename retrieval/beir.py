@@ -1,0 +1,216 @@
+"""Read and check a BEIR-format folder: ``corpus.jsonl``, ``queries.jsonl`` and ``qrels.tsv``.
+
+Lenient where real folders differ harmlessly (a UTF-8 BOM, CRLF line ends, blank lines, numeric
+ids, a missing or null title, extra fields, a qrels file with or without its header line, spaces
+instead of tabs when a line has no tab), strict where a silent guess would change the scores
+(duplicate ids, a row that is not ``query-id, corpus-id, score``, a score that is not an integer):
+those raise ``BeirFormatError`` naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CORPUS_FILE = "corpus.jsonl"
+QUERIES_FILE = "queries.jsonl"
+QRELS_FILE = "qrels.tsv"
+
+
+class BeirFormatError(ValueError):
+    """A BEIR folder that cannot be read as one; ``line`` is 1-based (0: the file as a whole)."""
+
+    def __init__(self, path: Path, line: int, message: str) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line
+
+
+@dataclass(frozen=True, slots=True)
+class BeirDocument:
+    id: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BeirQuery:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class BeirDataset:
+    """A folder's records in file order; ``qrels`` keeps only queries that are in ``queries``."""
+
+    corpus: list[BeirDocument]
+    queries: list[BeirQuery]
+    qrels: dict[str, dict[str, int]]
+    warnings: list[str] = field(default_factory=list)
+
+    def judged_queries(self, limit: int = 0) -> list[BeirQuery]:
+        """The queries that have qrels rows, in file order; the first ``limit`` of them if set."""
+        judged = [query for query in self.queries if query.id in self.qrels]
+        return judged[:limit] if limit else judged
+
+
+def load_beir(directory: Path) -> BeirDataset:
+    """Read and check the three files of ``directory``; ``BeirFormatError`` for a bad one."""
+    if not directory.is_dir():
+        raise BeirFormatError(directory, 0, "not a folder")
+    paths = {name: directory / name for name in (CORPUS_FILE, QUERIES_FILE, QRELS_FILE)}
+    for path in paths.values():
+        if not path.is_file():
+            raise BeirFormatError(
+                path, 0, "missing (a BEIR folder holds corpus.jsonl, queries.jsonl, qrels.tsv)"
+            )
+    corpus = read_corpus(paths[CORPUS_FILE])
+    queries = read_queries(paths[QUERIES_FILE])
+    qrels = read_qrels(paths[QRELS_FILE])
+    return _cross_check(corpus, queries, qrels, paths[QRELS_FILE])
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each non-blank line, decoded as UTF-8 (a BOM is dropped), without
+    its line end. Split on ``\\n`` only: a JSON string may hold other line separators."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise BeirFormatError(path, number, f"not UTF-8 ({exc.reason})") from exc
+            text = text.rstrip("\r\n")
+            if text.strip():
+                yield number, text
+
+
+def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, text in _lines(path):
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BeirFormatError(path, number, f"not JSON ({exc.msg})") from exc
+        if not isinstance(record, dict):
+            raise BeirFormatError(path, number, "expected a JSON object")
+        yield number, record
+
+
+def _record_id(path: Path, number: int, record: dict[str, Any], seen: dict[str, int]) -> str:
+    value = record.get("_id")
+    # bool is an int in Python, and never an id.
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise BeirFormatError(path, number, "'_id' must be a non-empty string (or an integer)")
+    record_id = str(value)
+    if record_id in seen:
+        raise BeirFormatError(path, number, f"duplicate _id {record_id!r} (first on line {seen[record_id]})")
+    seen[record_id] = number
+    return record_id
+
+
+def _text_field(path: Path, number: int, record: dict[str, Any], name: str) -> str:
+    """A text field; missing or null reads as empty, a number as its digits."""
+    value = record.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BeirFormatError(path, number, f"'{name}' must be a string")
+    return str(value)
+
+
+def read_corpus(path: Path) -> list[BeirDocument]:
+    """The documents of ``corpus.jsonl`` (``_id``, optional ``title``, ``text``)."""
+    seen: dict[str, int] = {}
+    corpus = [
+        BeirDocument(
+            id=_record_id(path, number, record, seen),
+            title=_text_field(path, number, record, "title"),
+            text=_text_field(path, number, record, "text"),
+        )
+        for number, record in _records(path)
+    ]
+    if not corpus:
+        raise BeirFormatError(path, 0, "no documents")
+    return corpus
+
+
+def read_queries(path: Path) -> list[BeirQuery]:
+    """The queries of ``queries.jsonl`` (``_id``, ``text``)."""
+    seen: dict[str, int] = {}
+    queries = []
+    for number, record in _records(path):
+        query_id = _record_id(path, number, record, seen)
+        if "text" not in record:
+            raise BeirFormatError(path, number, "a query needs a 'text'")
+        queries.append(BeirQuery(id=query_id, text=_text_field(path, number, record, "text")))
+    if not queries:
+        raise BeirFormatError(path, 0, "no queries")
+    return queries
+
+
+def _qrels_fields(text: str) -> list[str]:
+    # Ids may hold spaces, so tabs separate; a line with no tab at all is split on whitespace.
+    return text.split("\t") if "\t" in text else text.split()
+
+
+def _relevance(value: str) -> int | None:
+    """The integer in ``value`` ("2", "1.0"), or None if it is not one."""
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """``{query id: {corpus id: relevance}}`` from ``qrels.tsv``; the header line is recognised
+    (its score column is not a number) and skipped, and is not required. A pair judged twice
+    keeps its last score, as BEIR's loader does."""
+    qrels: dict[str, dict[str, int]] = {}
+    first = True
+    for number, text in _lines(path):
+        fields = _qrels_fields(text)
+        if len(fields) != 3:
+            raise BeirFormatError(
+                path, number, f"expected 3 columns (query-id, corpus-id, score), found {len(fields)}"
+            )
+        relevance = _relevance(fields[2])
+        if relevance is None and first:
+            first = False
+            continue  # the header
+        first = False
+        if relevance is None:
+            raise BeirFormatError(path, number, f"the score {fields[2]!r} is not an integer")
+        if not fields[0] or not fields[1]:
+            raise BeirFormatError(path, number, "empty query-id or corpus-id")
+        qrels.setdefault(fields[0], {})[fields[1]] = relevance
+    return qrels
+
+
+def _cross_check(
+    corpus: list[BeirDocument], queries: list[BeirQuery], qrels: dict[str, dict[str, int]], qrels_path: Path
+) -> BeirDataset:
+    """Drop judgments of unknown queries (they cannot be run) and warn; keep judgments of unknown
+    documents (they can never be found, so they count against recall, as in pytrec_eval)."""
+    warnings = []
+    query_ids = {query.id for query in queries}
+    unknown_queries = sorted(set(qrels) - query_ids)
+    if unknown_queries:
+        warnings.append(
+            f"{qrels_path}: {len(unknown_queries)} query ids are not in {QUERIES_FILE} and are "
+            f"ignored (e.g. {unknown_queries[0]!r})"
+        )
+    kept = {query_id: judged for query_id, judged in qrels.items() if query_id in query_ids}
+    if not kept:
+        raise BeirFormatError(qrels_path, 0, f"no row names a query of {QUERIES_FILE}: nothing to score")
+    doc_ids = {document.id for document in corpus}
+    unknown_docs = {doc for judged in kept.values() for doc in judged if doc not in doc_ids}
+    if unknown_docs:
+        warnings.append(
+            f"{qrels_path}: {len(unknown_docs)} corpus ids are not in {CORPUS_FILE}; "
+            f"they can never be retrieved (e.g. {min(unknown_docs)!r})"
+        )
+    return BeirDataset(corpus=corpus, queries=queries, qrels=kept, warnings=warnings)
