@@ -218,6 +218,9 @@ TESSERA = {
     "EMBED_BATCH_SIZE": env.int("TESSERA_EMBED_BATCH_SIZE", default=32),
     "CHUNK_TARGET_TOKENS": env.int("TESSERA_CHUNK_TARGET_TOKENS", default=200),
     "CHUNK_OVERLAP_TOKENS": env.int("TESSERA_CHUNK_OVERLAP_TOKENS", default=32),
+    # Chunks each search (dense, BM25) hands to fusion; threads for FAISS's search.
+    "SEARCH_CANDIDATES": env.int("TESSERA_SEARCH_CANDIDATES", default=100),
+    "SEARCH_THREADS": env.int("TESSERA_SEARCH_THREADS", default=1),
 }
 
 # --- Logging --------------------------------------------------------------------------------

@@ -16,11 +16,13 @@ from django.conf import settings
 
 from ingest.chunking import WordCountCache
 from retrieval.embedding import Embedder, load_embedder
+from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.store import TenantIndexes, TenantIndexStore
 
 _lock = threading.Lock()
 _embedder: Embedder | None = None
 _split_counter: WordCountCache | None = None
+_retriever: HybridRetriever | None = None
 
 
 def get_embedder() -> Embedder:
@@ -46,12 +48,35 @@ def get_split_counter() -> WordCountCache:
     return _split_counter
 
 
+def get_retriever() -> HybridRetriever:
+    """The process's hybrid retriever (dense + BM25, fused), around its embedder.
+
+    FAISS gets one thread here: a query's exact search is a few milliseconds, and OpenMP threads
+    spinning beside gunicorn's and Celery's own only slow everything down on few cores."""
+    global _retriever
+    if _retriever is None:
+        import faiss
+
+        faiss.omp_set_num_threads(settings.TESSERA["SEARCH_THREADS"])
+        retriever = HybridRetriever(
+            get_embedder(),
+            HybridConfig(
+                dense_k=settings.TESSERA["SEARCH_CANDIDATES"], sparse_k=settings.TESSERA["SEARCH_CANDIDATES"]
+            ),
+        )
+        with _lock:
+            if _retriever is None:
+                _retriever = retriever
+    return _retriever
+
+
 def reset_engines() -> None:
     """Forget loaded engines (tests that switch settings)."""
-    global _embedder, _split_counter
+    global _embedder, _split_counter, _retriever
     with _lock:
         _embedder = None
         _split_counter = None
+        _retriever = None
     index_store.cache_clear()
 
 

@@ -118,3 +118,8 @@ class Chunk(TenantOwned):
 
     def __str__(self) -> str:
         return f"chunk {self.pk} of version {self.version_id}"
+
+    def keyword_text(self) -> str:
+        """What BM25 indexes: the document's title and the heading path, as the embedder sees them
+        in its prefix, then the text (a title word is often the best keyword of all)."""
+        return "\n".join([self.version.document.title, *(self.heading_path or []), self.text])

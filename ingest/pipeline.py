@@ -319,7 +319,11 @@ def flush_tenant(tenant_id: int) -> int:
             pending = list(DocumentVersion.objects.filter(tenant_id=tenant_id, status=VersionStatus.INDEXING))
             if not pending:
                 raise _NothingToFlush  # another worker flushed them while this one waited
-            chunks = list(Chunk.objects.filter(version__in=pending).order_by("version_id", "ordinal"))
+            chunks = list(
+                Chunk.objects.filter(version__in=pending)
+                .select_related("version__document")
+                .order_by("version_id", "ordinal")
+            )
             stale = list(
                 Chunk.objects.filter(version__document__in={v.document_id for v in pending})
                 .exclude(version__in=pending)
@@ -329,7 +333,7 @@ def flush_tenant(tenant_id: int) -> int:
                 indexes_remove(state, np.array(stale, dtype=np.int64))
             if chunks:
                 ids = np.array([c.pk for c in chunks], dtype=np.int64)
-                indexes_add(state, ids, vectors_of(chunks), [c.text for c in chunks])
+                indexes_add(state, ids, vectors_of(chunks), [c.keyword_text() for c in chunks])
     except _NothingToFlush:
         return 0
     _mark_ready(pending, stale)

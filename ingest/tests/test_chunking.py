@@ -10,7 +10,7 @@ from retrieval.embedding import MAX_TOKENS, load_tokenizer
 
 TEXTS = [
     "Plain words, punctuation; and numbers 3.14 or 1,000,000!",
-    "Ünïcödé naïve café — “quoted” text… with dashes–and ellipses",
+    "Ünïcödé naïve café — “quoted” text… with dashes\u2013and ellipses",
     "中文文本没有空格 mixed with English and 日本語のテキスト",
     "tabs\tand\nnewlines\r\nand  double  spaces\u00a0nbsp",
     "e-mail: someone@example.com, url https://example.com/a?b=c&d=e#f",

@@ -31,7 +31,9 @@ class Command(BaseCommand):
                 tenant=tenant,
                 version__status=VersionStatus.READY,
                 version__document__current_version=F("version"),
-            ).order_by("pk")
+            )
+            .select_related("version__document")
+            .order_by("pk")
         )
         model_id = get_embedder().model_id
         stale = [c.pk for c in chunks if c.vector is None or c.embedding_model != model_id]
@@ -42,7 +44,7 @@ class Command(BaseCommand):
             )
         ids = np.array([c.pk for c in chunks], dtype=np.int64)
         vectors = vectors_of(chunks) if chunks else np.zeros((0, get_embedder().dimension), dtype=np.float32)
-        version = index_store(tenant.pk).rebuild(ids, vectors, [c.text for c in chunks])
+        version = index_store(tenant.pk).rebuild(ids, vectors, [c.keyword_text() for c in chunks])
         self.stdout.write(
             f"Rebuilt the indexes of '{tenant.slug}': {len(chunks)} chunks, index version {version}, "
             f"{time.perf_counter() - started:.1f}s, nothing re-embedded."

@@ -1,0 +1,83 @@
+"""The search path for a principal: scope inside the searches, documents with passages."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.search import search, visible_chunk_ids
+from governance.access import principal_for_membership
+from governance.models import Role
+from governance.services import Actor
+from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory
+from ingest import pipeline, services
+from ingest.models import VersionStatus
+from ingest.services import Upload
+
+pytestmark = pytest.mark.django_db
+
+HANDBOOK = """# Employee handbook
+
+## Parental leave
+
+Employees get sixteen weeks of paid parental leave after six months of service.
+
+## Expenses
+
+Submit receipts within thirty days. Meals are reimbursed up to forty euros a day.
+"""
+
+
+def _ingest(tenant, name, text, **kwargs):
+    version = services.document_upload(
+        tenant=tenant, actor=Actor(label="t"), upload=Upload(name, text.encode()), enqueue=False, **kwargs
+    )
+    assert pipeline.index_version_or_fail(version.pk) == VersionStatus.READY
+    return version
+
+
+def _principal(tenant, role=Role.MEMBER, groups=()):
+    membership = MembershipFactory(tenant=tenant, role=role)
+    for group in groups:
+        group.members.add(membership)
+    return principal_for_membership(membership)
+
+
+def test_documents_come_back_with_their_best_passages():
+    tenant = TenantFactory()
+    handbook = _ingest(tenant, "handbook.md", HANDBOOK)
+    _ingest(tenant, "cafeteria.md", "# Cafeteria\n\nThe cafeteria opens at eight and serves lunch.")
+    results = search(principal=_principal(tenant), query="receipts reimbursed meals", k=5)
+    top = results.documents[0]
+    assert top.document_id == handbook.document_id and top.title == "Employee handbook"
+    assert "receipts" in top.passages[0].text and top.passages[0].heading_path[-1] == "Expenses"
+    assert len({d.document_id for d in results.documents}) == len(results.documents)
+    assert {"scope", "embed", "dense", "sparse", "fuse"} <= set(results.timings_ms)
+
+
+def test_a_member_never_gets_what_the_scope_hides():
+    acme, globex = TenantFactory(), TenantFactory()
+    board = AccessGroupFactory(tenant=acme)
+    _ingest(acme, "open.md", "# Open\n\nThe cafeteria opens at eight.")
+    secret = _ingest(acme, "secret.md", "# Board\n\nMerger talks with Initech.", access_groups=[board])
+    _ingest(globex, "globex.md", "# Globex\n\nMerger talks with Initech, says Globex.")
+    member, insider = _principal(acme), _principal(acme, groups=[board])
+    outsider = _principal(globex, role=Role.OWNER)
+
+    def documents(principal):
+        return {d.document_id for d in search(principal=principal, query="merger Initech", k=1000).documents}
+
+    assert secret.document_id not in documents(member)
+    assert secret.document_id in documents(insider)
+    assert secret.document_id not in documents(outsider)
+    assert documents(outsider) and not (documents(outsider) & documents(insider))
+    assert set(visible_chunk_ids(member)).isdisjoint(secret.chunks.values_list("id", flat=True))
+
+
+def test_a_replaced_version_is_not_found_and_an_empty_query_finds_nothing():
+    tenant = TenantFactory()
+    first = _ingest(tenant, "policy.md", "# Policy\n\nBadges are blue.")
+    _ingest(tenant, "policy.md", "# Policy\n\nBadges are green.", document=first.document)
+    principal = _principal(tenant)
+    passages = search(principal=principal, query="badges blue green", k=5).passages
+    assert len(passages) == 1 and "green" in passages[0].text and "blue" not in passages[0].text
+    assert search(principal=principal, query="   ").documents == []

@@ -1,0 +1,185 @@
+"""Hybrid retrieval: dense (FAISS) and BM25 searched inside the caller's scope, fused by rank.
+
+Both searches receive the ids the asker may see and apply them INSIDE the search (FAISS
+``IDSelector``; BM25 rows), so asking for more results can never reach past the scope, and no
+later filter can be forgotten. Fusion is reciprocal-rank fusion (Cormack et al. 2009), optionally
+per group: chunks are first collapsed to their document (its best chunk in each list), so a long
+document with many mediocre chunks does not crowd out a short one with a single good chunk, and
+each document keeps its chunks, best first, as the passages to cite.
+
+Plain Python: no Django; the caller turns its principal into ``allowed_ids`` and its chunk rows
+into ``group_of``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Ids = npt.NDArray[np.int64]
+SearchResult = tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]
+
+
+class QueryEmbedder(Protocol):
+    def embed_query(self, text: str) -> npt.NDArray[np.float32]: ...
+
+
+class DenseSearch(Protocol):
+    def search(
+        self, query: npt.ArrayLike, k: int, allowed_ids: npt.ArrayLike | None = None
+    ) -> SearchResult: ...
+
+
+class SparseSearch(Protocol):
+    def search(self, query: str, k: int, allowed_ids: npt.ArrayLike | None = None) -> SearchResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HybridConfig:
+    """How many candidates each search gives, and how ranks are fused.
+
+    Defaults are the textbook ones (RRF k = 60, equal weights), not tuned on any benchmark."""
+
+    dense_k: int = 100
+    sparse_k: int = 100
+    rrf_k: float = 60.0
+    dense_weight: float = 1.0
+    sparse_weight: float = 1.0
+
+
+@dataclass(slots=True)
+class ChunkHit:
+    """One chunk as the searches saw it (ranks are 1-based; None: that search did not return it)."""
+
+    chunk_id: int
+    score: float
+    dense_score: float | None = None
+    dense_rank: int | None = None
+    sparse_score: float | None = None
+    sparse_rank: int | None = None
+
+
+@dataclass(slots=True)
+class GroupHit:
+    """A document (or any group of chunks) with its fused score and its chunks, best first."""
+
+    group_id: int
+    score: float
+    chunks: list[ChunkHit] = field(default_factory=list)
+
+
+def rrf_scores(
+    rankings: Sequence[Sequence[int]], *, k: float = 60.0, weights: Sequence[float] | None = None
+) -> dict[int, float]:
+    """Reciprocal-rank fusion: sum over rankings of weight / (k + rank), rank counted from 1."""
+    weights = weights if weights is not None else [1.0] * len(rankings)
+    if len(weights) != len(rankings):
+        raise ValueError("one weight per ranking")
+    scores: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return scores
+
+
+def collapse(ranking: Sequence[int], group_of: Mapping[int, int]) -> list[int]:
+    """The groups of a ranked list of chunks, each at the rank of its best chunk."""
+    seen: dict[int, None] = {}
+    for chunk_id in ranking:
+        group = group_of.get(chunk_id)
+        if group is not None and group not in seen:
+            seen[group] = None
+    return list(seen)
+
+
+def _valid(result: SearchResult) -> tuple[list[int], list[float]]:
+    scores, ids = result
+    keep = ids[0] >= 0
+    return [int(i) for i in ids[0][keep]], [float(s) for s in scores[0][keep]]
+
+
+class HybridRetriever:
+    """Dense + BM25 within a scope, fused by reciprocal rank, optionally grouped by document."""
+
+    def __init__(self, embedder: QueryEmbedder, config: HybridConfig | None = None) -> None:
+        self.embedder = embedder
+        self.config = config or HybridConfig()
+
+    def candidates(
+        self,
+        query: str,
+        *,
+        dense: DenseSearch,
+        sparse: SparseSearch,
+        allowed_ids: Ids,
+        timings: dict[str, float] | None = None,
+    ) -> dict[int, ChunkHit]:
+        """Every chunk either search returned within ``allowed_ids``, with its scores and ranks.
+
+        ``allowed_ids`` is required: there is no unscoped search. An empty scope returns nothing.
+        """
+        timings = timings if timings is not None else {}
+        hits: dict[int, ChunkHit] = {}
+        if allowed_ids.size == 0 or not query.strip():
+            return hits
+        started = time.perf_counter()
+        vector = self.embedder.embed_query(query)
+        timings["embed"] = _ms_since(started)
+        started = time.perf_counter()
+        dense_ids, dense_scores = _valid(dense.search(vector, self.config.dense_k, allowed_ids))
+        timings["dense"] = _ms_since(started)
+        started = time.perf_counter()
+        sparse_ids, sparse_scores = _valid(sparse.search(query, self.config.sparse_k, allowed_ids))
+        timings["sparse"] = _ms_since(started)
+        for rank, (chunk_id, score) in enumerate(zip(dense_ids, dense_scores, strict=True), start=1):
+            hits[chunk_id] = ChunkHit(chunk_id, 0.0, dense_score=score, dense_rank=rank)
+        for rank, (chunk_id, score) in enumerate(zip(sparse_ids, sparse_scores, strict=True), start=1):
+            hit = hits.setdefault(chunk_id, ChunkHit(chunk_id, 0.0))
+            hit.sparse_score, hit.sparse_rank = score, rank
+        return hits
+
+    def fuse(
+        self, hits: Mapping[int, ChunkHit], group_of: Mapping[int, int] | Callable[[int], int] | None = None
+    ) -> list[GroupHit]:
+        """Fused ranking, best first. Without ``group_of`` each chunk is its own group.
+
+        Chunks get their chunk-level RRF score (which orders the passages inside a group); groups
+        are fused from their collapsed rankings, so a group's score is the RRF of its best ranks."""
+        config = self.config
+        weights = (config.dense_weight, config.sparse_weight)
+        dense_ranking = _ranking(hits, "dense_rank")
+        sparse_ranking = _ranking(hits, "sparse_rank")
+        chunk_scores = rrf_scores([dense_ranking, sparse_ranking], k=config.rrf_k, weights=weights)
+        for chunk_id, hit in hits.items():
+            hit.score = chunk_scores.get(chunk_id, 0.0)
+        if group_of is None:
+            ordered = sorted(hits.values(), key=lambda h: (-h.score, h.chunk_id))
+            return [GroupHit(h.chunk_id, h.score, [h]) for h in ordered]
+        mapping = group_of if isinstance(group_of, Mapping) else {c: group_of(c) for c in hits}
+        group_scores = rrf_scores(
+            [collapse(dense_ranking, mapping), collapse(sparse_ranking, mapping)],
+            k=config.rrf_k,
+            weights=weights,
+        )
+        groups: dict[int, GroupHit] = {g: GroupHit(g, s) for g, s in group_scores.items()}
+        for hit in sorted(hits.values(), key=lambda h: (-h.score, h.chunk_id)):
+            group = mapping.get(hit.chunk_id)
+            if group is not None:
+                groups[group].chunks.append(hit)
+        return sorted(groups.values(), key=lambda g: (-g.score, g.group_id))
+
+
+def _ranking(hits: Mapping[int, ChunkHit], attribute: str) -> list[int]:
+    ranked = [
+        (rank, chunk_id) for chunk_id, hit in hits.items() if (rank := getattr(hit, attribute)) is not None
+    ]
+    return [chunk_id for _, chunk_id in sorted(ranked)]
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
