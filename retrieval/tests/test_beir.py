@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from retrieval.beir import BeirDocument, BeirFormatError, BeirQuery, load_beir
-
-
-def write_folder(root, corpus, queries, qrels, *, newline="\n", bom=False):
-    """Write a BEIR folder; ``corpus``/``queries`` are records (or raw lines), ``qrels`` raw lines."""
-    root.mkdir(parents=True, exist_ok=True)
-
-    def write(name, lines):
-        text = newline.join(line if isinstance(line, str) else json.dumps(line) for line in lines) + newline
-        (root / name).write_bytes(("\ufeff" if bom else "").encode() + text.encode())
-
-    write("corpus.jsonl", corpus)
-    write("queries.jsonl", queries)
-    write("qrels.tsv", qrels)
-    return root
-
+from retrieval.tests.beir_builders import write_folder
 
 CORPUS = [
     {"_id": "doc:1/é#x", "title": "First", "text": "One."},
