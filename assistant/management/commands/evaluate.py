@@ -1,0 +1,169 @@
+"""Retrieval quality and latency on a BEIR-format folder, through the real pipeline.
+
+    python manage.py evaluate --data ../shared/bench/scifact [--json OUT] [--limit N] [--no-rerank]
+
+Runs in a child process with its own data folder and SQLite database under
+``TESSERA_DATA_DIR/eval-cache/<key>/``, so it never touches the installation it is started from;
+the key covers the corpus bytes, the embedder and the chunking, so a second run on the same
+corpus reuses the ingest (``--fresh`` makes it again). Prints one JSON object, the last line of
+standard output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from assistant.evaluation import (
+    STATE_FILE,
+    EvaluationOptions,
+    cache_key,
+    evaluate,
+    file_sha256,
+    ingest_code_sha256,
+)
+from ingest.engines import get_embedder
+from retrieval.beir import CORPUS_FILE, BeirDataset, BeirFormatError, load_beir
+
+CACHE_FOLDER = "eval-cache"
+
+
+class Command(BaseCommand):
+    help = (
+        "Ingest a BEIR folder (corpus.jsonl, queries.jsonl, qrels.tsv) into a throwaway tenant, run "
+        "every query through the real search and print nDCG@10, recall@5/10/100, MRR@10 and "
+        "latencies as one JSON line (the last on standard output). Every query with qrels rows is "
+        "scored (one whose rows are all 0 scores 0); queries without are run but not scored. The "
+        "ingest is kept under TESSERA_DATA_DIR/eval-cache/, keyed by the corpus, the embedder, the "
+        "chunking and the ingest code, and reused by the next run."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--data", type=Path, required=True, help="a BEIR-format folder")
+        parser.add_argument("--json", type=Path, help="also write the result here")
+        parser.add_argument(
+            "--limit",
+            type=int,
+            default=0,
+            help="run only the first N queries that have qrels rows (the whole corpus is still searched)",
+        )
+        parser.add_argument("--no-rerank", action="store_true", help="leave out the reranking stage")
+        parser.add_argument(
+            "--fresh", action="store_true", help="ingest again even if a cached ingest exists"
+        )
+        parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["limit"] < 0:
+            raise CommandError("--limit must be 0 (every query) or more.")
+        # call_command(data=...) passes values as given, not through the parser's `type`.
+        options["data"] = Path(options["data"]).resolve()
+        options["json"] = Path(options["json"]).resolve() if options["json"] else None
+        dataset = _load(options["data"])
+        if options["inner"]:
+            self._evaluate_here(dataset, options)
+            return
+        for warning in dataset.warnings:
+            self.stderr.write(f"warning: {warning}")
+        if options["json"]:
+            _check_writable(options["json"])
+        cache_dir = Path(settings.DATA_DIR) / CACHE_FOLDER / _key(options["data"])
+        with _locked(cache_dir.with_suffix(".lock")):
+            if options["fresh"] or not (cache_dir / STATE_FILE).exists():
+                shutil.rmtree(cache_dir, ignore_errors=True)  # a partial ingest is never reused
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            _spawn(options, cache_dir)
+
+    def _evaluate_here(self, dataset: BeirDataset, options: dict[str, Any]) -> None:
+        """The child: migrate its own database, evaluate, print the JSON line."""
+        call_command("migrate", verbosity=0)
+        evaluation = EvaluationOptions(
+            limit=options["limit"], rerank=not options["no_rerank"], progress=options["verbosity"] >= 1
+        )
+        result = {
+            "data": str(options["data"]),
+            **evaluate(dataset, state_dir=Path(settings.DATA_DIR), options=evaluation),
+        }
+        line = json.dumps(result)
+        if options["json"]:
+            options["json"].write_text(line + "\n")
+        self.stdout.write(line)
+
+
+def _load(data: Path) -> BeirDataset:
+    try:
+        return load_beir(data)
+    except BeirFormatError as exc:
+        raise CommandError(f"Not a readable BEIR folder: {exc}") from exc
+
+
+def _check_writable(path: Path) -> None:
+    """Fail now, not after the whole evaluation, if the result file cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError as exc:
+        raise CommandError(f"Cannot write {path}: {exc.strerror}.") from exc
+
+
+def _key(data: Path) -> str:
+    """The cache key of an ingest of this corpus with the configured embedder and chunking, by
+    the code checked out now."""
+    return cache_key(
+        corpus_sha256=file_sha256(data / CORPUS_FILE),
+        model_id=get_embedder().model_id,  # a name: nothing is loaded
+        chunk_target_tokens=settings.TESSERA["CHUNK_TARGET_TOKENS"],
+        chunk_overlap_tokens=settings.TESSERA["CHUNK_OVERLAP_TOKENS"],
+        code_sha256=ingest_code_sha256(Path(settings.BASE_DIR)),
+    )
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One evaluation at a time per cache folder (two would ingest into the same database)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            sys.stderr.write(f"waiting for another evaluation using {path.with_suffix('')} ...\n")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _spawn(options: dict[str, Any], cache_dir: Path) -> None:
+    """Re-run this command in the cache folder's data directory and database, inheriting the
+    terminal, with the embedder and chunking the key was computed for."""
+    tessera = settings.TESSERA
+    env = {
+        **os.environ,
+        "TESSERA_DATA_DIR": str(cache_dir),
+        "DATABASE_URL": f"sqlite:///{cache_dir}/evaluate.sqlite3",
+        "TESSERA_EMBEDDER": tessera["EMBEDDER"],
+        "TESSERA_MODELS_DIR": str(tessera["MODELS_DIR"]),
+        "TESSERA_CHUNK_TARGET_TOKENS": str(tessera["CHUNK_TARGET_TOKENS"]),
+        "TESSERA_CHUNK_OVERLAP_TOKENS": str(tessera["CHUNK_OVERLAP_TOKENS"]),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),  # not a line per uploaded document
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "evaluate-only",
+        "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"),
+    }
+    argv = [sys.executable, "manage.py", "evaluate", "--inner", "--data", str(options["data"])]
+    argv += ["--limit", str(options["limit"]), "--verbosity", str(options["verbosity"])]
+    argv += ["--no-rerank"] if options["no_rerank"] else []
+    argv += ["--json", str(options["json"])] if options["json"] else []
+    completed = subprocess.run(argv, cwd=settings.BASE_DIR, env=env, check=False)  # noqa: S603
+    if completed.returncode:
+        raise CommandError(f"The evaluation failed (exit status {completed.returncode}; see above).")
