@@ -126,3 +126,13 @@ def test_ingest_code_hash_changes_with_the_ingest_code(tmp_path, settings):
     with (copy / "ingest" / "chunking.py").open("a") as handle:
         handle.write("# changed\n")
     assert ingest_code_sha256(copy) != ingest_code_sha256(repo)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("real_embedder")
+def test_with_the_real_embedder(dataset, tmp_path):
+    """The same known answers with the packaged model: BM25 alone decides the top document
+    whenever only one document holds the query's word, whatever the dense ranking says."""
+    result = evaluate(dataset, state_dir=tmp_path, options=EvaluationOptions())
+    assert result["ndcg@10"] == pytest.approx(0.6) and result["mrr@10"] == pytest.approx(0.6)
+    assert result["embedder"].endswith("onnx-int8")
