@@ -2,9 +2,10 @@
 through the real search, and score the rankings (``manage.py evaluate`` is the interface).
 
 The ingest goes through the same services and pipeline as any upload, and is kept: a state file
-written at its end (in ``state_dir``) lets the next run on the same corpus, model and chunking
-skip it. Only the database the caller runs against is written, so the command runs this in a
-child process with a throwaway database and data folder.
+written at its end (in ``state_dir``) lets the next run skip it; the command keys that folder by
+the corpus, the embedder, the chunking and the ingest code. Only the database the caller runs
+against is written, so the command runs this in a child process with a throwaway database and
+data folder.
 """
 
 from __future__ import annotations
