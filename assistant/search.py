@@ -1,7 +1,7 @@
 """Search a tenant's documents for one principal: the retrieval path before any LLM.
 
-    scope (governance.access) -> embed query -> dense + BM25 inside the scope -> fuse -> group by
-    document -> (rerank) -> documents with their best passages
+    scope (governance.access) -> embed query -> dense + BM25 inside the scope -> pool every chunk of
+    the documents found -> fuse by document -> (rerank) -> documents with their best passages
 
 The scope is the set of chunk ids the principal may see; it is passed INTO both index searches,
 so no result outside it can come back whatever ``k`` is. Chunk rows are then read back by id
@@ -11,14 +11,16 @@ within the same tenant, which also drops ids an index still holds for a chunk de
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from django.db.models import F
 
 from governance.access import Principal, chunks_visible_to
 from ingest.engines import get_retriever, index_store
-from ingest.models import Chunk
+from ingest.models import Chunk, VersionStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +84,78 @@ def search(
     indexes = index_store(principal.tenant_id).read()
     timings["load"] = _ms_since(started)
     retriever = get_retriever()
-    hits = retriever.candidates(
+    retrieval = retriever.candidates(
         query, dense=indexes.vectors, sparse=indexes.bm25, allowed_ids=scope, timings=timings
     )
-    if not hits:
+    if not retrieval.hits:
         return results
     started = time.perf_counter()
-    rows = {
+    pool_ids, pool_vectors, group_of = _pool(principal, retrieval.hits, scope)
+    timings["pool"] = _ms_since(started)
+    started = time.perf_counter()
+    if retriever.config.fusion == "rrf":
+        groups = retriever.fuse(retrieval, group_of)
+    else:
+        groups = retriever.fuse_scores(
+            retrieval, pool_ids=pool_ids, pool_vectors=pool_vectors, group_of=group_of, sparse=indexes.bm25
+        )
+    timings["fuse"] = _ms_since(started)
+    timings["rerank"] = 0.0
+    started = time.perf_counter()
+    shown = [(group, group.chunks[:passages_per_document]) for group in groups[:k]]
+    rows = _passage_rows(principal, [hit.chunk_id for _, best in shown for hit in best])
+    for group, best in shown:
+        first = rows[best[0].chunk_id]
+        results.documents.append(
+            DocumentHit(
+                document_id=group.group_id,
+                version_id=first.version_id,
+                title=first.version.document.title,
+                score=group.score,
+                passages=[_passage(rows[h.chunk_id], h.score, h.dense_rank, h.sparse_rank) for h in best],
+            )
+        )
+    timings["fetch"] = _ms_since(started)
+    return results
+
+
+def _pool(
+    principal: Principal, hits: Iterable[int], scope: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], dict[int, int]]:
+    """Every searchable chunk of the documents the searches found, within the scope: their ids, their
+    stored vectors (row for row) and their documents. Fusion scores all of them on both sides."""
+    documents = set(
+        Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=list(hits)).values_list(
+            "version__document_id", flat=True
+        )
+    )
+    rows = [
+        (chunk_id, document_id, vector)
+        for chunk_id, document_id, vector in Chunk.objects.filter(
+            tenant_id=principal.tenant_id,
+            version__document_id__in=documents,
+            version__document__current_version=F("version"),
+            version__status=VersionStatus.READY,
+        )
+        .order_by("pk")
+        .values_list("id", "version__document_id", "vector")
+        if vector is not None
+    ]
+    ids = np.array([row[0] for row in rows], dtype=np.int64)
+    visible = np.isin(ids, scope)  # defence in depth: the scope decides, whatever the query above says
+    rows = [row for row, keep in zip(rows, visible, strict=True) if keep]
+    vectors = (
+        np.vstack([np.frombuffer(row[2], dtype="<f4") for row in rows]).astype(np.float32, copy=False)
+        if rows
+        else np.empty((0, 0), dtype=np.float32)
+    )
+    return ids[visible], vectors, {row[0]: row[1] for row in rows}
+
+
+def _passage_rows(principal: Principal, chunk_ids: list[int]) -> dict[int, Chunk]:
+    return {
         row.pk: row
-        for row in Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=list(hits))
+        for row in Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=chunk_ids)
         .select_related("version__document")
         .only(
             "id",
@@ -104,24 +169,6 @@ def search(
             "version__document__title",
         )
     }
-    timings["fetch"] = _ms_since(started)
-    started = time.perf_counter()
-    groups = retriever.fuse(hits, {pk: row.version.document_id for pk, row in rows.items()})
-    timings["fuse"] = _ms_since(started)
-    timings["rerank"] = 0.0
-    for group in groups[:k]:
-        best = group.chunks[:passages_per_document]
-        first = rows[best[0].chunk_id]
-        results.documents.append(
-            DocumentHit(
-                document_id=group.group_id,
-                version_id=first.version_id,
-                title=first.version.document.title,
-                score=group.score,
-                passages=[_passage(rows[h.chunk_id], h.score, h.dense_rank, h.sparse_rank) for h in best],
-            )
-        )
-    return results
 
 
 def _passage(row: Chunk, score: float, dense_rank: int | None, sparse_rank: int | None) -> PassageHit:

@@ -221,6 +221,7 @@ TESSERA = {
     # Chunks each search (dense, BM25) hands to fusion; threads for FAISS's search.
     "SEARCH_CANDIDATES": env.int("TESSERA_SEARCH_CANDIDATES", default=100),
     "SEARCH_THREADS": env.int("TESSERA_SEARCH_THREADS", default=1),
+    "SEARCH_FUSION": env.str("TESSERA_SEARCH_FUSION", default="scores"),  # or "rrf"
 }
 
 # --- Logging --------------------------------------------------------------------------------

@@ -61,7 +61,9 @@ def get_retriever() -> HybridRetriever:
         retriever = HybridRetriever(
             get_embedder(),
             HybridConfig(
-                dense_k=settings.TESSERA["SEARCH_CANDIDATES"], sparse_k=settings.TESSERA["SEARCH_CANDIDATES"]
+                dense_k=settings.TESSERA["SEARCH_CANDIDATES"],
+                sparse_k=settings.TESSERA["SEARCH_CANDIDATES"],
+                fusion=settings.TESSERA["SEARCH_FUSION"],
             ),
         )
         with _lock:

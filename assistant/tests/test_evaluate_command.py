@@ -29,9 +29,11 @@ def test_bad_options_are_refused_before_any_work(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_child_prints_one_json_line_last_and_caches_the_ingest(tmp_path, settings, capfd):
+def test_the_child_prints_one_json_line_last_and_caches_the_ingest(tmp_path, settings, capfd, monkeypatch):
     """Three real runs of the command (each a child process with its own database): the first
-    ingests, the second reuses the ingest, ``--fresh`` ingests again."""
+    ingests, the second reuses the ingest, ``--fresh`` ingests again. (Rank fusion, as in
+    test_evaluation, since the children embed with the fake embedder.)"""
+    monkeypatch.setenv("TESSERA_SEARCH_FUSION", "rrf")
     settings.DATA_DIR = tmp_path / "installation"
     folder = write_folder(tmp_path / "beir", CORPUS, QUERIES, QRELS)
     out = tmp_path / "result.json"

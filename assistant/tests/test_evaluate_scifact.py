@@ -48,6 +48,7 @@ def test_scifact_slice(tmp_path):
         ["query-id\tcorpus-id\tscore"]
         + [f"{q.id}\t{doc}\t{rel}" for q in queries for doc, rel in full.qrels[q.id].items()],
     )
+    (tmp_path / "state").mkdir()
     result = evaluate(load_beir(folder), state_dir=tmp_path / "state", options=EvaluationOptions())
     assert result["queries"] == 30 and result["docs"] == len(corpus)
     assert result["ndcg@10"] >= 0.70, result

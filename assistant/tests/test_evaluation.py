@@ -1,7 +1,9 @@
 """Evaluation in-process: the real ingest and search on a tiny BEIR folder with known answers.
 
 Each query shares one invented word with its relevant documents and with nothing else, so BM25
-finds only them; fused with any dense ranking (the fake embedder's is arbitrary) they come first.
+finds only them. With the fake embedder (arbitrary vectors) these tests fuse by rank, where a
+first place in BM25 beats any dense ranking of six documents; standardised score fusion, the
+default, is checked with the real model, whose dense ranking agrees with BM25 here.
 """
 
 from __future__ import annotations
@@ -52,6 +54,16 @@ QRELS = [
     "q5\tother\t0",  # judged, nothing relevant: scores 0 and counts
     "q6\tempty\t1",  # relevant but never indexed: scores 0
 ]
+
+
+@pytest.fixture(autouse=True)
+def rank_fusion(settings):
+    from ingest.engines import reset_engines
+
+    settings.TESSERA = {**settings.TESSERA, "SEARCH_FUSION": "rrf"}
+    reset_engines()
+    yield
+    reset_engines()
 
 
 @pytest.fixture
@@ -130,9 +142,12 @@ def test_ingest_code_hash_changes_with_the_ingest_code(tmp_path, settings):
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("real_embedder")
-def test_with_the_real_embedder(dataset, tmp_path):
-    """The same known answers with the packaged model: BM25 alone decides the top document
-    whenever only one document holds the query's word, whatever the dense ranking says."""
+def test_with_the_real_embedder(dataset, tmp_path, settings):
+    """The same known answers with the packaged model and the default score fusion."""
+    from ingest.engines import reset_engines
+
+    settings.TESSERA = {**settings.TESSERA, "SEARCH_FUSION": "scores"}
+    reset_engines()
     result = evaluate(dataset, state_dir=tmp_path, options=EvaluationOptions())
     assert result["ndcg@10"] == pytest.approx(0.6) and result["mrr@10"] == pytest.approx(0.6)
     assert result["embedder"].endswith("onnx-int8")

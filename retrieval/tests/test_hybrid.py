@@ -49,12 +49,12 @@ def test_exact_text_is_found_by_both_searches_and_ranked_first(indexes):
     embedder, dense, sparse = indexes
     retriever = HybridRetriever(embedder)
     timings: dict[str, float] = {}
-    hits = retriever.candidates(
+    retrieval = retriever.candidates(
         TEXTS[2], dense=dense, sparse=sparse, allowed_ids=np.array(sorted(TEXTS)), timings=timings
     )
-    assert hits[2].dense_rank == 1 and hits[2].sparse_rank == 1
+    assert retrieval.hits[2].dense_rank == 1 and retrieval.hits[2].sparse_rank == 1
     assert set(timings) == {"embed", "dense", "sparse"}
-    ranked = retriever.fuse(hits)
+    ranked = retriever.fuse(retrieval)
     assert ranked[0].group_id == 2 and ranked[0].chunks[0].chunk_id == 2
 
 
@@ -62,20 +62,60 @@ def test_nothing_outside_the_scope_even_with_a_large_k(indexes):
     embedder, dense, sparse = indexes
     retriever = HybridRetriever(embedder, HybridConfig(dense_k=1000, sparse_k=1000))
     allowed = np.array([3, 5], dtype=np.int64)
-    hits = retriever.candidates("parental leave", dense=dense, sparse=sparse, allowed_ids=allowed)
-    assert set(hits) <= {3, 5}
+    retrieval = retriever.candidates("parental leave", dense=dense, sparse=sparse, allowed_ids=allowed)
+    assert set(retrieval.hits) <= {3, 5}
     nothing = np.array([], dtype=np.int64)
-    assert retriever.candidates("parental", dense=dense, sparse=sparse, allowed_ids=nothing) == {}
+    assert retriever.candidates("parental", dense=dense, sparse=sparse, allowed_ids=nothing).hits == {}
 
 
 def test_groups_fuse_by_their_best_chunks_and_keep_passages_in_order(indexes):
     embedder, dense, sparse = indexes
     retriever = HybridRetriever(embedder)
-    hits = retriever.candidates(
+    retrieval = retriever.candidates(
         "parental leave", dense=dense, sparse=sparse, allowed_ids=np.array(sorted(TEXTS))
     )
-    groups = retriever.fuse(hits, {1: 100, 4: 100, 2: 200, 3: 300, 5: 500})
+    hits = retrieval.hits
+    groups = retriever.fuse(retrieval, {1: 100, 4: 100, 2: 200, 3: 300, 5: 500})
     assert groups[0].group_id == 100
     assert [c.chunk_id for c in groups[0].chunks] == sorted((1, 4), key=lambda c: -hits[c].score)
     assert len({g.group_id for g in groups}) == len(groups)
     assert [g.score for g in groups] == sorted((g.score for g in groups), reverse=True)
+
+
+def test_score_fusion_completes_both_scores_for_every_pooled_chunk(indexes):
+    embedder, dense, sparse = indexes
+    retriever = HybridRetriever(embedder, HybridConfig(dense_k=1, sparse_k=1))
+    pool = np.array(sorted(TEXTS), dtype=np.int64)
+    retrieval = retriever.candidates("parental leave", dense=dense, sparse=sparse, allowed_ids=pool)
+    assert len(retrieval.hits) <= 2  # each search gave one chunk
+    vectors = embedder.embed_documents([TEXTS[i] for i in pool])
+    group_of = {1: 100, 4: 100, 2: 200, 3: 300, 5: 500}
+    groups = retriever.fuse_scores(
+        retrieval, pool_ids=pool, pool_vectors=vectors, group_of=group_of, sparse=sparse
+    )
+    assert groups[0].group_id == 100  # both its chunks match "parental leave"
+    assert sorted(c.chunk_id for g in groups for c in g.chunks) == sorted(TEXTS)
+    chunks = {c.chunk_id: c for g in groups for c in g.chunks}
+    assert all(c.dense_score is not None and c.sparse_score is not None for c in chunks.values())
+    assert chunks[3].sparse_score == 0.0 and chunks[1].sparse_score > 0
+    assert chunks[2].dense_score == pytest.approx(float(vectors[1] @ retrieval.vector))
+    scores = [g.score for g in groups]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_score_fusion_of_a_single_candidate_and_of_nothing(indexes):
+    embedder, dense, sparse = indexes
+    retriever = HybridRetriever(embedder)
+    one = np.array([3], dtype=np.int64)
+    retrieval = retriever.candidates("cafeteria", dense=dense, sparse=sparse, allowed_ids=one)
+    vectors = embedder.embed_documents([TEXTS[3]])
+    groups = retriever.fuse_scores(
+        retrieval, pool_ids=one, pool_vectors=vectors, group_of={3: 7}, sparse=sparse
+    )
+    assert [(g.group_id, g.score) for g in groups] == [(7, 0.0)]
+    empty = np.array([], dtype=np.int64)
+    nothing = retriever.candidates("cafeteria", dense=dense, sparse=sparse, allowed_ids=empty)
+    assert (
+        retriever.fuse_scores(nothing, pool_ids=empty, pool_vectors=vectors[:0], group_of={}, sparse=sparse)
+        == []
+    )
