@@ -13,7 +13,7 @@ from django.db.models import F, Q, QuerySet
 
 from config.errors import Forbidden
 from governance.models import ApiKey, ApiScope, Membership, Tenant
-from ingest.models import Chunk, Document, VersionStatus
+from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +89,16 @@ def documents_visible_to(principal: Principal) -> QuerySet[Document]:
 
 def chunks_visible_to(principal: Principal) -> QuerySet[Chunk]:
     """The searchable chunks ``principal`` may see: those of the current, ready version of each
-    visible document. Retrieval passes these ids INTO the index search as its scope."""
-    return Chunk.objects.filter(
+    visible document. Retrieval passes these ids INTO the index search as its scope.
+
+    Written as "chunks whose version is in <the visible current versions>" so the database walks
+    the few versions and reads chunk ids from the (version, ordinal) index alone, never the chunk
+    rows with their texts and vectors (2.5x faster on SciFact's 16k chunks in SQLite). The versions
+    are the tenant's, so their chunks are too."""
+    versions = DocumentVersion.objects.filter(
         tenant_id=principal.tenant_id,
-        version__document__in=documents_visible_to(principal),
-        version__document__current_version=F("version"),
-        version__status=VersionStatus.READY,
+        status=VersionStatus.READY,
+        document__in=documents_visible_to(principal),
+        document__current_version=F("pk"),
     )
+    return Chunk.objects.filter(version_id__in=versions.values("pk"))
