@@ -17,6 +17,7 @@ from django.conf import settings
 from ingest.chunking import WordCountCache
 from retrieval.embedding import Embedder, load_embedder
 from retrieval.hybrid import HybridConfig, HybridRetriever
+from retrieval.index_policy import IndexPolicy
 from retrieval.store import TenantIndexes, TenantIndexStore
 
 _lock = threading.Lock()
@@ -86,8 +87,13 @@ def reset_engines() -> None:
 def index_store(tenant_id: int) -> TenantIndexStore:
     """The index store of one tenant (FAISS + BM25 under ``INDEX_DIR/<tenant id>``)."""
     embedder = get_embedder()
+    threshold = settings.TESSERA["ANN_THRESHOLD"]
     return TenantIndexStore(
-        Path(settings.INDEX_DIR), str(tenant_id), dimension=embedder.dimension, model_id=embedder.model_id
+        Path(settings.INDEX_DIR),
+        str(tenant_id),
+        dimension=embedder.dimension,
+        model_id=embedder.model_id,
+        policy=IndexPolicy(ann_threshold=threshold) if threshold else IndexPolicy(),
     )
 
 

@@ -26,6 +26,7 @@ from ingest.engines import get_embedder, get_split_counter, index_store, indexes
 from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
 from ingest.parsing import ParsedDocument, ParseError, parse_document
 from ingest.services import parse_limits
+from retrieval.vector_index import VectorIndex
 
 logger = logging.getLogger(__name__)
 
@@ -340,7 +341,24 @@ def flush_tenant(tenant_id: int) -> int:
     logger.info(
         "flushed tenant=%s versions=%s chunks=%s stale=%s", tenant_id, len(pending), len(chunks), len(stale)
     )
+    schedule_vector_rebuild(tenant_id, state.vectors)
     return len(pending)
+
+
+def schedule_vector_rebuild(tenant_id: int, vectors: VectorIndex) -> bool:
+    """Queue a background rebuild of the tenant's vector index when it has outgrown its kind
+    (exact past the threshold, an IVF grown 4x since training, or shrunk back). Returns whether
+    one was queued. Queued after commit; the task itself re-checks, and skips if one is running."""
+    spec = index_store(tenant_id).policy.rebuild_needed(vectors)
+    if spec is None:
+        return False
+    from ingest.tasks import rebuild_vector_index_task
+
+    logger.info(
+        "vector index rebuild queued tenant=%s chunks=%s as=%s", tenant_id, len(vectors), spec.describe()
+    )
+    transaction.on_commit(lambda: rebuild_vector_index_task.delay(tenant_id))
+    return True
 
 
 def _mark_ready(versions: list[DocumentVersion], stale_chunk_ids: list[int]) -> None:

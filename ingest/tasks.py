@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,23 @@ def remove_chunks_task(tenant_id: int, chunk_ids: list[int], files: list[str]) -
     if chunk_ids:
         with index_store(tenant_id).write() as state:
             indexes_remove(state, np.array(chunk_ids, dtype=np.int64))
+        pipeline.schedule_vector_rebuild(tenant_id, state.vectors)
     for name in files:
         if not DocumentVersion.objects.filter(file=name).exists():  # the same bytes may live on elsewhere
             default_storage.delete(name)
     return len(chunk_ids)
+
+
+@shared_task(name="ingest.rebuild_vector_index", acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True)
+def rebuild_vector_index_task(tenant_id: int) -> int | None:
+    """Rebuild the tenant's vector index as its size now calls for (exact or IVF), without holding
+    up flushes; returns the new index version, or None when nothing was needed or one is running."""
+    started = time.perf_counter()
+    version = index_store(tenant_id).rebuild_vectors()
+    logger.info(
+        "vector index rebuild tenant=%s version=%s seconds=%.1f",
+        tenant_id,
+        version,
+        time.perf_counter() - started,
+    )
+    return version

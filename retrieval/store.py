@@ -3,6 +3,7 @@
 Layout under `<base>/<tenant>/`:
 
     .lock               flock'ed by writers (across processes and machines sharing a POSIX filesystem)
+    .rebuild.lock       flock'ed by the one background rebuild of the vector index allowed at a time
     CURRENT             JSON pointer to the live version; replacing it is the commit point
     v0000000007/        vectors.faiss, vectors.json, bm25.npz, bm25.json of version 7
 
@@ -10,6 +11,9 @@ A writer loads the live version, lets the caller change it, saves both indexes i
 version directory and then atomically replaces CURRENT. Readers never lock: they stat CURRENT
 and reload only when it changed, so they see a new version on their next call. A crash before
 CURRENT is replaced leaves the previous version live and readable.
+
+The vector index is exact or approximate (IVF) by the tenant's size (`IndexPolicy`);
+`rebuild_vectors` switches it, building outside the write lock so ingestion never waits minutes.
 """
 
 from __future__ import annotations
@@ -25,20 +29,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import numpy.typing as npt
 
 from retrieval.bm25 import Bm25Index, Bm25Params
+from retrieval.index_policy import IndexPolicy, IndexSpec, build_vector_index, load_vector_index
 from retrieval.persist import (
     IndexLoadError,
+    as_id_array,
     atomic_write_json,
     read_json,
     remove_stale_temp_files,
     utc_now_iso,
 )
-from retrieval.vector_index import FaissVectorIndex
+from retrieval.vector_index import FaissVectorIndex, VectorIndex
 
 POINTER_FILE = "CURRENT"
 LOCK_FILE = ".lock"
+REBUILD_LOCK_FILE = ".rebuild.lock"
 TENANT_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 VERSION_DIR = re.compile(r"^v(\d{10})$")
 LOAD_RETRIES = 3
@@ -58,7 +66,7 @@ class TenantIndexes:
     """
 
     version: int
-    vectors: FaissVectorIndex
+    vectors: VectorIndex
     bm25: Bm25Index
 
 
@@ -91,6 +99,7 @@ class TenantIndexStore:
         bm25_params: Bm25Params | None = None,
         keep_versions: int = 3,
         lock_timeout_s: float = 120.0,
+        policy: IndexPolicy | None = None,
     ) -> None:
         if not TENANT_KEY.match(tenant):
             raise ValueError(f"tenant key must match {TENANT_KEY.pattern}, got {tenant!r}")
@@ -102,10 +111,16 @@ class TenantIndexStore:
         self._bm25_params = bm25_params
         self._keep_versions = keep_versions
         self._lock_timeout_s = lock_timeout_s
+        self._policy = policy or IndexPolicy()
 
     @property
     def directory(self) -> Path:
         return self._directory
+
+    @property
+    def policy(self) -> IndexPolicy:
+        """When this tenant's vector index is exact and when approximate."""
+        return self._policy
 
     def current_version(self) -> int:
         """The live version on disk (0 when nothing was written yet)."""
@@ -164,7 +179,7 @@ class TenantIndexStore:
 
     def _load_version(self, version: int) -> TenantIndexes:
         directory = self._directory / version_dir_name(version)
-        vectors = FaissVectorIndex.load(directory, model_id=self._model_id, dimension=self._dimension)
+        vectors = load_vector_index(directory, model_id=self._model_id, dimension=self._dimension)
         bm25 = Bm25Index.load(directory, params=self._bm25_params)
         if vectors.version != version or bm25.version != version:
             raise IndexLoadError(f"{directory}: manifests disagree with version {version}")
@@ -187,14 +202,85 @@ class TenantIndexStore:
     def rebuild(self, ids: npt.ArrayLike, vectors: npt.ArrayLike, texts: Sequence[str]) -> int:
         """Replace everything with these chunks in one write (e.g. from stored vectors); returns the version.
 
-        The live version is not loaded, so this also migrates a tenant to a new model or dimension.
+        The vector index is the kind the policy chooses for this many chunks (exact or IVF). The
+        live version is not loaded, so this also migrates a tenant to a new model or dimension.
         """
-        fresh = self.empty()
-        fresh.vectors.add(ids, vectors)
-        fresh.bm25.add(ids, texts)
+        id_arr = as_id_array(ids)
+        spec = self._policy.choose(id_arr.size)
+        fresh = TenantIndexes(
+            version=0,
+            vectors=build_vector_index(
+                spec, dimension=self._dimension, model_id=self._model_id, ids=id_arr, vectors=vectors
+            ),
+            bm25=Bm25Index(params=self._bm25_params),
+        )
+        fresh.bm25.add(id_arr, texts)
         with self._exclusive_lock():
             self._commit(fresh, self.current_version() + 1)
         return fresh.version
+
+    def rebuild_vectors(self, spec: IndexSpec | None = None) -> int | None:
+        """Rebuild the vector index as `spec` (default: what the policy wants for it now) in the
+        background of ingestion; returns the new version, or None when there was nothing to do.
+
+        The new index is built from the live version's own vectors WITHOUT the write lock (an IVF
+        over a million chunks takes minutes; flushes must not wait that long), then, under the
+        lock, brought level with whatever writers committed meanwhile (ids added since are copied
+        from the live index, ids removed since are removed) and committed with the live BM25.
+        Readers switch to it on their next search. One rebuild runs at a time per tenant: another
+        returns None at once, since the running one's catch-up covers its changes too. A chunk id
+        is taken to keep its vector (a changed chunk is a new row), so comparing ids suffices.
+        """
+        with self._rebuild_lock() as acquired:
+            live = self._load_live_vectors() if acquired else None
+            spec = spec or (self._policy.rebuild_needed(live) if live is not None else None)
+            if live is None or spec is None:
+                return None
+            ids = live.ids()
+            built = build_vector_index(
+                spec,
+                dimension=self._dimension,
+                model_id=self._model_id,
+                ids=ids,
+                vectors=live.reconstruct(ids),
+            )
+            del live
+            with self.write() as state:
+                catch_up(built, state.vectors)
+                state.vectors = built
+            return state.version
+
+    def _load_live_vectors(self) -> VectorIndex | None:
+        """The live vector index alone (no BM25, not cached), or None before the first write."""
+        for attempt in range(LOAD_RETRIES):
+            version = self.current_version()
+            if not version:
+                return None
+            try:
+                return load_vector_index(
+                    self._directory / version_dir_name(version),
+                    model_id=self._model_id,
+                    dimension=self._dimension,
+                )
+            except IndexLoadError:
+                if attempt == LOAD_RETRIES - 1 or self.current_version() == version:
+                    raise  # nothing moved underneath us: the version on disk is broken
+        return None  # unreachable: the last attempt returns or raises
+
+    @contextmanager
+    def _rebuild_lock(self) -> Iterator[bool]:
+        """Try to take the tenant's rebuild lock without waiting; yields whether it was taken."""
+        self._directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._directory / REBUILD_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+            else:
+                yield True
+        finally:
+            os.close(fd)
 
     @contextmanager
     def _exclusive_lock(self) -> Iterator[None]:
@@ -245,3 +331,13 @@ class TenantIndexStore:
         for version in versions:
             if version <= live - self._keep_versions or version > live:
                 shutil.rmtree(self._directory / version_dir_name(version), ignore_errors=True)
+
+
+def catch_up(built: VectorIndex, live: VectorIndex) -> None:
+    """Make `built` (made from an older version) hold the ids `live` holds: add the ids live gained
+    since, with their vectors read back from live, and remove the ids it lost."""
+    live_ids, built_ids = live.ids(), built.ids()
+    built.remove(np.setdiff1d(built_ids, live_ids))
+    gained = np.setdiff1d(live_ids, built_ids)
+    if gained.size:
+        built.add(gained, live.reconstruct(gained))

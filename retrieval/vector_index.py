@@ -65,6 +65,9 @@ class VectorIndex(Protocol):
     def ids(self) -> npt.NDArray[np.int64]:
         """Every id in the index, in no particular order."""
 
+    def reconstruct(self, ids: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """The stored (n, d) vectors of ids that are all present (approximate storage decodes its own)."""
+
     def search(self, query: npt.ArrayLike, k: int, allowed_ids: npt.ArrayLike | None = None) -> SearchResult:
         """Top-k (scores, ids), each (q, k); -1 ids and -inf scores pad missing results."""
 
@@ -119,8 +122,8 @@ class FaissVectorIndex:
     """Exact inner-product search over an `IndexIDMap2`; other FAISS structures plug in by description.
 
     `faiss_description` is a `faiss.index_factory` string for the inner index ("Flat" = exact).
-    An approximate variant (HNSW, IVF) reuses this class and the protocol; it will need training
-    (IVF) or a remove strategy (HNSW cannot remove), which is that variant's business.
+    Only inner indexes that renumber their rows on removal (Flat) belong here: IndexIDMap2 around
+    an IVF returns wrong ids after a removal, so the approximate index is `IvfVectorIndex`.
     Searches may run concurrently; writes must be serialised by the caller (see TenantIndexStore).
     """
 
@@ -197,6 +200,15 @@ class FaissVectorIndex:
 
     def ids(self) -> npt.NDArray[np.int64]:
         return np.asarray(faiss.vector_to_array(self._index.id_map), dtype=np.int64)
+
+    def reconstruct(self, ids: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """The stored vectors of `ids`, (n, d); an id not in the index raises ValueError."""
+        id_arr = as_id_array(ids)
+        if id_arr.size == 0:
+            return np.empty((0, self._dimension), dtype=np.float32)
+        if not all(i in self._ids for i in id_arr.tolist()):
+            raise ValueError("reconstruct() was given ids that are not in the index")
+        return np.asarray(self._index.reconstruct_batch(id_arr), dtype=np.float32)
 
     def search(self, query: npt.ArrayLike, k: int, allowed_ids: npt.ArrayLike | None = None) -> SearchResult:
         """Top-k by cosine for a (d,) or (q, d) query; `allowed_ids` scopes inside the search.

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.bm25 import Bm25Index
+from retrieval.ivf_index import IvfVectorIndex
 from retrieval.vector_index import FaissVectorIndex
 
 DIMENSION = 16
@@ -51,6 +52,21 @@ class VectorAdapter:
         return FaissVectorIndex.load(directory, model_id=MODEL_ID, dimension=DIMENSION)
 
 
+@dataclass(frozen=True)
+class IvfAdapter(VectorAdapter):
+    """An IVF of 8 lists probing 2 (so searches really skip lists), trained on vectors it never holds."""
+
+    name: str = "faiss-ivf"
+
+    def make(self) -> IvfVectorIndex:  # type: ignore[override]
+        index = IvfVectorIndex(DIMENSION, MODEL_ID, nlist=8, nprobe=2)
+        index.train(unit_vectors(np.arange(400, dtype=np.int64) + 10**6, variant=99))
+        return index
+
+    def load(self, directory: Path) -> IvfVectorIndex:  # type: ignore[override]
+        return IvfVectorIndex.load(directory, model_id=MODEL_ID, dimension=DIMENSION)
+
+
 def doc_text(id_: int, variant: int = 0) -> str:
     """Every document shares "common"; "key<id>x<variant>" is its own rare term."""
     return f"common words about key{id_}x{variant} and nothing else"
@@ -73,4 +89,4 @@ class Bm25Adapter:
         return Bm25Index.load(directory)
 
 
-ADAPTERS = [VectorAdapter(), Bm25Adapter()]
+ADAPTERS = [VectorAdapter(), IvfAdapter(), Bm25Adapter()]

@@ -1,4 +1,7 @@
-"""Rebuild a tenant's FAISS and BM25 indexes from the stored vectors, without re-embedding."""
+"""Rebuild a tenant's FAISS and BM25 indexes from the stored vectors, without re-embedding.
+
+The vector index is exact or approximate (IVF) by the tenant's size, as `IndexPolicy` says.
+"""
 
 from __future__ import annotations
 
@@ -44,8 +47,10 @@ class Command(BaseCommand):
             )
         ids = np.array([c.pk for c in chunks], dtype=np.int64)
         vectors = vectors_of(chunks) if chunks else np.zeros((0, get_embedder().dimension), dtype=np.float32)
-        version = index_store(tenant.pk).rebuild(ids, vectors, [c.keyword_text() for c in chunks])
+        store = index_store(tenant.pk)
+        version = store.rebuild(ids, vectors, [c.keyword_text() for c in chunks])
         self.stdout.write(
             f"Rebuilt the indexes of '{tenant.slug}': {len(chunks)} chunks, index version {version}, "
+            f"vectors {store.policy.choose(len(chunks)).describe()}, "
             f"{time.perf_counter() - started:.1f}s, nothing re-embedded."
         )
