@@ -87,14 +87,6 @@ def ingest_code_sha256(base_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def document_upload_file(document: BeirDocument) -> Upload:
     """The Markdown file a corpus record becomes: its title as the heading (none if it has no
     title), so the chunker embeds the title with every passage, as for any uploaded document."""

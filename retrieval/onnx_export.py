@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retrieval.persist import file_sha256
+
 logger = logging.getLogger(__name__)
 
 RECIPE_VERSION = 1  # bump when the export or quantisation changes: old files are then ignored
@@ -45,15 +47,6 @@ VARIANTS: dict[str, QuantRecipe | None] = {
     ),
     "int8-u8": QuantRecipe(weight_type="QUInt8", per_channel=True),
 }
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def onnx_model_path(model_dir: Path, cache_dir: Path, variant: str) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -22,6 +23,15 @@ class IndexLoadError(ValueError):
 
 class IndexMismatchError(IndexLoadError):
     """An index on disk was built for another model or dimension than the caller expects."""
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def fsync_directory(directory: Path) -> None:

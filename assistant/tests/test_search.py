@@ -7,32 +7,14 @@ import pytest
 from assistant.search import search, visible_chunk_ids
 from governance.access import principal_for_membership
 from governance.models import Role
-from governance.services import Actor
 from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory
-from ingest import pipeline, services
-from ingest.models import VersionStatus
-from ingest.services import Upload
+from ingest.tests.builders import HANDBOOK, ingest_now
 
 pytestmark = pytest.mark.django_db
 
-HANDBOOK = """# Employee handbook
-
-## Parental leave
-
-Employees get sixteen weeks of paid parental leave after six months of service.
-
-## Expenses
-
-Submit receipts within thirty days. Meals are reimbursed up to forty euros a day.
-"""
-
 
 def _ingest(tenant, name, text, **kwargs):
-    version = services.document_upload(
-        tenant=tenant, actor=Actor(label="t"), upload=Upload(name, text.encode()), enqueue=False, **kwargs
-    )
-    assert pipeline.index_version_or_fail(version.pk) == VersionStatus.READY
-    return version
+    return ingest_now(tenant, name, text.encode(), **kwargs)
 
 
 def _principal(tenant, role=Role.MEMBER, groups=()):

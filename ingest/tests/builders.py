@@ -66,3 +66,29 @@ def add_zip_member(data: bytes, name: str, size: int) -> bytes:
         for _ in range(size // len(chunk)):
             member.write(chunk)
     return out.getvalue()
+
+
+HANDBOOK = """# Employee handbook
+
+## Parental leave
+
+Employees get sixteen weeks of paid parental leave after six months of service.
+
+## Expenses
+
+Submit receipts within thirty days. Meals are reimbursed up to forty euros a day.
+"""
+
+
+def ingest_now(tenant, name, data, **kwargs):
+    """Upload ``data`` and run the pipeline in-process; the version, ready (asserted)."""
+    from governance.services import Actor
+    from ingest import pipeline, services
+    from ingest.models import VersionStatus
+
+    version = services.document_upload(
+        tenant=tenant, actor=Actor(label="t"), upload=services.Upload(name, data), enqueue=False, **kwargs
+    )
+    assert pipeline.index_version_or_fail(version.pk) == VersionStatus.READY
+    version.refresh_from_db()
+    return version

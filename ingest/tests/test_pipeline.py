@@ -14,29 +14,11 @@ from ingest import pipeline, services
 from ingest.engines import get_embedder, index_store
 from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
 from ingest.services import Upload
-from ingest.tests.builders import make_docx, make_pdf
+from ingest.tests.builders import HANDBOOK, ingest_now, make_docx, make_pdf
 
 pytestmark = pytest.mark.django_db
 
-HANDBOOK = """# Employee handbook
-
-## Parental leave
-
-Employees get sixteen weeks of paid parental leave after six months of service.
-
-## Expenses
-
-Submit receipts within thirty days. Meals are reimbursed up to forty euros a day.
-"""
-
-
-def _ingest(tenant, name, data, **kwargs):
-    version = services.document_upload(
-        tenant=tenant, actor=Actor(label="t"), upload=Upload(name, data), enqueue=False, **kwargs
-    )
-    assert pipeline.index_version_or_fail(version.pk) == VersionStatus.READY
-    version.refresh_from_db()
-    return version
+_ingest = ingest_now
 
 
 def _search_ids(tenant, text, k=5):

@@ -32,11 +32,11 @@ from assistant.evaluation import (
     EvaluationOptions,
     cache_key,
     evaluate,
-    file_sha256,
     ingest_code_sha256,
 )
 from ingest.engines import get_embedder
 from retrieval.beir import CORPUS_FILE, BeirDataset, BeirFormatError, load_beir
+from retrieval.persist import file_sha256
 
 CACHE_FOLDER = "eval-cache"
 
