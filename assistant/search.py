@@ -20,7 +20,8 @@ from django.db.models import F
 
 from governance.access import Principal, chunks_visible_to
 from ingest.engines import get_retriever, index_store
-from ingest.models import Chunk, VersionStatus
+from ingest.models import Chunk, DocumentVersion, VersionStatus
+from retrieval.vector_index import VectorIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,7 @@ def search(
     if not retrieval.hits:
         return results
     started = time.perf_counter()
-    pool_ids, pool_vectors, group_of = _pool(principal, retrieval.hits, scope)
+    pool_ids, pool_vectors, group_of = _pool(principal, retrieval.hits, scope, indexes.vectors)
     timings["pool"] = _ms_since(started)
     started = time.perf_counter()
     if retriever.config.fusion == "rrf":
@@ -120,36 +121,33 @@ def search(
 
 
 def _pool(
-    principal: Principal, hits: Iterable[int], scope: npt.NDArray[np.int64]
+    principal: Principal, hits: Iterable[int], scope: npt.NDArray[np.int64], vectors: VectorIndex
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], dict[int, int]]:
     """Every searchable chunk of the documents the searches found, within the scope: their ids, their
-    stored vectors (row for row) and their documents. Fusion scores all of them on both sides."""
+    vectors as the index stores them (row for row) and their documents. Fusion scores all of them on
+    both sides. Ids come from the database (the truth about what is current), vectors from the index
+    (memory, not rows); a chunk the index does not hold yet is left out."""
     documents = set(
         Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=list(hits)).values_list(
             "version__document_id", flat=True
         )
     )
-    rows = [
-        (chunk_id, document_id, vector)
-        for chunk_id, document_id, vector in Chunk.objects.filter(
-            tenant_id=principal.tenant_id,
-            version__document_id__in=documents,
-            version__document__current_version=F("version"),
-            version__status=VersionStatus.READY,
-        )
-        .order_by("pk")
-        .values_list("id", "version__document_id", "vector")
-        if vector is not None
-    ]
-    ids = np.array([row[0] for row in rows], dtype=np.int64)
-    visible = np.isin(ids, scope)  # defence in depth: the scope decides, whatever the query above says
-    rows = [row for row, keep in zip(rows, visible, strict=True) if keep]
-    vectors = (
-        np.vstack([np.frombuffer(row[2], dtype="<f4") for row in rows]).astype(np.float32, copy=False)
-        if rows
-        else np.empty((0, 0), dtype=np.float32)
+    current = DocumentVersion.objects.filter(
+        tenant_id=principal.tenant_id,
+        document_id__in=documents,
+        status=VersionStatus.READY,
+        document__current_version=F("pk"),
     )
-    return ids[visible], vectors, {row[0]: row[1] for row in rows}
+    rows = dict(
+        Chunk.objects.filter(version_id__in=current.values("pk"))
+        .order_by()
+        .values_list("id", "version__document_id")
+    )
+    ids = np.array(sorted(rows), dtype=np.int64)
+    # defence in depth: the scope decides, whatever the queries above say
+    ids = ids[np.isin(ids, scope)]
+    ids = np.array([i for i in ids.tolist() if vectors.contains(i)], dtype=np.int64)
+    return ids, vectors.reconstruct(ids), {int(i): rows[int(i)] for i in ids}
 
 
 def _passage_rows(principal: Principal, chunk_ids: list[int]) -> dict[int, Chunk]:
