@@ -157,7 +157,8 @@ def _run(files: list[tuple[str, bytes]]) -> dict[str, Any]:
     flush_s = time.perf_counter() - t0
     total = time.perf_counter() - started
     versions = list(DocumentVersion.objects.filter(tenant=tenant))
-    stage = {key: sum(v.timings.get(key, 0.0) for v in versions) for key in ("parse", "chunk", "embed")}
+    stages = ("parse", "chunk", "embed", "store_vectors")
+    stage = {key: sum(v.timings.get(key, 0.0) for v in versions) for key in stages}
     chunks, tokens = sum(v.chunk_count for v in versions), sum(v.token_count for v in versions)
     megabytes = sum(len(data) for _, data in files) / 1e6
     embed = stage["embed"]
