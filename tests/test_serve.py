@@ -86,9 +86,17 @@ def test_serve_runs_web_and_worker_and_stops_on_ctrl_c(tmp_path):
     output = (tmp_path / "serve.log").read_text()
     assert "Booting worker" in output and "ready." in output
     # Nothing is left behind (a gunicorn worker may take a moment to finish exiting).
-    deadline, leftovers = time.monotonic() + 15, "?"
+    # The pattern is anchored at the port's end: "127.0.0.1:543" must not match a "127.0.0.1:5432".
+    pattern = f"127\\.0\\.0\\.1:{port}( |$)"
+    deadline, leftovers = time.monotonic() + 30, "?"
     while leftovers and time.monotonic() < deadline:
-        pgrep = subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True, text=True)
+        pgrep = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
         leftovers = pgrep.stdout.strip()
         time.sleep(0.5)
-    assert leftovers == ""
+    if leftovers:
+        ps = subprocess.run(
+            ["ps", "-o", "pid,ppid,etime,args", "-p", ",".join(leftovers.split())],
+            capture_output=True,
+            text=True,
+        )
+        pytest.fail(f"left running after Ctrl-C:\n{ps.stdout}")
