@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Callable
 
 import docx
 from docx.document import Document
+from docx.styles import BabelFish
 from docx.table import Table
 
 from ingest.parsing.model import ParseError, ParseLimits, megabytes
@@ -59,12 +61,29 @@ def _zip_bomb(reason: str) -> ParseError:
     )
 
 
+def _style_names(document: Document) -> Callable[[str], str]:
+    """A style's UI name by style id, looked up the first time a paragraph uses it.
+
+    Paragraph.style resolves each paragraph's style slowly, and reading every style of the document
+    up front costs more than the rest of a short document (a default .docx defines ~160)."""
+    styles = document.styles.element
+    names: dict[str, str] = {}
+
+    def name(style_id: str) -> str:
+        if style_id not in names:
+            element = styles.get_by_id(style_id) if style_id else None
+            raw = element.name_val if element is not None else None
+            names[style_id] = BabelFish.internal2ui(raw) if raw else ""
+        return names[style_id]
+
+    return name
+
+
 def parse_docx(data: bytes, limits: ParseLimits) -> tuple[str | None, TextBuilder]:
     """The title and text of a .docx: headings build paths; tables come as rows of cells."""
     check_zip_container(data, limits)
     document = docx.Document(io.BytesIO(data))
-    # Style names by id, read once: Paragraph.style resolves each paragraph's style slowly.
-    style_names = {style.style_id: style.name or "" for style in document.styles}
+    style_name = _style_names(document)
     builder = TextBuilder()
     headings = HeadingStack()
     first_heading: str | None = None
@@ -73,7 +92,7 @@ def parse_docx(data: bytes, limits: ParseLimits) -> tuple[str | None, TextBuilde
             builder.add_block(_table_text(block))
             continue
         text = block.text
-        level = _heading_level(style_names.get(block._p.style or "", ""))
+        level = _heading_level(style_name(block._p.style or ""))
         if level is not None and single_line(text):
             heading = single_line(text)
             builder.start_section(headings.push(level, heading))
