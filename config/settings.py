@@ -226,6 +226,10 @@ TESSERA = {
     # chunks; 0 keeps the measured default (retrieval.index_policy.ANN_THRESHOLD).
     "ANN_THRESHOLD": env.int("TESSERA_ANN_THRESHOLD", default=0),
 }
+if TESSERA["SEARCH_FUSION"] not in ("scores", "rrf"):  # a typo must not silently pick the other one
+    raise ImproperlyConfigured(
+        f"TESSERA_SEARCH_FUSION must be 'scores' or 'rrf', not {TESSERA['SEARCH_FUSION']!r}."
+    )
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

@@ -63,8 +63,9 @@ class WordCountCache:
 
     A word-piece tokenizer with whitespace pre-tokenisation (BERT's) never makes a piece across
     whitespace, so a text's count is the sum of its words' counts; on all of SciFact the sum equals
-    the exact count for every abstract, at a fifteenth of the cost. The splitter asks for many
-    counts of overlapping pieces, so this is what keeps chunking cheap next to embedding. The
+    the exact count for every abstract, at about a fifteenth of the cost (docs/benchmarks.md). The
+    splitter asks for many counts of overlapping pieces, so this is what keeps chunking cheap next
+    to embedding. The
     chunker still checks each finished chunk with the exact counter, so a tokenizer for which the
     sum were wrong could never produce a truncated chunk.
     """

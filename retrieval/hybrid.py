@@ -21,7 +21,7 @@ into ``group_of``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -46,6 +46,9 @@ class SparseSearch(Protocol):
     def search(self, query: str, k: int, allowed_ids: npt.ArrayLike | None = None) -> SearchResult: ...
 
 
+FUSIONS = ("scores", "rrf")
+
+
 @dataclass(frozen=True, slots=True)
 class HybridConfig:
     """How many candidates each search gives, and how ranks are fused.
@@ -58,6 +61,10 @@ class HybridConfig:
     dense_weight: float = 1.0
     sparse_weight: float = 1.0
     fusion: str = "scores"  # "scores" (standardised scores, completed) or "rrf"
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {self.fusion!r}; expected one of {', '.join(FUSIONS)}")
 
 
 @dataclass(slots=True)
@@ -206,9 +213,7 @@ class HybridRetriever:
             out[int(groups[row])].chunks.append(hit)
         return sorted(out.values(), key=lambda g: (-g.score, g.group_id))
 
-    def fuse(
-        self, retrieval: Retrieval, group_of: Mapping[int, int] | Callable[[int], int] | None = None
-    ) -> list[GroupHit]:
+    def fuse(self, retrieval: Retrieval, group_of: Mapping[int, int] | None = None) -> list[GroupHit]:
         """Fused ranking, best first. Without ``group_of`` each chunk is its own group.
 
         Chunks get their chunk-level RRF score (which orders the passages inside a group); groups
@@ -224,15 +229,14 @@ class HybridRetriever:
         if group_of is None:
             ordered = sorted(hits.values(), key=lambda h: (-h.score, h.chunk_id))
             return [GroupHit(h.chunk_id, h.score, [h]) for h in ordered]
-        mapping = group_of if isinstance(group_of, Mapping) else {c: group_of(c) for c in hits}
         group_scores = rrf_scores(
-            [collapse(dense_ranking, mapping), collapse(sparse_ranking, mapping)],
+            [collapse(dense_ranking, group_of), collapse(sparse_ranking, group_of)],
             k=config.rrf_k,
             weights=weights,
         )
         groups: dict[int, GroupHit] = {g: GroupHit(g, s) for g, s in group_scores.items()}
         for hit in sorted(hits.values(), key=lambda h: (-h.score, h.chunk_id)):
-            group = mapping.get(hit.chunk_id)
+            group = group_of.get(hit.chunk_id)
             if group is not None:
                 groups[group].chunks.append(hit)
         return sorted(groups.values(), key=lambda g: (-g.score, g.group_id))

@@ -32,6 +32,14 @@ def test_production_without_secret_key_fails_loudly(tmp_path):
     assert "SECRET_KEY must be set" in result.stderr
 
 
+def test_an_unknown_search_fusion_fails_loudly(tmp_path):
+    result = _manage(
+        ["check"], {"SECRET_KEY": secrets.token_urlsafe(50), "TESSERA_SEARCH_FUSION": "rff"}, tmp_path
+    )
+    assert result.returncode != 0
+    assert "TESSERA_SEARCH_FUSION must be 'scores' or 'rrf', not 'rff'" in result.stderr
+
+
 def test_check_deploy_has_no_warnings_in_production_settings(tmp_path):
     production = {
         "DJANGO_DEBUG": "0",

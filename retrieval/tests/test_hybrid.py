@@ -119,3 +119,8 @@ def test_score_fusion_of_a_single_candidate_and_of_nothing(indexes):
         retriever.fuse_scores(nothing, pool_ids=empty, pool_vectors=vectors[:0], group_of={}, sparse=sparse)
         == []
     )
+
+
+def test_an_unknown_fusion_is_refused_when_configured():
+    with pytest.raises(ValueError, match="unknown fusion 'rff'; expected one of scores, rrf"):
+        HybridConfig(fusion="rff")
