@@ -4,6 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 export PIP_CACHE_DIR
+# llama-cpp-python has no binary wheel: pip builds it once (~5 min on 2 cores) and caches the wheel.
+# A portable x86-64 build (AVX2/FMA, no -march=native), without the multimodal tools.
+CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+export CMAKE_ARGS
 
 .PHONY: run install migrate test test-fast lint format typecheck bench clean
 
