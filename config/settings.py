@@ -225,7 +225,24 @@ TESSERA = {
     # A tenant's vector index becomes approximate (IVF, rebuilt in the background) from this many
     # chunks; 0 keeps the measured default (retrieval.index_policy.ANN_THRESHOLD).
     "ANN_THRESHOLD": env.int("TESSERA_ANN_THRESHOLD", default=0),
+    # The LLM that writes grounded answers (a tenant's own settings override these): local (the
+    # embedded GGUF model, no server), openai (any OpenAI-compatible server at LLM_BASE_URL, the key
+    # read from the environment variable NAMED by LLM_API_KEY_ENV) or extractive (no LLM).
+    "LLM_PROVIDER": env.str("TESSERA_LLM_PROVIDER", default="local"),
+    "LLM_MODEL": env.str("TESSERA_LLM_MODEL", default="qwen2.5-coder-1.5b-instruct-q4_k_m"),
+    "LLM_BASE_URL": env.str("TESSERA_LLM_BASE_URL", default=""),
+    "LLM_API_KEY_ENV": env.str("TESSERA_LLM_API_KEY_ENV", default=""),
+    "LLM_TIMEOUT_S": env.float("TESSERA_LLM_TIMEOUT_S", default=60.0),
+    "LLM_MAX_RETRIES": env.int("TESSERA_LLM_MAX_RETRIES", default=1),
+    "LLM_MAX_TOKENS": env.int("TESSERA_LLM_MAX_TOKENS", default=160),
+    "LLM_THREADS": env.int("TESSERA_LLM_THREADS", default=os.cpu_count() or 2),
+    # Dollars per million tokens, [prompt, completion], by model name (JSON); unpriced models cost 0.
+    "LLM_PRICES": env.json("TESSERA_LLM_PRICES", default={}),
 }
+if TESSERA["LLM_PROVIDER"] not in ("local", "openai", "extractive"):
+    raise ImproperlyConfigured(
+        f"TESSERA_LLM_PROVIDER must be local, openai or extractive, not {TESSERA['LLM_PROVIDER']!r}."
+    )
 if TESSERA["SEARCH_FUSION"] not in ("scores", "rrf"):  # a typo must not silently pick the other one
     raise ImproperlyConfigured(
         f"TESSERA_SEARCH_FUSION must be 'scores' or 'rrf', not {TESSERA['SEARCH_FUSION']!r}."

@@ -17,3 +17,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Unit tests use the deterministic fake embedder; tests of the real path ask for the real one.
 TESSERA = {**TESSERA, "EMBEDDER": os.environ.get("TESSERA_EMBEDDER", "fake")}  # noqa: F405
+# Unit tests answer without an LLM unless they ask for one (a fake chat model, or the real local
+# model in the tests marked slow).
+TESSERA["LLM_PROVIDER"] = os.environ.get("TESSERA_LLM_PROVIDER", "extractive")
