@@ -56,6 +56,7 @@ class SearchResults:
     query: str
     documents: list[DocumentHit] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    query_vector: npt.NDArray[np.float32] | None = None  # the embedded query, for later stages
 
     @property
     def passages(self) -> list[PassageHit]:
@@ -88,6 +89,7 @@ def search(
     retrieval = retriever.candidates(
         query, dense=indexes.vectors, sparse=indexes.bm25, allowed_ids=scope, timings=timings
     )
+    results.query_vector = retrieval.vector
     if not retrieval.hits:
         return results
     started = time.perf_counter()

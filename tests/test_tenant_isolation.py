@@ -29,7 +29,17 @@ OBJECT_OF_TENANT: dict[str, Callable[[Tenant], Any]] = {
     ),
     "group_id": lambda tenant: AccessGroupFactory.create(tenant=tenant).pk,
     "document_id": lambda tenant: DocumentFactory.create(tenant=tenant).pk,
+    "question_id": lambda tenant: _question_in(tenant).pk,
 }
+
+
+def _question_in(tenant: Tenant) -> Any:
+    from assistant.services import question_ask
+    from governance.access import principal_for_membership
+    from governance.tests.factories import MembershipFactory
+
+    owner = principal_for_membership(MembershipFactory(tenant=tenant, role=Role.OWNER))
+    return question_ask(principal=owner, question="What is the leave policy?")
 
 
 def _walk(patterns: list[Any], namespace: str = "") -> Iterator[tuple[str, URLPattern]]:

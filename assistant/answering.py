@@ -1,0 +1,144 @@
+"""One grounded answer, from a question and its evidence: at most one LLM call, streamed, with a
+labelled extractive answer whenever the LLM cannot be used (down, timed out, circuit open, budget).
+
+No Django here beyond what the caller passes in: ``services`` reads and writes the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+
+from assistant.citations import CheckedAnswer, check_answer
+from assistant.llm import CircuitBreaker
+from assistant.prompting import NOT_FOUND, Evidence, build_messages
+from retrieval.embedding import Embedder
+
+logger = logging.getLogger(__name__)
+
+NOT_FOUND_TEXT = "I could not find this in your documents. The closest passages are listed below."
+EXTRACTIVE_INTRO = (
+    "No AI-written answer this time ({reason}). The most relevant passages from your documents:"
+)
+
+
+@dataclass(slots=True)
+class Draft:
+    """What the answering produced, before it is stored."""
+
+    kind: str  # AnswerKind value
+    text: str
+    evidence: list[Evidence]
+    checked: CheckedAnswer | None = None
+    llm_called: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    fallback_reason: str = ""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cited_markers(self) -> list[int]:
+        """The markers to store as citations: those the answer used, or every passage shown."""
+        if self.checked is not None and self.checked.markers:
+            return self.checked.markers
+        return [item.marker for item in self.evidence]
+
+
+def extractive_text(evidence: Sequence[Evidence], reason: str) -> str:
+    """The passages closest to the question, each with its marker, under a label that says why."""
+    lines = [EXTRACTIVE_INTRO.format(reason=reason)]
+    lines += [f"- {item.text} [{item.marker}]" for item in evidence]
+    return "\n".join(lines)
+
+
+def not_found_draft(evidence: list[Evidence], **timings: float) -> Draft:
+    return Draft(kind="not_found", text=NOT_FOUND_TEXT, evidence=evidence, timings_ms=dict(timings))
+
+
+def extractive_draft(evidence: list[Evidence], reason: str, timings: dict[str, float]) -> Draft:
+    return Draft(
+        kind="extractive", text=extractive_text(evidence, reason), evidence=evidence,
+        fallback_reason=reason, timings_ms=timings,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A piece of the answer as the LLM writes it (for streaming)."""
+
+    text: str
+
+
+def generate(
+    question: str,
+    evidence: list[Evidence],
+    *,
+    model: BaseChatModel,
+    breaker: CircuitBreaker,
+    embedder: Embedder,
+    timings: dict[str, float],
+) -> Iterator[Token | Draft]:
+    """Stream the LLM's answer as :class:`Token` s, then yield the final :class:`Draft` (always).
+
+    The sentinel reply NOT_IN_DOCUMENTS is held back, never streamed. Any error of the model
+    (connection, timeout, server error) ends in an extractive draft and counts against the breaker.
+    """
+    if not breaker.allow():
+        yield extractive_draft(evidence, "the language model is unavailable", timings)
+        return
+    parts: list[str] = []
+    usage: dict[str, Any] = {}
+    started = time.perf_counter()
+    streamed = False
+    try:
+        for chunk in model.stream(build_messages(question, evidence)):
+            usage = dict(getattr(chunk, "usage_metadata", None) or {}) or usage
+            piece = str(chunk.content)
+            if not piece:
+                continue
+            if not parts:
+                timings["llm_first_token"] = _ms_since(started)
+            parts.append(piece)
+            text = "".join(parts)
+            if streamed:
+                yield Token(piece)
+            elif not NOT_FOUND.startswith(text.lstrip()):  # not (yet) the sentinel: show it
+                streamed = True
+                yield Token(text)
+    except Exception as exc:  # any failure of the provider is a fallback, never a 500
+        breaker.failure()
+        logger.warning("LLM call failed (%s): %s", type(exc).__name__, exc)
+        timings["llm_total"] = _ms_since(started)
+        draft = extractive_draft(evidence, "the language model did not answer", timings)
+        draft.llm_called = True
+        yield draft
+        return
+    breaker.success()
+    timings["llm_total"] = _ms_since(started)
+    yield _finish("".join(parts), evidence, usage, embedder, timings)
+
+
+def _finish(
+    raw: str, evidence: list[Evidence], usage: dict[str, Any], embedder: Embedder, timings: dict[str, float]
+) -> Draft:
+    draft = Draft(
+        kind="not_found", text=NOT_FOUND_TEXT, evidence=evidence, timings_ms=timings, llm_called=True
+    )
+    draft.prompt_tokens = int(usage.get("input_tokens") or 0)
+    draft.completion_tokens = int(usage.get("output_tokens") or 0)
+    if not raw.strip() or raw.strip().startswith(NOT_FOUND):
+        return draft
+    started = time.perf_counter()
+    draft.checked = check_answer(raw.replace(NOT_FOUND, "").strip(), evidence, embedder=embedder)
+    timings["verify"] = _ms_since(started)
+    draft.kind, draft.text = "answered", draft.checked.text
+    return draft
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 1)

@@ -1,0 +1,119 @@
+"""Citations in an LLM answer: resolve the ``[n]`` markers, drop the ones that point at no passage,
+and check every sentence against the passages it cites.
+
+A sentence is supported when its content words are (nearly) all in a cited passage (short answers
+copied from the text: "308 [1]"), or when its embedding is close to one of the cited passage's
+sentences (paraphrases). A sentence that cites nothing is checked against no passage: unsupported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assistant.prompting import Evidence, split_sentences
+from retrieval.embedding import Embedder
+
+MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
+_WORD = re.compile(r"\w+", re.UNICODE)
+_STOPWORDS = frozenset(
+    {"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its"}
+    | {"of", "on", "or", "that", "the", "their", "this", "to", "was", "were", "which", "with"}
+)
+SUPPORT_COSINE = 0.6  # a paraphrase this close to a cited sentence counts as supported
+SUPPORT_COVERAGE = 0.8  # or this share of its content words appears in a cited passage
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedSentence:
+    text: str  # without its markers
+    markers: tuple[int, ...]
+    supported: bool
+    score: float  # the evidence for ``supported``: the larger of word coverage and cosine
+
+
+@dataclass(slots=True)
+class CheckedAnswer:
+    text: str  # the answer with markers that point at no passage removed
+    sentences: list[CheckedSentence] = field(default_factory=list)
+    markers: list[int] = field(default_factory=list)  # valid markers, in order of first use
+    dropped_markers: int = 0
+
+    @property
+    def unsupported(self) -> int:
+        return sum(not s.supported for s in self.sentences)
+
+
+def resolve_markers(answer: str, valid: set[int]) -> CheckedAnswer:
+    """``answer`` with every marker number outside ``valid`` removed (and empty markers with it)."""
+    checked = CheckedAnswer(text="")
+
+    def keep(match: re.Match[str]) -> str:
+        numbers = [int(n) for n in re.findall(r"\d+", match.group(1))]
+        good = [n for n in numbers if n in valid]
+        checked.dropped_markers += len(numbers) - len(good)
+        for n in good:
+            if n not in checked.markers:
+                checked.markers.append(n)
+        return " " + "".join(f"[{n}]" for n in good) if good else ""
+
+    checked.text = MARKER.sub(keep, answer).strip()
+    return checked
+
+
+def markers_in(sentence: str) -> tuple[int, ...]:
+    return tuple(int(n) for group in MARKER.findall(sentence) for n in re.findall(r"\d+", group))
+
+
+def strip_markers(text: str) -> str:
+    return " ".join(MARKER.sub("", text).split())
+
+
+def check_answer(answer: str, evidence: Sequence[Evidence], *, embedder: Embedder) -> CheckedAnswer:
+    """Resolve the markers of ``answer`` against ``evidence`` and check each sentence's support."""
+    by_marker = {item.marker: item for item in evidence}
+    checked = resolve_markers(answer, set(by_marker))
+    pieces = [(strip_markers(s), markers_in(s)) for s in split_sentences(checked.text)]
+    pieces = [(text, markers) for text, markers in pieces if text]
+    if not pieces:
+        return checked
+    sentence_vectors = embedder.embed_documents([text for text, _ in pieces])
+    evidence_vectors = _evidence_vectors(evidence, embedder)
+    for (text, markers), vector in zip(pieces, sentence_vectors, strict=True):
+        cited = [m for m in markers if m in by_marker]
+        coverage = max(
+            (word_coverage(text, f"{by_marker[m].title} {by_marker[m].passage.text}") for m in cited),
+            default=0.0,
+        )
+        cosine = max((float(np.max(evidence_vectors[m] @ vector)) for m in cited), default=0.0)
+        supported = bool(cited) and (coverage >= SUPPORT_COVERAGE or cosine >= SUPPORT_COSINE)
+        checked.sentences.append(
+            CheckedSentence(text=text, markers=markers, supported=supported, score=max(coverage, cosine))
+        )
+    return checked
+
+
+def _evidence_vectors(evidence: Sequence[Evidence], embedder: Embedder) -> dict[int, np.ndarray]:
+    """Each passage's kept sentences, embedded in one batch, by marker."""
+    flat = [(item.marker, s) for item in evidence for s in item.sentences]
+    vectors = embedder.embed_documents([s for _, s in flat]) if flat else np.zeros((0, embedder.dimension))
+    out: dict[int, list[np.ndarray]] = {}
+    for (marker, _), vector in zip(flat, vectors, strict=True):
+        out.setdefault(marker, []).append(vector)
+    return {marker: np.vstack(rows) for marker, rows in out.items()}
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+
+
+def word_coverage(sentence: str, passage: str) -> float:
+    """The share of ``sentence``'s content words that occur in ``passage`` (1.0 for no content words)."""
+    words = content_words(sentence)
+    if not words:
+        return 1.0
+    vocabulary = set(content_words(passage))
+    return sum(w in vocabulary for w in words) / len(words)

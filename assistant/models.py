@@ -1,0 +1,112 @@
+"""Conversations, answers with their ledger (route, LLM use, tokens, cost, latency) and citations,
+and each tenant's answering policy (which LLM, how patient, what budget)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from governance.models import ApiKey, TenantOwned
+from ingest.models import Chunk, Document, DocumentVersion
+
+
+class LlmProvider(models.TextChoices):
+    LOCAL = "local", "Embedded local model"
+    OPENAI = "openai", "OpenAI-compatible server"
+    EXTRACTIVE = "extractive", "No LLM (cited passages only)"
+
+
+class AssistantSettings(TenantOwned):
+    """A tenant's answering policy; empty fields fall back to the site defaults (TESSERA_LLM_*)."""
+
+    llm_provider = models.CharField(max_length=16, choices=LlmProvider.choices, blank=True)
+    llm_model = models.CharField(max_length=200, blank=True)
+    llm_base_url = models.URLField(max_length=500, blank=True)
+    llm_api_key_env = models.CharField(
+        max_length=100, blank=True, help_text="Name of the environment variable that holds the API key."
+    )
+    llm_timeout_s = models.FloatField(null=True, blank=True)
+    monthly_token_budget = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="LLM tokens (prompt + completion) per calendar month; empty: no limit.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=("tenant",), name="assistant_settings_one_per_tenant")]
+
+
+class Conversation(TenantOwned):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    title = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-updated_at", "-id")
+        indexes = [models.Index(fields=("tenant", "user", "-updated_at"))]
+
+
+class Role(models.TextChoices):
+    USER = "user", "User"
+    ASSISTANT = "assistant", "Assistant"
+
+
+class AnswerKind(models.TextChoices):
+    ANSWERED = "answered", "Answered from documents"
+    NOT_FOUND = "not_found", "Not in your documents"
+    EXTRACTIVE = "extractive", "Extractive answer (no LLM)"
+    NO_LLM = "no_llm", "No LLM needed"
+
+
+class Message(TenantOwned):
+    """One turn. An assistant turn carries the ledger of how it was produced."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    reply_to = models.OneToOneField(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="reply"
+    )  # an assistant turn answers exactly one user turn, once
+    # the ledger (assistant turns)
+    kind = models.CharField(max_length=16, choices=AnswerKind.choices, blank=True)
+    route = models.CharField(max_length=32, blank=True)
+    llm_called = models.BooleanField(default=False)
+    provider = models.CharField(max_length=16, blank=True)
+    model_name = models.CharField(max_length=200, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    timings_ms = models.JSONField(default=dict, blank=True)
+    fallback_reason = models.CharField(max_length=300, blank=True)
+    sentences = models.JSONField(default=list, blank=True)  # [{"text", "markers", "supported"}]
+    unsupported_sentences = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [models.Index(fields=("tenant", "created_at"))]
+
+
+class Citation(TenantOwned):
+    """Marker ``[n]`` of an answer: the chunk (document version, page, heading, span) it points at."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="citations")
+    marker = models.PositiveSmallIntegerField()
+    chunk = models.ForeignKey(Chunk, on_delete=models.SET_NULL, null=True, related_name="+")
+    version = models.ForeignKey(DocumentVersion, on_delete=models.SET_NULL, null=True, related_name="+")
+    document = models.ForeignKey(Document, on_delete=models.SET_NULL, null=True, related_name="+")
+    title = models.CharField(max_length=300)
+    page = models.PositiveIntegerField(null=True, blank=True)
+    heading_path = models.JSONField(default=list, blank=True)
+    char_start = models.PositiveIntegerField(default=0)
+    char_end = models.PositiveIntegerField(default=0)
+    score = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ("marker",)
+        constraints = [models.UniqueConstraint(fields=("message", "marker"), name="citation_unique_marker")]

@@ -1,0 +1,236 @@
+"""Asking and answering: a question becomes a stored turn, its answer is generated (streamed) and
+stored with its citations and ledger in one transaction, whatever the outcome."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+
+from assistant import answering
+from assistant.answering import Draft, Token
+from assistant.llm import LlmConfig, LlmUnavailable, Provider, breaker_for, chat_model_for, estimated_cost
+from assistant.models import AnswerKind, Citation, Conversation, Message, Role
+from assistant.policy import budget_spent, llm_config_for
+from assistant.prompting import Evidence, select_evidence
+from assistant.search import search
+from config.errors import ApplicationError, NotFound
+from governance.access import Principal
+from governance.services import Actor, audit_record
+from ingest.engines import get_embedder
+
+MAX_QUESTION_CHARS = 2000
+SEARCH_DOCUMENTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerEvent:
+    """A step of a streamed answer: a ``token`` (text to append) or ``done`` (the stored message)."""
+
+    kind: str
+    text: str = ""
+    message: Message | None = None
+
+
+def conversations_of(principal: Principal) -> QuerySet[Conversation]:
+    """The principal's own conversations (a user's, or an API key's), newest first."""
+    return Conversation.objects.filter(tenant_id=principal.tenant_id, **_owner(principal))
+
+
+def _owner(principal: Principal, prefix: str = "") -> dict[str, object]:
+    if principal.user_id is not None:
+        return {f"{prefix}user_id": principal.user_id}
+    return {f"{prefix}user__isnull": True, f"{prefix}api_key_id": principal.api_key_id}
+
+
+def conversation_get(*, principal: Principal, conversation_id: int) -> Conversation:
+    """The principal's own conversation (another user's or tenant's: 404)."""
+    found = conversations_of(principal).filter(pk=conversation_id).first()
+    if found is None:
+        raise NotFound("No such conversation.")
+    return found
+
+
+def question_ask(*, principal: Principal, question: str, conversation: Conversation | None = None) -> Message:
+    """Store the principal's question as a new turn (starting a conversation if none is given)."""
+    question = " ".join(question.split())
+    if not question:
+        raise ApplicationError("Ask a question.", code="empty_question")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ApplicationError(
+            f"Questions are limited to {MAX_QUESTION_CHARS} characters.", code="question_too_long"
+        )
+    with transaction.atomic():
+        if conversation is None:
+            conversation = Conversation.objects.create(
+                tenant=principal.tenant,
+                user_id=principal.user_id,
+                api_key_id=principal.api_key_id,
+                title=question[:80],
+            )
+        elif conversation.tenant_id != principal.tenant_id:
+            raise NotFound("No such conversation.")
+        else:
+            conversation.save(update_fields=["updated_at"])
+        return Message.objects.create(
+            tenant=principal.tenant, conversation=conversation, role=Role.USER, text=question
+        )
+
+
+def question_get(*, principal: Principal, message_id: int) -> Message:
+    """One of the principal's own questions (anything else: 404)."""
+    found = (
+        Message.objects.filter(
+            tenant_id=principal.tenant_id,
+            pk=message_id,
+            role=Role.USER,
+            **_owner(principal, "conversation__"),
+        )
+        .select_related("conversation")
+        .first()
+    )
+    if found is None:
+        raise NotFound("No such question.")
+    return found
+
+
+def answer_stream(*, principal: Principal, question: Message) -> Iterator[AnswerEvent]:
+    """Answer ``question`` (once: a second call replays the stored answer), streaming the LLM's text.
+
+    The last event is always ``done`` with the stored assistant message."""
+    existing = Message.objects.filter(reply_to=question).first()
+    if existing is not None:
+        yield AnswerEvent("done", existing.text, existing)
+        return
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    config = llm_config_for(principal.tenant)
+    evidence = _evidence(principal, question.text, timings)
+    draft: Draft | None = None
+    if not evidence:
+        draft = answering.not_found_draft([], **timings)
+    else:
+        for step in _generate(principal, question.text, evidence, config, timings):
+            if isinstance(step, Token):
+                yield AnswerEvent("token", step.text)
+            else:
+                draft = step
+    if draft is None:  # pragma: no cover - generate() always ends with a draft
+        raise RuntimeError("answering produced no answer")
+    timings["total"] = round((time.perf_counter() - started) * 1000.0, 1)
+    message = _store(principal, question, draft, config)
+    yield AnswerEvent("done", message.text, message)
+
+
+def answer(*, principal: Principal, question: str, conversation: Conversation | None = None) -> Message:
+    """Ask and answer in one call (the JSON path): the stored assistant message."""
+    asked = question_ask(principal=principal, question=question, conversation=conversation)
+    message = None
+    for event in answer_stream(principal=principal, question=asked):
+        message = event.message or message
+    if message is None:  # pragma: no cover - answer_stream always ends with "done"
+        raise RuntimeError("answering produced no answer")
+    return message
+
+
+def _evidence(principal: Principal, question: str, timings: dict[str, float]) -> list[Evidence]:
+    started = time.perf_counter()
+    results = search(principal=principal, query=question, k=SEARCH_DOCUMENTS, passages_per_document=1)
+    timings["retrieve"] = round((time.perf_counter() - started) * 1000.0, 1)
+    if not results.documents or results.query_vector is None:
+        return []
+    started = time.perf_counter()
+    evidence = select_evidence(results.query_vector, results.documents, embedder=get_embedder())
+    timings["compress"] = round((time.perf_counter() - started) * 1000.0, 1)
+    return evidence
+
+
+def _generate(
+    principal: Principal,
+    question: str,
+    evidence: list[Evidence],
+    config: LlmConfig,
+    timings: dict[str, float],
+) -> Iterator[Token | Draft]:
+    if config.provider == Provider.EXTRACTIVE:
+        yield answering.extractive_draft(evidence, "this workspace answers without a language model", timings)
+        return
+    if budget_spent(principal.tenant):
+        yield answering.extractive_draft(evidence, "this month's language-model budget is spent", timings)
+        return
+    try:
+        model = chat_model_for(config, models_dir=Path(settings.TESSERA["MODELS_DIR"]))
+    except LlmUnavailable as exc:
+        yield answering.extractive_draft(evidence, f"the language model is not configured: {exc}", timings)
+        return
+    yield from answering.generate(
+        question, evidence, model=model, breaker=breaker_for(config), embedder=get_embedder(), timings=timings
+    )
+
+
+def _store(principal: Principal, question: Message, draft: Draft, config: LlmConfig) -> Message:
+    checked = draft.checked
+    cost = estimated_cost(
+        config.model, draft.prompt_tokens, draft.completion_tokens, settings.TESSERA["LLM_PRICES"]
+    )
+    by_marker = {item.marker: item for item in draft.evidence}
+    with transaction.atomic():
+        message = Message.objects.create(
+            tenant=principal.tenant,
+            conversation=question.conversation,
+            role=Role.ASSISTANT,
+            reply_to=question,
+            text=draft.text,
+            kind=AnswerKind(draft.kind),
+            route="question",
+            llm_called=draft.llm_called,
+            provider=config.provider.value if draft.llm_called else "",
+            model_name=config.model if draft.llm_called else "",
+            prompt_tokens=draft.prompt_tokens,
+            completion_tokens=draft.completion_tokens,
+            cost_usd=Decimal(str(round(cost, 6))),
+            timings_ms=draft.timings_ms,
+            fallback_reason=draft.fallback_reason[:300],
+            sentences=[
+                {"text": s.text, "markers": list(s.markers), "supported": s.supported}
+                for s in checked.sentences
+            ]
+            if checked
+            else [],
+            unsupported_sentences=checked.unsupported if checked else 0,
+        )
+        Citation.objects.bulk_create(
+            [_citation(principal, message, by_marker[m]) for m in draft.cited_markers if m in by_marker]
+        )
+        audit_record(
+            tenant=principal.tenant,
+            actor=Actor.of(principal),
+            action="question.answered",
+            target=message,
+            extra={"kind": draft.kind, "llm_called": draft.llm_called},
+        )
+    return message
+
+
+def _citation(principal: Principal, message: Message, item: Evidence) -> Citation:
+    passage = item.passage
+    return Citation(
+        tenant=principal.tenant,
+        message=message,
+        marker=item.marker,
+        chunk_id=passage.chunk_id,
+        version_id=passage.version_id,
+        document_id=item.document_id,
+        title=item.title[:300],
+        page=passage.page,
+        heading_path=list(passage.heading_path),
+        char_start=passage.char_start,
+        char_end=passage.char_end,
+        score=float(passage.score),
+    )
