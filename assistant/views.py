@@ -1,15 +1,86 @@
-"""Chat pages. The chat itself arrives with the grounded-answers issue."""
+"""Chat pages: ask, watch the answer stream in (Server-Sent Events), read it with its sources."""
 
 from __future__ import annotations
 
-from django.http import HttpResponse
-from django.shortcuts import render
+from collections.abc import Iterator
 
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import escape
+from django.views.decorators.http import require_GET, require_POST
+
+from assistant import services
+from assistant.models import Message
 from governance.decorators import member_required
 from governance.middleware import TenantHttpRequest
 
 
 @member_required
+@require_GET
 def home(request: TenantHttpRequest) -> HttpResponse:
-    """The employee's start page: the chat area of the current tenant."""
-    return render(request, "assistant/home.html")
+    """The employee's chat: their conversations, and the open one (``?c=id``) with its turns."""
+    principal = request.principal
+    conversation = None
+    if request.GET.get("c", "").isdigit():
+        conversation = services.conversation_get(principal=principal, conversation_id=int(request.GET["c"]))
+    conversations = services.conversations_of(principal)[:50]
+    turns = (
+        conversation.messages.prefetch_related("citations").order_by("created_at", "id")
+        if conversation
+        else []
+    )
+    context = {"conversations": conversations, "conversation": conversation, "turns": turns}
+    return render(request, "assistant/home.html", context)
+
+
+@member_required
+@require_POST
+def ask(request: TenantHttpRequest) -> HttpResponse:
+    """Store the question; htmx gets the turn that streams its answer, a plain form the page."""
+    principal = request.principal
+    conversation = None
+    if request.POST.get("conversation", "").isdigit():
+        conversation = services.conversation_get(
+            principal=principal, conversation_id=int(request.POST["conversation"])
+        )
+    question = services.question_ask(
+        principal=principal, question=request.POST.get("question", ""), conversation=conversation
+    )
+    if request.htmx:
+        return render(request, "assistant/partials/turn.html", {"question": question})
+    for _ in services.answer_stream(principal=principal, question=question):
+        pass  # no JavaScript: answer before the page comes back
+    return redirect(f"{reverse('home')}?c={question.conversation_id}")
+
+
+@member_required
+@require_GET
+def answer_stream(request: TenantHttpRequest, question_id: int) -> StreamingHttpResponse:
+    """The answer to one of the user's questions as Server-Sent Events: ``token`` events carry
+    escaped text to append, the last one (``done``) the rendered answer with its sources."""
+    question = services.question_get(principal=request.principal, message_id=question_id)
+    events = services.answer_stream(principal=request.principal, question=question)
+    response = StreamingHttpResponse(_sse(request, events), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response
+
+
+def _sse(request: TenantHttpRequest, events: Iterator[services.AnswerEvent]) -> Iterator[str]:
+    for event in events:
+        if event.kind == "token":
+            yield _event("token", str(escape(event.text)))
+        elif event.message is not None:
+            yield _event("done", _answer_html(request, event.message))
+
+
+def _answer_html(request: TenantHttpRequest, message: Message) -> str:
+    return render_to_string("assistant/partials/answer.html", {"message": message}, request=request)
+
+
+def _event(name: str, data: str) -> str:
+    """One SSE event; every line of ``data`` gets its own ``data:`` field (the spec joins them)."""
+    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
+    return f"event: {name}\n{lines}\n"

@@ -6,11 +6,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from assistant import views as assistant_views
+from assistant.api import AskApi
 from config.health import healthz
 from governance.api import WhoAmIApi
 
 api_v1 = [
     path("me/", WhoAmIApi.as_view(), name="me"),
+    path("ask/", AskApi.as_view(), name="ask"),
 ]
 
 urlpatterns = [
@@ -20,6 +22,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("governance.urls")),
     path("", include("ingest.urls")),
+    path("", include("assistant.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("admin/", admin.site.urls),

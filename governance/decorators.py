@@ -7,12 +7,13 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
 from governance.access import require_admin
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def member_required(view: View) -> View:
@@ -20,7 +21,7 @@ def member_required(view: View) -> View:
 
     @login_required
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if getattr(request, "principal", None) is None:
             return render(request, "governance/no_tenant.html", status=403)
         return view(request, *args, **kwargs)
@@ -33,7 +34,7 @@ def admin_required(view: View) -> View:
 
     @member_required
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         require_admin(request.principal)  # type: ignore[attr-defined]
         return view(request, *args, **kwargs)
 

@@ -1,0 +1,45 @@
+"""Render an answer's text safely: everything escaped, then ``[n]`` markers linked to citations."""
+
+from __future__ import annotations
+
+import re
+
+from django import template
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from assistant.models import Message
+
+register = template.Library()
+
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+@register.filter
+def answer_html(message: Message) -> SafeString:
+    """The answer as HTML: escaped text (LLM output is untrusted), paragraphs and list items kept,
+    each ``[n]`` a link to citation n of this message."""
+    blocks: list[str] = []
+    items: list[str] = []
+    for line in message.text.splitlines():
+        html = _markers(escape(line.strip()), message.pk)
+        if line.strip().startswith("- "):
+            items.append(f"<li>{html[2:]}</li>")
+            continue
+        if items:
+            blocks.append("<ul>" + "".join(items) + "</ul>")
+            items = []
+        if line.strip():
+            blocks.append(f"<p>{html}</p>")
+    if items:
+        blocks.append("<ul>" + "".join(items) + "</ul>")
+    return mark_safe("".join(blocks))  # noqa: S308 - every piece was escaped above
+
+
+def _markers(escaped: str, message_id: int) -> str:
+    return _MARKER.sub(
+        lambda m: str(
+            format_html('<a class="cite" href="#cite-{}-{}">[{}]</a>', message_id, m.group(1), m.group(1))
+        ),
+        escaped,
+    )
