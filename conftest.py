@@ -253,3 +253,25 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     ARTIFACTS.mkdir(exist_ok=True)
     new_page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_llm_breakers() -> Iterator[None]:
+    """Every test starts with closed circuits (a breaker opened by one test must not leak)."""
+    from assistant.llm import reset_breakers
+
+    reset_breakers()
+    yield
+    reset_breakers()
+
+
+@pytest.fixture
+def use_llm(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], Any]:
+    """Answer with ``model`` (a LangChain chat model, e.g. a scripted fake) as every tenant's LLM."""
+
+    def install(model: Any) -> Any:
+        settings.TESSERA = {**settings.TESSERA, "LLM_PROVIDER": "local", "LLM_MODEL": "test-model"}
+        monkeypatch.setattr("assistant.services.chat_model_for", lambda config, models_dir: model)
+        return model
+
+    return install

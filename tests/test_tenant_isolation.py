@@ -38,7 +38,7 @@ def _question_in(tenant: Tenant) -> Any:
     from governance.access import principal_for_membership
     from governance.tests.factories import MembershipFactory
 
-    owner = principal_for_membership(MembershipFactory(tenant=tenant, role=Role.OWNER))
+    owner = principal_for_membership(MembershipFactory.create(tenant=tenant, role=Role.OWNER))
     return question_ask(principal=owner, question="What is the leave policy?")
 
 

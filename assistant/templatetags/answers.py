@@ -8,7 +8,7 @@ from django import template
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from assistant.models import Message
+from assistant.models import Citation, Message
 
 register = template.Library()
 
@@ -43,3 +43,12 @@ def _markers(escaped: str, message_id: int) -> str:
         ),
         escaped,
     )
+
+
+@register.filter
+def citation_place(citation: Citation) -> str:
+    """The heading path of a cited passage, without a first heading that only repeats the title."""
+    path = list(citation.heading_path or [])
+    if path and path[0].strip().casefold() == citation.title.strip().casefold():
+        path = path[1:]
+    return " \u203a ".join(path)  # a single right-pointing angle quote

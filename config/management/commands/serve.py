@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 
@@ -18,7 +19,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default=os.environ.get("TESSERA_BIND", "127.0.0.1:8000"))
         parser.add_argument(
-            "--web-workers", type=int, default=int(os.environ.get("TESSERA_WEB_WORKERS", "2"))
+            "--web-workers",
+            type=int,
+            default=int(os.environ.get("TESSERA_WEB_WORKERS", "0")),
+            help="gunicorn processes (default: 1 with the embedded LLM, which each process would load "
+            "and run on the same cores; 2 otherwise)",
         )
         parser.add_argument(
             "--worker-concurrency", type=int, default=int(os.environ.get("TESSERA_WORKER_CONCURRENCY", "1"))
@@ -27,6 +32,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         bin_dir = os.path.dirname(sys.executable)
+        if options["web_workers"] < 1:
+            options["web_workers"] = 1 if settings.TESSERA["LLM_PROVIDER"] == "local" else 2
         commands = {
             "web": [
                 os.path.join(bin_dir, "gunicorn"),
@@ -38,7 +45,7 @@ class Command(BaseCommand):
                 "--worker-class",
                 "gthread",
                 "--threads",
-                "4",
+                "8",  # a streamed answer holds its thread while the LLM writes
                 "--timeout",
                 "120",
                 "--access-logfile",
