@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +35,7 @@ class Command(BaseCommand):
         bin_dir = os.path.dirname(sys.executable)
         if options["web_workers"] < 1:
             options["web_workers"] = 1 if settings.TESSERA["LLM_PROVIDER"] == "local" else 2
+        self._prepare_local_model()
         commands = {
             "web": [
                 os.path.join(bin_dir, "gunicorn"),
@@ -85,6 +87,20 @@ class Command(BaseCommand):
         _terminate(list(children.values()))
         if exit_code:
             raise SystemExit(exit_code)
+
+    def _prepare_local_model(self) -> None:
+        """Assemble and verify the embedded LLM's file now (once, seconds), not on the first question.
+        Only the file: the model itself is loaded lazily in the web process, after gunicorn forks."""
+        if settings.TESSERA["LLM_PROVIDER"] != "local":
+            return
+        from assistant.local_llm import LocalModelUnavailable, local_model_file
+
+        try:
+            path = local_model_file(settings.TESSERA["LLM_MODEL"], Path(settings.TESSERA["MODELS_DIR"]))
+        except LocalModelUnavailable as exc:
+            self.stderr.write(f"The embedded LLM is unavailable ({exc}); answers will be extractive.")
+            return
+        self.stdout.write(f"Embedded LLM: {path.name}")
 
 
 def _terminate(children: list[subprocess.Popen[bytes]], grace: float = 20.0) -> None:
