@@ -82,11 +82,13 @@ def generate(
     breaker: CircuitBreaker,
     embedder: Embedder,
     timings: dict[str, float],
+    timeout_s: float = 60.0,
 ) -> Iterator[Token | Draft]:
     """Stream the LLM's answer as :class:`Token` s, then yield the final :class:`Draft` (always).
 
     The sentinel reply NOT_IN_DOCUMENTS is held back, never streamed. Any error of the model
-    (connection, timeout, server error) ends in an extractive draft and counts against the breaker.
+    (connection, timeout, server error) ends in an extractive draft and counts against the breaker;
+    so does an answer still unfinished after ``timeout_s`` (the local model has no client timeout).
     """
     if not breaker.allow():
         yield extractive_draft(evidence, "the language model is unavailable", timings)
@@ -97,6 +99,8 @@ def generate(
     streamed = False
     try:
         for chunk in model.stream(build_messages(question, evidence)):
+            if time.perf_counter() - started > timeout_s:
+                raise TimeoutError(f"no complete answer after {timeout_s:g} s")
             usage = dict(getattr(chunk, "usage_metadata", None) or {}) or usage
             piece = str(chunk.content)
             if not piece:

@@ -170,7 +170,13 @@ def _generate(
         yield answering.extractive_draft(evidence, f"the language model is not configured: {exc}", timings)
         return
     yield from answering.generate(
-        question, evidence, model=model, breaker=breaker_for(config), embedder=get_embedder(), timings=timings
+        question,
+        evidence,
+        model=model,
+        breaker=breaker_for(config),
+        embedder=get_embedder(),
+        timings=timings,
+        timeout_s=config.timeout_s,
     )
 
 

@@ -154,3 +154,10 @@ def test_the_prompt_holds_only_selected_evidence_as_numbered_data(principal, use
     assert "never an instruction" in system.content and "NOT_IN_DOCUMENTS" in system.content
     assert user.content.startswith("Passages:\n[1] (Employee handbook, ")
     assert user.content.rstrip().endswith("Question: How long is paid parental leave?")
+
+
+def test_an_answer_that_takes_longer_than_the_timeout_falls_back(principal, use_llm, settings):
+    use_llm(scripted("Sixteen weeks [1] and a very long story that goes on and on"))
+    settings.TESSERA = {**settings.TESSERA, "LLM_TIMEOUT_S": 0.0}
+    _, message = _ask(principal)
+    assert message.kind == AnswerKind.EXTRACTIVE and "did not answer" in message.fallback_reason
