@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from assistant import answering
@@ -181,6 +181,13 @@ def _generate(
 
 
 def _store(principal: Principal, question: Message, draft: Draft, config: LlmConfig) -> Message:
+    try:
+        return _store_once(principal, question, draft, config)
+    except IntegrityError:  # answered meanwhile by another request (a reconnecting stream): keep that one
+        return Message.objects.get(reply_to=question)
+
+
+def _store_once(principal: Principal, question: Message, draft: Draft, config: LlmConfig) -> Message:
     checked = draft.checked
     cost = estimated_cost(
         config.model, draft.prompt_tokens, draft.completion_tokens, settings.TESSERA["LLM_PRICES"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 from django.http import HttpResponse, StreamingHttpResponse
@@ -15,6 +16,8 @@ from assistant import services
 from assistant.models import Message
 from governance.decorators import member_required
 from governance.middleware import TenantHttpRequest
+
+logger = logging.getLogger(__name__)
 
 
 @member_required
@@ -69,11 +72,15 @@ def answer_stream(request: TenantHttpRequest, question_id: int) -> StreamingHttp
 
 
 def _sse(request: TenantHttpRequest, events: Iterator[services.AnswerEvent]) -> Iterator[str]:
-    for event in events:
-        if event.kind == "token":
-            yield _event("token", str(escape(event.text)))
-        elif event.message is not None:
-            yield _event("done", _answer_html(request, event.message))
+    try:
+        for event in events:
+            if event.kind == "token":
+                yield _event("token", str(escape(event.text)))
+            elif event.message is not None:
+                yield _event("done", _answer_html(request, event.message))
+    except Exception:  # the stream has begun (200 sent): end it with a message, never a dropped line
+        logger.exception("answer stream failed tenant=%s", request.principal.tenant_id)
+        yield _event("done", render_to_string("assistant/partials/answer_failed.html", request=request))
 
 
 def _answer_html(request: TenantHttpRequest, message: Message) -> str:

@@ -161,3 +161,12 @@ def test_an_answer_that_takes_longer_than_the_timeout_falls_back(principal, use_
     settings.TESSERA = {**settings.TESSERA, "LLM_TIMEOUT_S": 0.0}
     _, message = _ask(principal)
     assert message.kind == AnswerKind.EXTRACTIVE and "did not answer" in message.fallback_reason
+
+
+def test_a_question_answered_twice_at_once_keeps_one_answer(principal, use_llm):
+    use_llm(scripted("Sixteen weeks [1].", "Sixteen weeks [1]."))
+    asked = services.question_ask(principal=principal, question="Parental leave?")
+    first, second = (services.answer_stream(principal=principal, question=asked) for _ in range(2))
+    next(first), next(second)  # both started before either stored its answer
+    a, b = list(first)[-1].message, list(second)[-1].message
+    assert a.pk == b.pk and Message.objects.filter(reply_to=asked).count() == 1

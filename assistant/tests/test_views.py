@@ -119,3 +119,19 @@ def test_the_json_path_answers_with_citations_and_checks_the_key_scope(client, t
         reverse("api:ask"), "{not json", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
     )
     assert bad.status_code == 400
+
+
+def test_a_failure_inside_the_stream_ends_it_with_a_message_not_a_dropped_connection(
+    client, member_of, tenant, monkeypatch
+):
+    client.force_login(member_of(tenant))
+    client.post(reverse("assistant:ask"), {"question": "Parental leave?"}, HTTP_HX_REQUEST="true")
+    question = Message.objects.get(tenant=tenant, role="user")
+
+    def broken(**kwargs):
+        raise RuntimeError("index unreadable")
+        yield  # a generator, as the real one
+
+    monkeypatch.setattr("assistant.services.answer_stream", broken)
+    events = _events(client.get(reverse("assistant:answer_stream", args=[question.pk])))
+    assert events[-1][0] == "done" and "Something went wrong" in events[-1][1]
