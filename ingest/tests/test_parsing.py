@@ -314,6 +314,25 @@ def test_html_main_text_and_headings():
         assert dropped not in doc.text
 
 
+def test_html_main_element_hidden_parts_and_ruby_annotations():
+    page = (
+        "<body><p>Outside main</p><main><h1>Lunch<span hidden>secret</span>menu</h1>"
+        "<p>Soup<!-- not text -->of the day: <ruby>漢<rp>(</rp><rt>kan</rt><rp>)</rp></ruby></p>"
+        '<div hidden="hidden">Draft</div><h2>Spicy<?pi x?>food</h2><p>Curry</p></main></body>'
+    )
+    doc = parse_document(page.encode(), "lunch.html")
+    assert doc.title == "Lunch menu"  # pieces split by a removed element or a comment are spaced
+    assert section_texts(doc) == [
+        (("Lunch menu",), None, "Lunch menu\n\nSoupof the day: 漢"),
+        (("Lunch menu", "Spicy food"), None, "Spicy food\n\nCurry"),
+    ]
+
+
+def test_xhtml_with_an_xml_declaration_is_read():
+    page = b'<?xml version="1.0" encoding="UTF-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><body><p>Hi</p></body></html>'
+    assert parse_document(page, "page.xhtml").text == "Hi"
+
+
 MARKDOWN = """---
 title: Onboarding guide
 ---
