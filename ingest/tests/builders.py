@@ -6,6 +6,8 @@ import io
 import zipfile
 
 import docx
+from docx.enum.text import WD_BREAK
+from docx.oxml import OxmlElement, parse_xml
 from pypdf import PdfReader, PdfWriter
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
@@ -52,6 +54,57 @@ def make_docx(*, with_title: bool = True) -> bytes:
     document.add_paragraph("Book through the portal.")
     out = io.BytesIO()
     document.save(out)
+    return out.getvalue()
+
+
+def make_rich_docx() -> bytes:
+    """Runs with breaks and symbols, a hyperlink, tracked text, merged and nested table cells."""
+    document = docx.Document()
+    document.core_properties.title = "Rich"
+    document.add_paragraph("Overview", style="Title")
+    document.add_heading("Details", level=1)
+    paragraph = document.add_paragraph("Tab")
+    run = paragraph.add_run()
+    run.add_tab()
+    run.add_text("line")
+    run.add_break()
+    run.add_text("page")
+    run.add_break(WD_BREAK.PAGE)
+    run.add_text("end")
+    for tag in ("w:cr", "w:noBreakHyphen", "w:ptab"):
+        run._r.append(OxmlElement(tag))
+    paragraph._p.append(_w_xml("<w:hyperlink><w:r><w:t>link</w:t></w:r></w:hyperlink>"))
+    paragraph._p.append(_w_xml("<w:ins><w:r><w:t>tracked</w:t></w:r></w:ins>"))  # not read, as python-docx
+    table = document.add_table(rows=3, cols=3)
+    for i, row in enumerate(table.rows):
+        for j, cell in enumerate(row.cells):
+            cell.text = f"r{i}c{j}"
+    table.cell(0, 0).merge(table.cell(0, 1))
+    table.cell(0, 2).merge(table.cell(2, 2))
+    table.cell(1, 0).add_paragraph("second paragraph")
+    table.cell(1, 1).add_table(rows=1, cols=1).cell(0, 0).text = "nested"  # not read, as python-docx
+    document.add_heading("   ", level=2)
+    document.add_paragraph("Not a heading", style="Heading 2").runs[0].text = "Heading-styled"
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def _w_xml(xml: str) -> object:
+    return parse_xml(
+        xml.replace(">", ' xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">', 1)
+    )
+
+
+def rewrite_zip(data: bytes, changes: dict[str, bytes | None]) -> bytes:
+    """A copy of the zip with members replaced (bytes) or dropped (None)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for item in source.infolist():
+            content = changes.get(item.filename, source.read(item))
+            if content is not None:
+                archive.writestr(item.filename, content)
     return out.getvalue()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 import zipfile
 
 import pytest
@@ -13,7 +14,14 @@ from ingest.parsing import KINDS, ParsedDocument, ParseError, ParseLimits, detec
 from ingest.parsing import api as parsing_api
 from ingest.parsing.model import DEFAULT_LIMITS
 from ingest.parsing.normalize import normalize_text
-from ingest.tests.builders import add_zip_member, encrypt_pdf, make_docx, make_pdf
+from ingest.tests.builders import (
+    add_zip_member,
+    encrypt_pdf,
+    make_docx,
+    make_pdf,
+    make_rich_docx,
+    rewrite_zip,
+)
 
 # ---------------------------------------------------------------------------------------------
 # fixtures
@@ -183,6 +191,98 @@ def test_docx_with_broken_xml_is_corrupt_file_from_the_cause():
     assert error.__cause__ is not None
 
 
+def test_docx_text_reads_runs_hyperlinks_and_merged_cells_as_python_docx_did():
+    doc = parse_document(make_rich_docx(), "rich.docx")
+    assert_well_formed(doc)
+    assert doc.title == "Rich"
+    assert section_texts(doc) == [
+        (("Overview",), None, "Overview"),
+        (
+            ("Overview", "Details"),
+            None,
+            "Details\n\nTab line\npageend\n- link\n\n"
+            "r0c0 r0c1 | r0c2 r1c2 r2c2\n"
+            "r1c0 second paragraph | r1c1 | r0c2 r1c2 r2c2\n"
+            "r2c0 | r2c1 | r0c2 r1c2 r2c2",
+        ),
+        (("Overview", "Details", "Heading-styled"), None, "Heading-styled"),
+    ]
+
+
+def docx_member(data: bytes, name: str) -> bytes:
+    return zipfile.ZipFile(io.BytesIO(data)).read(name)
+
+
+def without_relationship(rels: bytes, type_name: str) -> bytes:
+    return re.sub(rb'<Relationship [^>]*/%s"[^>]*/>' % type_name.encode(), b"", rels)
+
+
+def test_docx_heading_levels_come_from_style_names_not_ids():
+    """Localised Word names the heading style ids in the user's language; the style's name is fixed."""
+    data = make_docx()
+    styles = docx_member(data, "word/styles.xml").replace(b'w:styleId="Heading1"', b'w:styleId="berschrift1"')
+    late = b'<w:style w:type="paragraph" w:styleId="Late"><w:name w:val="heading 3"/></w:style>'
+    duplicate = b'<w:style w:type="paragraph" w:styleId="Heading2"><w:name w:val="Normal"/></w:style>'
+    styles = styles.replace(b"</w:styles>", duplicate + late + b"</w:styles>")  # past the first chunks
+    body = docx_member(data, "word/document.xml").replace(b'w:val="Heading1"', b'w:val="berschrift1"')
+    body = body.replace(
+        b"<w:p><w:r><w:t>Everyone", b'<w:p><w:pPr><w:pStyle w:val="Late"/></w:pPr><w:r><w:t>Everyone'
+    )
+    doc = parse_document(rewrite_zip(data, {"word/styles.xml": styles, "word/document.xml": body}))
+    assert [s.heading_path for s in doc.sections] == [
+        ("Benefits",),
+        ("Benefits", "Everyone gets benefits."),
+        ("Benefits", "Parental leave"),
+        ("Travel",),
+    ]
+
+
+def test_docx_without_styles_part_has_text_but_no_headings():
+    data = make_docx()
+    rels = without_relationship(docx_member(data, "word/_rels/document.xml.rels"), "styles")
+    doc = parse_document(rewrite_zip(data, {"word/_rels/document.xml.rels": rels, "word/styles.xml": None}))
+    assert [s.heading_path for s in doc.sections] == [()]
+    assert doc.text.startswith("Benefits\n\nEveryone gets benefits.")
+
+
+def test_docx_without_core_properties_takes_the_first_heading_as_title():
+    rels = without_relationship(docx_member(make_docx(), "_rels/.rels"), "core-properties")
+    data = rewrite_zip(make_docx(), {"_rels/.rels": rels, "docProps/core.xml": None})
+    assert parse_document(data).title == "Benefits"
+
+
+def test_docx_that_is_a_macro_enabled_document_is_refused():
+    types = docx_member(make_docx(), "[Content_Types].xml").replace(
+        b"wordprocessingml.document.main+xml", b"wordprocessingml.template.main+xml"
+    )
+    error = parse_error(rewrite_zip(make_docx(), {"[Content_Types].xml": types}))
+    assert error.code == "corrupt_file"
+    assert "macro-enabled" in error.message
+
+
+@pytest.mark.parametrize("member", ["word/styles.xml", "[Content_Types].xml", "_rels/.rels"])
+def test_docx_with_a_broken_package_part_is_corrupt_file(member):
+    data = make_docx()
+    error = parse_error(rewrite_zip(data, {member: docx_member(data, member)[:200]}))
+    assert error.code == "corrupt_file"
+    assert error.__cause__ is not None
+
+
+def test_docx_whose_main_part_is_not_a_document_is_corrupt_file():
+    error = parse_error(rewrite_zip(make_docx(), {"word/document.xml": b"<notes>hello</notes>"}))
+    assert (error.code, error.__cause__) == ("corrupt_file", None)
+
+
+def test_docx_vertical_merge_without_a_first_cell_is_corrupt_file():
+    data = make_docx()
+    body = docx_member(data, "word/document.xml")
+    first_cell = body.index(b"<w:tc>") + len(b"<w:tc>")
+    body = body[:first_cell] + b"<w:tcPr><w:vMerge/></w:tcPr>" + body[first_cell:]
+    error = parse_error(rewrite_zip(data, {"word/document.xml": body}))
+    assert error.code == "corrupt_file"
+    assert "merged table cell" in error.message
+
+
 # ---------------------------------------------------------------------------------------------
 # HTML, Markdown, reStructuredText
 
@@ -212,6 +312,25 @@ def test_html_main_text_and_headings():
     ]
     for dropped in ("alert", "color", "Home", "intranet", "Search", "Company", "comment", "<"):
         assert dropped not in doc.text
+
+
+def test_html_main_element_hidden_parts_and_ruby_annotations():
+    page = (
+        "<body><p>Outside main</p><main><h1>Lunch<span hidden>secret</span>menu</h1>"
+        "<p>Soup<!-- not text -->of the day: <ruby>漢<rp>(</rp><rt>kan</rt><rp>)</rp></ruby></p>"
+        '<div hidden="hidden">Draft</div><h2>Spicy<?pi x?>food</h2><p>Curry</p></main></body>'
+    )
+    doc = parse_document(page.encode(), "lunch.html")
+    assert doc.title == "Lunch menu"  # pieces split by a removed element or a comment are spaced
+    assert section_texts(doc) == [
+        (("Lunch menu",), None, "Lunch menu\n\nSoupof the day: 漢"),
+        (("Lunch menu", "Spicy food"), None, "Spicy food\n\nCurry"),
+    ]
+
+
+def test_xhtml_with_an_xml_declaration_is_read():
+    page = b'<?xml version="1.0" encoding="UTF-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><body><p>Hi</p></body></html>'
+    assert parse_document(page, "page.xhtml").text == "Hi"
 
 
 MARKDOWN = """---
