@@ -89,6 +89,21 @@ def test_a_sentence_is_supported_only_by_a_passage_it_cites():
     assert checked.markers == [1, 2] and checked.unsupported == 2
 
 
+def test_a_marker_after_the_full_stop_cites_the_sentence_before_it():
+    evidence = [_evidence(1, LEAVE), _evidence(2, MEALS)]
+    checked = check_answer(
+        "Sixteen weeks of paid leave. [1] Meals up to forty euros a day. [2]",
+        evidence,
+        embedder=FakeEmbedder(),
+    )
+    assert checked.text == "Sixteen weeks of paid leave. [1] Meals up to forty euros a day. [2]"
+    assert [(s.text, s.markers, s.supported) for s in checked.sentences] == [
+        ("Sixteen weeks of paid leave.", (1,), True),
+        ("Meals up to forty euros a day.", (2,), True),
+    ]
+    assert checked.unsupported == 0
+
+
 def test_an_answer_of_markers_only_has_no_sentences_to_check():
     checked = check_answer("[1] [9]", [_evidence(1, LEAVE)], embedder=FakeEmbedder())
     assert checked.text == "[1]" and checked.sentences == [] and checked.dropped_markers == 1
