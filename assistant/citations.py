@@ -18,6 +18,7 @@ from assistant.prompting import Evidence, split_sentences
 from retrieval.embedding import Embedder
 
 MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
+_MARKERS_AFTER_END = re.compile(r"([.!?]+[\"')]*)((?:[ \t]*\[\d{1,3}\])+)")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(
     {"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its"}
@@ -76,7 +77,10 @@ def check_answer(answer: str, evidence: Sequence[Evidence], *, embedder: Embedde
     """Resolve the markers of ``answer`` against ``evidence`` and check each sentence's support."""
     by_marker = {item.marker: item for item in evidence}
     checked = resolve_markers(answer, set(by_marker))
-    pieces = [(strip_markers(s), markers_in(s)) for s in split_sentences(checked.text)]
+    # "Sixteen weeks. [1]": markers right after a sentence's end cite that sentence, not the next
+    # one; for the check they are moved before its end (the answer's text is kept as written).
+    sentences = split_sentences(_MARKERS_AFTER_END.sub(r"\2\1", checked.text))
+    pieces = [(strip_markers(s), markers_in(s)) for s in sentences]
     pieces = [(text, markers) for text, markers in pieces if text]
     if not pieces:
         return checked

@@ -23,9 +23,10 @@ from retrieval.embedding import Embedder
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 NOT_FOUND = "NOT_IN_DOCUMENTS"
 
-# A sentence ends at . ! ? (optionally closed by a quote or bracket) followed by white space; a
-# newline also ends one (lists, headings, table rows).
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+# A sentence ends at . ! ? (optionally closed by up to two quotes or brackets, which stay with it)
+# followed by white space; a newline also ends one (lists, headings, table rows). Lookbehinds have a
+# fixed width, hence one per number of closing characters.
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]])|(?<=[.!?][\"')\]]{2}))\s+|\n+")
 
 
 @cache

@@ -1,0 +1,143 @@
+"""The circuit breaker on a fake clock, the price table, and the providers' configuration errors."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from assistant.llm import (
+    CircuitBreaker,
+    LlmConfig,
+    LlmUnavailable,
+    Provider,
+    breaker_for,
+    chat_model_for,
+    estimated_cost,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def breaker(clock):
+    return CircuitBreaker(failures=3, reset_after_s=30.0, clock=clock)
+
+
+def _open(breaker):
+    for _ in range(breaker.failures):
+        assert breaker.allow()
+        breaker.failure()
+
+
+def test_the_circuit_opens_after_n_failures_in_a_row(breaker):
+    assert breaker.allow() and not breaker.is_open
+    breaker.failure()
+    breaker.failure()
+    assert breaker.allow() and not breaker.is_open  # two failures: still closed
+    breaker.failure()
+    assert breaker.is_open and not breaker.allow() and not breaker.allow()
+
+
+def test_a_success_between_failures_starts_the_count_again(breaker):
+    for _ in range(2):
+        breaker.failure()
+    breaker.success()
+    for _ in range(2):
+        breaker.failure()
+    assert breaker.allow() and not breaker.is_open
+
+
+def test_after_reset_one_trial_call_goes_through_and_its_success_closes_the_circuit(breaker, clock):
+    _open(breaker)
+    clock.now += 29.9
+    assert not breaker.allow()
+    clock.now += 0.1  # reset_after_s since it opened: half-open
+    assert breaker.allow()
+    assert not breaker.allow()  # only one trial: the others are still refused
+    breaker.success()
+    assert not breaker.is_open and breaker.allow() and breaker.allow()
+    breaker.failure()
+    breaker.failure()
+    assert breaker.allow()  # the count started again at the success
+
+
+def test_a_failed_trial_opens_the_circuit_for_another_full_period(breaker, clock):
+    _open(breaker)
+    clock.now += 30.0
+    assert breaker.allow()
+    breaker.failure()  # one failure is enough when half-open
+    assert breaker.is_open and not breaker.allow()
+    clock.now += 29.9
+    assert not breaker.allow()
+    clock.now += 0.1
+    assert breaker.allow()
+
+
+def test_each_endpoint_and_model_has_its_own_breaker():
+    one = LlmConfig(provider=Provider.OPENAI, model="a", base_url="http://one/v1")
+    assert breaker_for(one) is breaker_for(
+        LlmConfig(provider=Provider.OPENAI, model="a", base_url="http://one/v1")
+    )
+    assert breaker_for(one) is not breaker_for(
+        LlmConfig(provider=Provider.OPENAI, model="b", base_url="http://one/v1")
+    )
+    assert breaker_for(one) is not breaker_for(
+        LlmConfig(provider=Provider.OPENAI, model="a", base_url="http://two/v1")
+    )
+
+
+def test_estimated_cost_uses_the_price_per_million_tokens_and_is_zero_for_unpriced_models():
+    prices = {"gpt-x": [0.5, 1.5]}
+    assert estimated_cost("gpt-x", 1000, 2000, prices) == pytest.approx(0.0035)
+    assert estimated_cost("gpt-x", 0, 0, prices) == 0.0
+    assert estimated_cost("local-model", 1_000_000, 1_000_000, prices) == 0.0
+    assert estimated_cost("gpt-x", 1_000_000, 1_000_000, {}) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("config", "reason"),
+    [
+        (LlmConfig(provider=Provider.OPENAI, model="m"), "needs a base URL or an API key variable"),
+        (
+            LlmConfig(provider=Provider.OPENAI, model="m", api_key_env="TESSERA_TEST_UNSET_KEY"),
+            "TESSERA_TEST_UNSET_KEY (the LLM API key) is not set",
+        ),
+        (LlmConfig(provider=Provider.EXTRACTIVE, model=""), "extractive answers only"),
+        (LlmConfig(provider=Provider.LOCAL, model="no-such-model"), "Unknown local model 'no-such-model'"),
+    ],
+)
+def test_a_provider_that_cannot_be_built_says_why(config, reason, tmp_path, monkeypatch):
+    monkeypatch.delenv("TESSERA_TEST_UNSET_KEY", raising=False)
+    with pytest.raises(LlmUnavailable, match=re.escape(reason)):
+        chat_model_for(config, models_dir=tmp_path)
+
+
+def test_the_openai_model_gets_the_configured_patience_and_the_key_from_the_named_variable(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TESSERA_TEST_KEY", "sk-from-env")
+    config = LlmConfig(
+        provider=Provider.OPENAI,
+        model="m",
+        base_url="http://127.0.0.1:9/v1",
+        api_key_env="TESSERA_TEST_KEY",
+        timeout_s=2.5,
+        max_retries=0,
+        max_tokens=42,
+    )
+    model = chat_model_for(config, models_dir=tmp_path)
+    assert model.openai_api_key.get_secret_value() == "sk-from-env"
+    assert (model.request_timeout, model.max_retries, model.max_tokens) == (2.5, 0, 42)
+    assert model.temperature == 0.0 and model.stream_usage
