@@ -140,6 +140,12 @@ def _finish(
     started = time.perf_counter()
     draft.checked = check_answer(raw.replace(NOT_FOUND, "").strip(), evidence, embedder=embedder)
     timings["verify"] = _ms_since(started)
+    if draft.checked.sentences and not any(s.supported for s in draft.checked.sentences):
+        # Nothing the LLM wrote is backed by a passage it cites: show the passages, not the claim.
+        unverified = extractive_draft(evidence, "the AI-written answer could not be verified", timings)
+        unverified.llm_called = True
+        unverified.prompt_tokens, unverified.completion_tokens = draft.prompt_tokens, draft.completion_tokens
+        return unverified
     draft.kind, draft.text = "answered", draft.checked.text
     return draft
 

@@ -17,8 +17,10 @@ import numpy as np
 from assistant.prompting import Evidence, split_sentences
 from retrieval.embedding import Embedder
 
-MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
-_MARKERS_AFTER_END = re.compile(r"([.!?]+[\"')]*)((?:[ \t]*\[\d{1,3}\])+)")
+# Up to two digits: a prompt holds a handful of passages, and "[2020]" or "[100]" is text, not a marker.
+# Only spaces before a marker are taken with it, never a line break.
+MARKER = re.compile(r"[ \t]*\[(\d{1,2}(?:[ \t]*[,;][ \t]*\d{1,2})*)\]")
+_MARKERS_AFTER_END = re.compile(r"([.!?]+[\"')]*)((?:[ \t]*\[\d{1,2}\])+)")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(
     {"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its"}
@@ -89,7 +91,7 @@ def check_answer(answer: str, evidence: Sequence[Evidence], *, embedder: Embedde
     for (text, markers), vector in zip(pieces, sentence_vectors, strict=True):
         cited = [m for m in markers if m in by_marker]
         coverage = max(
-            (word_coverage(text, f"{by_marker[m].title} {by_marker[m].passage.text}") for m in cited),
+            (word_coverage(text, f"{by_marker[m].title} {by_marker[m].text}") for m in cited),
             default=0.0,
         )
         cosine = max((float(np.max(evidence_vectors[m] @ vector)) for m in cited), default=0.0)
@@ -110,8 +112,30 @@ def _evidence_vectors(evidence: Sequence[Evidence], embedder: Embedder) -> dict[
     return {marker: np.vstack(rows) for marker, rows in out.items()}
 
 
+_UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+_TEENS = (
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+)
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_NUMBER_WORDS = (
+    {w: str(i) for i, w in enumerate(_UNITS)}
+    | {w: str(i) for i, w in enumerate(_TEENS, start=11)}
+    | {w: str(i * 10) for i, w in enumerate(_TENS, start=2)}
+)
+
+
 def content_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+    """Lower-cased words without stop words, number words as digits ("twenty" and "20" match)."""
+    words = _WORD.findall(text.lower())
+    return [_NUMBER_WORDS.get(w, w) for w in words if w not in _STOPWORDS]
 
 
 def word_coverage(sentence: str, passage: str) -> float:

@@ -49,6 +49,8 @@ class LocalModelSpec:
     upstream: str
 
 
+DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"  # the one whose packages Tessera installs
+
 LOCAL_MODELS: dict[str, LocalModelSpec] = {
     spec.name: spec
     for spec in (

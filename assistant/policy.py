@@ -7,6 +7,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from assistant.llm import LlmConfig, Provider
+from assistant.local_llm import DEFAULT_LOCAL_MODEL
 from assistant.models import AssistantSettings, Message
 from governance.models import Tenant
 
@@ -24,6 +25,8 @@ def llm_config_for(tenant: Tenant) -> LlmConfig:
     provider = Provider(own.llm_provider or site["LLM_PROVIDER"])
     same_provider = not own.llm_provider or own.llm_provider == site["LLM_PROVIDER"]
     default_model = site["LLM_MODEL"] if same_provider else ""
+    if provider == Provider.LOCAL and not default_model:
+        default_model = DEFAULT_LOCAL_MODEL  # a tenant choosing the embedded model gets the installed one
     return LlmConfig(
         provider=provider,
         model=own.llm_model or default_model,

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from assistant.injection import gives_orders_to_the_assistant
 from assistant.search import DocumentHit, PassageHit
 from retrieval.embedding import Embedder
 
@@ -79,11 +80,15 @@ def select_evidence(
     """The sentences of the top passages that are closest to the question, grouped by passage.
 
     Passages are numbered 1..n in rank order; within a passage the kept sentences keep their
-    reading order. At least the best sentence is kept, whatever the budget."""
+    reading order. At least the best sentence is kept, whatever the budget. Sentences that give
+    orders to the assistant (prompt injection) are withheld."""
     budget = budget or EvidenceBudget()
     candidates = [(doc, doc.passages[0]) for doc in documents if doc.passages][: budget.passages]
     sentences = [
-        (i, j, s) for i, (_, p) in enumerate(candidates) for j, s in enumerate(split_sentences(p.text))
+        (i, j, s)
+        for i, (_, p) in enumerate(candidates)
+        for j, s in enumerate(split_sentences(p.text))
+        if not gives_orders_to_the_assistant(s)  # injected orders never reach the LLM
     ]
     if not sentences:
         return []

@@ -243,6 +243,15 @@ if TESSERA["LLM_PROVIDER"] not in ("local", "openai", "extractive"):
     raise ImproperlyConfigured(
         f"TESSERA_LLM_PROVIDER must be local, openai or extractive, not {TESSERA['LLM_PROVIDER']!r}."
     )
+_prices = TESSERA["LLM_PRICES"]
+if not isinstance(_prices, dict) or not all(
+    isinstance(p, list) and len(p) == 2 and all(isinstance(x, int | float) for x in p)
+    for p in _prices.values()
+):
+    raise ImproperlyConfigured(
+        'TESSERA_LLM_PRICES must be a JSON object {"model": [prompt, completion]}, '
+        "in dollars per million tokens."
+    )
 if TESSERA["SEARCH_FUSION"] not in ("scores", "rrf"):  # a typo must not silently pick the other one
     raise ImproperlyConfigured(
         f"TESSERA_SEARCH_FUSION must be 'scores' or 'rrf', not {TESSERA['SEARCH_FUSION']!r}."

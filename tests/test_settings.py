@@ -54,3 +54,8 @@ def test_check_deploy_has_no_warnings_in_production_settings(tmp_path):
 
 def test_models_never_come_from_a_hub():
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_a_malformed_llm_price_table_fails_at_start(tmp_path):
+    result = _manage(["check"], {"DJANGO_DEBUG": "1", "TESSERA_LLM_PRICES": '{"gpt-4o-mini": 0.5}'}, tmp_path)
+    assert result.returncode != 0 and "TESSERA_LLM_PRICES" in result.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.llm import Provider
+from assistant.local_llm import DEFAULT_LOCAL_MODEL
 from assistant.models import AssistantSettings
 from assistant.policy import llm_config_for
 from governance.tests.factories import TenantFactory
@@ -71,3 +72,10 @@ def test_tenants_do_not_see_each_others_settings(site):
     AssistantSettings.objects.create(tenant=theirs, llm_provider="local", llm_model="their-model")
     assert llm_config_for(mine).model == "site-model" and llm_config_for(theirs).model == "their-model"
     assert llm_config_for(mine).breaker_key != llm_config_for(theirs).breaker_key
+
+
+def test_a_tenant_choosing_the_embedded_model_without_naming_one_gets_the_installed_one(site):
+    tenant = TenantFactory()
+    AssistantSettings.objects.create(tenant=tenant, llm_provider="local")  # the site uses a server
+    config = llm_config_for(tenant)
+    assert (config.provider, config.model, config.base_url) == (Provider.LOCAL, DEFAULT_LOCAL_MODEL, "")
