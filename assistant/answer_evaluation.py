@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,7 @@ def answers_run(
     principal: Principal,
     gold: Mapping[str, list[str]],
     documents: Mapping[int, list[str]],
+    on_answer: Callable[[AnswerRun], None] = lambda run: None,
     progress: bool = False,
 ) -> tuple[list[AnswerRun], list[str]]:
     """Answer every query that has gold answers; the runs, and the ids of questions refused (an
@@ -127,6 +129,7 @@ def answers_run(
             failed.append(query.id)
             continue
         runs.append(answer_run(message, query_id=query.id, golds=gold[query.id], documents=documents))
+        on_answer(runs[-1])
     return runs, failed
 
 
@@ -172,8 +175,17 @@ def answers_report(runs: Sequence[AnswerRun], failed: Sequence[str], *, llm: str
     }
 
 
-def predictions_write(runs: Iterable[AnswerRun], path: Path) -> None:
-    """One JSON line per answered question."""
+@contextmanager
+def predictions_sink(path: Path | None) -> Iterator[Callable[[AnswerRun], None]]:
+    """A function that writes an answer's line to ``path`` at once, flushed, so a run stopped
+    half-way keeps what it answered (a function that does nothing without a path)."""
+    if path is None:
+        yield lambda run: None
+        return
     with path.open("w", encoding="utf-8") as handle:
-        for run in runs:
+
+        def write(run: AnswerRun) -> None:
             handle.write(json.dumps(run.prediction(), ensure_ascii=False) + "\n")
+            handle.flush()
+
+        yield write

@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from tqdm import tqdm
 
-from assistant.answer_evaluation import answers_report, answers_run, predictions_write
+from assistant.answer_evaluation import answers_report, answers_run, predictions_sink
 from assistant.llm import Provider
 from assistant.policy import llm_config_for
 from assistant.search import DocumentHit, search
@@ -310,15 +310,15 @@ def answers_evaluate(
     options: EvaluationOptions,
 ) -> dict[str, Any]:
     """Answer the queries that have gold answers, write the predictions if asked, report the metrics."""
-    answered, refused = answers_run(
-        queries,
-        principal=principal,
-        gold=dataset.answers,
-        documents=state.documents,
-        progress=options.progress,
-    )
-    if options.predictions:
-        predictions_write(answered, options.predictions)
+    with predictions_sink(options.predictions) as write:
+        answered, refused = answers_run(
+            queries,
+            principal=principal,
+            gold=dataset.answers,
+            documents=state.documents,
+            on_answer=write,
+            progress=options.progress,
+        )
     config = llm_config_for(principal.tenant)
     llm = f"{config.provider}:{config.model}" if config.provider != Provider.EXTRACTIVE else config.provider
     return answers_report(answered, refused, llm=llm)
