@@ -72,9 +72,9 @@ class AnswerRun:
         return self.kind == AnswerKind.NOT_FOUND
 
     def prediction(self) -> dict[str, Any]:
-        """The line ``--predictions`` writes for this question."""
-        keys = ("id", "answer", "short_answer", "kind", "route", "llm_called", "citations")
-        row = {key: value for key, value in asdict(self).items() if key in keys}
+        """The line ``--predictions`` writes for this question: the answer, how it was made, and
+        its own scores, tokens and timings (so failures can be studied one by one)."""
+        row = asdict(self)
         return {"_id": row.pop("id"), **row, "abstained": self.abstained}
 
 

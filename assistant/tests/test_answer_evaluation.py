@@ -85,6 +85,8 @@ def test_answers_are_generated_through_the_answer_path_and_scored(tmp_path, use_
 
     lines = [json.loads(line) for line in predictions.read_text().splitlines()]
     assert [line["_id"] for line in lines] == ["q1", "q2", "q3", "q6"]
+    timings = lines[0].pop("timings_ms")
+    assert {"retrieve", "llm_first_token", "total"} <= set(timings)
     assert lines[0] == {
         "_id": "q1",
         "answer": REPLIES[0],
@@ -94,7 +96,12 @@ def test_answers_are_generated_through_the_answer_path_and_scored(tmp_path, use_
         "llm_called": True,
         "citations": ["d:1/é"],  # Citation.document_id mapped back to the corpus id
         "abstained": False,
+        "exact_match": 1.0,
+        "f1": 1.0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
     }
+    assert lines[1]["f1"] == pytest.approx(2 / 3)
     assert lines[2]["abstained"] is True and lines[2]["kind"] == "not_found"
     assert lines[2]["citations"]  # an abstention lists the closest passages it was shown
 
