@@ -23,6 +23,9 @@ from typing import Any
 from django.conf import settings
 from tqdm import tqdm
 
+from assistant.answer_evaluation import answers_report, answers_run, predictions_sink
+from assistant.llm import Provider
+from assistant.policy import llm_config_for
 from assistant.search import DocumentHit, search
 from config.errors import ApplicationError, Conflict
 from governance.access import Principal, principal_for_membership
@@ -267,6 +270,8 @@ class EvaluationOptions:
     limit: int = 0  # only the first N judged queries (0: every query)
     rerank: bool = True
     progress: bool = False
+    answers: bool = False  # also answer the queries with gold answers, and score the answers
+    predictions: Path | None = None  # with answers: write each answer here, one JSON line each
 
 
 def evaluate(
@@ -275,20 +280,48 @@ def evaluate(
     state_dir: Path,
     options: EvaluationOptions,
 ) -> dict[str, Any]:
-    """Ingest (or reuse) the corpus, run the queries, and report metrics and timings as a dict."""
+    """Ingest (or reuse) the corpus, run the queries, and report metrics and timings as a dict;
+    with ``options.answers``, answer the queries too and add the answer metrics."""
     state = ingest_cached(dataset, state_dir=state_dir, progress=options.progress)
     tenant = Tenant.objects.get(pk=state.tenant_id)
+    principal = evaluation_principal(tenant)
     queries = dataset.judged_queries(options.limit) if options.limit else dataset.queries
     runs = queries_run(
         queries,
-        principal=evaluation_principal(tenant),
+        principal=principal,
         documents=state.documents,
         rerank=options.rerank,
         progress=options.progress,
     )
     qrels = {q.id: dataset.qrels[q.id] for q in queries if q.id in dataset.qrels}
     scores = evaluate_run(qrels, runs.rankings, DEFAULT_METRICS)
-    return report(dataset, state, runs, scores, options)
+    result = report(dataset, state, runs, scores, options)
+    if options.answers:
+        result.update(answers_evaluate(dataset, queries, principal=principal, state=state, options=options))
+    return result
+
+
+def answers_evaluate(
+    dataset: BeirDataset,
+    queries: Sequence[BeirQuery],
+    *,
+    principal: Principal,
+    state: IngestState,
+    options: EvaluationOptions,
+) -> dict[str, Any]:
+    """Answer the queries that have gold answers, write the predictions if asked, report the metrics."""
+    with predictions_sink(options.predictions) as write:
+        answered, refused = answers_run(
+            queries,
+            principal=principal,
+            gold=dataset.answers,
+            documents=state.documents,
+            on_answer=write,
+            progress=options.progress,
+        )
+    config = llm_config_for(principal.tenant)
+    llm = f"{config.provider}:{config.model}" if config.provider != Provider.EXTRACTIVE else config.provider
+    return answers_report(answered, refused, llm=llm)
 
 
 def _ms(value: float | None) -> float | None:

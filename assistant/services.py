@@ -16,9 +16,10 @@ from django.db.models import QuerySet
 from assistant import answering
 from assistant.answering import Draft, Token
 from assistant.llm import LlmConfig, LlmUnavailable, Provider, breaker_for, chat_model_for, estimated_cost
+from assistant.local_llm import LocalChatModel
 from assistant.models import AnswerKind, Citation, Conversation, Message, Role
 from assistant.policy import budget_spent, llm_config_for
-from assistant.prompting import Evidence, select_evidence
+from assistant.prompting import Evidence, prompt_template, select_evidence
 from assistant.search import search
 from config.errors import ApplicationError, NotFound
 from governance.access import Principal
@@ -137,6 +138,20 @@ def answer(*, principal: Principal, question: str, conversation: Conversation | 
     if message is None:  # pragma: no cover - answer_stream always ends with "done"
         raise RuntimeError("answering produced no answer")
     return message
+
+
+def llm_warm_up(*, principal: Principal) -> None:
+    """Load the principal's tenant's embedded model and prefill the fixed system prompt, so the
+    next question pays for neither (nothing to do for a server's model, or when none can be had)."""
+    config = llm_config_for(principal.tenant)
+    if config.provider != Provider.LOCAL:
+        return
+    try:
+        model = chat_model_for(config, models_dir=Path(settings.TESSERA["MODELS_DIR"]))
+    except LlmUnavailable:
+        return  # each answer will say why, in its extractive fallback
+    if isinstance(model, LocalChatModel):
+        model.warm_up(prompt_template("system"))
 
 
 def _evidence(principal: Principal, question: str, timings: dict[str, float]) -> list[Evidence]:

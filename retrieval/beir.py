@@ -1,4 +1,5 @@
-"""Read and check a BEIR-format folder: ``corpus.jsonl``, ``queries.jsonl`` and ``qrels.tsv``.
+"""Read and check a BEIR-format folder: ``corpus.jsonl``, ``queries.jsonl`` and ``qrels.tsv``, and
+``answers.jsonl`` where there is one (gold short answers per query, for answer quality).
 
 Lenient where real folders differ harmlessly (a UTF-8 BOM, CRLF line ends, blank lines, numeric
 ids, a missing or null title, extra fields, a qrels file with or without its header line, spaces
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 CORPUS_FILE = "corpus.jsonl"
 QUERIES_FILE = "queries.jsonl"
 QRELS_FILE = "qrels.tsv"
+ANSWERS_FILE = "answers.jsonl"  # optional: {"_id": query id, "answers": [gold answer, ...]}
 
 
 class BeirFormatError(ValueError):
@@ -51,6 +53,7 @@ class BeirDataset:
     queries: list[BeirQuery]
     qrels: dict[str, dict[str, int]]
     warnings: list[str] = field(default_factory=list)
+    answers: dict[str, list[str]] = field(default_factory=dict)  # query id -> gold answers
 
     def judged_queries(self, limit: int = 0) -> list[BeirQuery]:
         """The queries that have qrels rows, in file order; the first ``limit`` of them if set."""
@@ -71,7 +74,10 @@ def load_beir(directory: Path) -> BeirDataset:
     corpus = read_corpus(paths[CORPUS_FILE])
     queries = read_queries(paths[QUERIES_FILE])
     qrels = read_qrels(paths[QRELS_FILE])
-    return _cross_check(corpus, queries, qrels, paths[QRELS_FILE])
+    dataset = _cross_check(corpus, queries, qrels, paths[QRELS_FILE])
+    if (directory / ANSWERS_FILE).is_file():
+        return _with_answers(dataset, directory / ANSWERS_FILE)
+    return dataset
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -149,6 +155,38 @@ def read_queries(path: Path) -> list[BeirQuery]:
     if not queries:
         raise BeirFormatError(path, 0, "no queries")
     return queries
+
+
+def read_answers(path: Path) -> dict[str, list[str]]:
+    """``{query id: [gold answer, ...]}`` from ``answers.jsonl`` (other fields are ignored)."""
+    seen: dict[str, int] = {}
+    answers = {}
+    for number, record in _records(path):
+        query_id = _record_id(path, number, record, seen)
+        golds = record.get("answers")
+        if (
+            not isinstance(golds, list)
+            or not golds
+            or not all(isinstance(g, str) and g.strip() for g in golds)
+        ):
+            raise BeirFormatError(path, number, "'answers' must be a non-empty list of non-empty strings")
+        answers[query_id] = golds
+    return answers
+
+
+def _with_answers(dataset: BeirDataset, path: Path) -> BeirDataset:
+    """``dataset`` with the gold answers of its queries; answers to unknown queries are warned about."""
+    answers = read_answers(path)
+    query_ids = {query.id for query in dataset.queries}
+    unknown = sorted(set(answers) - query_ids)
+    warnings = list(dataset.warnings)
+    if unknown:
+        warnings.append(
+            f"{path}: {len(unknown)} query ids are not in {QUERIES_FILE} and are ignored "
+            f"(e.g. {unknown[0]!r})"
+        )
+    known = {query_id: golds for query_id, golds in answers.items() if query_id in query_ids}
+    return replace(dataset, answers=known, warnings=warnings)
 
 
 def _qrels_fields(text: str) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from retrieval.beir import BeirDocument, BeirFormatError, BeirQuery, load_beir
@@ -90,4 +92,35 @@ def test_invalid_utf8_names_the_line(tmp_path):
     with (folder / "queries.jsonl").open("ab") as handle:
         handle.write(b'{"_id": "q9", "text": "caf\xe9"}\n')
     with pytest.raises(BeirFormatError, match=r"queries.jsonl:4: not UTF-8"):
+        load_beir(folder)
+
+
+def test_answers_are_read_when_the_folder_has_them(tmp_path):
+    folder = write_folder(tmp_path, CORPUS, QUERIES, QRELS)
+    assert load_beir(folder).answers == {}
+    lines = [
+        {"_id": "q1", "question": "one?", "answers": ["One", "one."], "gold_doc_ids": ["doc:1/é#x"]},
+        {"_id": "ghost", "answers": ["never asked"]},
+    ]
+    (folder / "answers.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    dataset = load_beir(folder)
+    assert dataset.answers == {"q1": ["One", "one."]}
+    assert "1 query ids are not in queries.jsonl" in dataset.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"_id": "q1", "answers": []}, "'answers' must be a non-empty list"),
+        ({"_id": "q1", "answers": "One"}, "'answers' must be a non-empty list"),
+        ({"_id": "q1", "answers": ["One", " "]}, "'answers' must be a non-empty list"),
+        ({"answers": ["One"]}, "'_id' must be"),
+    ],
+)
+def test_bad_answers_are_refused_with_their_line(tmp_path, record, message):
+    folder = write_folder(tmp_path, CORPUS, QUERIES, QRELS)
+    (folder / "answers.jsonl").write_text(
+        json.dumps({"_id": "q2", "answers": ["2"]}) + "\n" + json.dumps(record)
+    )
+    with pytest.raises(BeirFormatError, match=rf"answers.jsonl:2: {message}"):
         load_beir(folder)

@@ -1,6 +1,11 @@
 """Retrieval quality and latency on a BEIR-format folder, through the real pipeline.
 
     python manage.py evaluate --data ../shared/bench/scifact [--json OUT] [--limit N] [--no-rerank]
+    python manage.py evaluate --data ../shared/bench/xquad_en --answers [--predictions OUT.jsonl]
+
+With ``--answers`` (the folder must hold ``answers.jsonl``), every query with gold answers is also
+answered through the real answer path, with the LLM the settings choose, and the short answers are
+scored with SQuAD v1.1 exact match and F1 (see ``assistant.answer_evaluation``).
 
 Runs in a child process with its own data folder and SQLite database under
 ``TESSERA_DATA_DIR/eval-cache/<key>/``, so it never touches the installation it is started from;
@@ -35,7 +40,7 @@ from assistant.evaluation import (
     ingest_code_sha256,
 )
 from ingest.engines import get_embedder
-from retrieval.beir import CORPUS_FILE, BeirDataset, BeirFormatError, load_beir
+from retrieval.beir import ANSWERS_FILE, CORPUS_FILE, BeirDataset, BeirFormatError, load_beir
 from retrieval.persist import file_sha256
 
 CACHE_FOLDER = "eval-cache"
@@ -62,6 +67,15 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-rerank", action="store_true", help="leave out the reranking stage")
         parser.add_argument(
+            "--answers",
+            action="store_true",
+            help="also answer the queries that have gold answers (DIR/answers.jsonl) with the configured "
+            "LLM and report SQuAD exact match / F1 of the short answers, abstentions, tokens and latencies",
+        )
+        parser.add_argument(
+            "--predictions", type=Path, help="with --answers: write each answer here, one JSON line each"
+        )
+        parser.add_argument(
             "--fresh", action="store_true", help="ingest again even if a cached ingest exists"
         )
         parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
@@ -72,14 +86,17 @@ class Command(BaseCommand):
         # call_command(data=...) passes values as given, not through the parser's `type`.
         options["data"] = Path(options["data"]).resolve()
         options["json"] = Path(options["json"]).resolve() if options["json"] else None
+        options["predictions"] = Path(options["predictions"]).resolve() if options["predictions"] else None
         dataset = _load(options["data"])
         if options["inner"]:
             self._evaluate_here(dataset, options)
             return
         for warning in dataset.warnings:
             self.stderr.write(f"warning: {warning}")
-        if options["json"]:
-            _check_writable(options["json"])
+        _check_answers(dataset, options)
+        for path in (options["json"], options["predictions"]):
+            if path:
+                _check_writable(path)
         cache_dir = Path(settings.DATA_DIR) / CACHE_FOLDER / _key(options["data"])
         with _locked(cache_dir.with_suffix(".lock")):
             if options["fresh"] or not (cache_dir / STATE_FILE).exists():
@@ -91,7 +108,11 @@ class Command(BaseCommand):
         """The child: migrate its own database, evaluate, print the JSON line."""
         call_command("migrate", verbosity=0)
         evaluation = EvaluationOptions(
-            limit=options["limit"], rerank=not options["no_rerank"], progress=options["verbosity"] >= 1
+            limit=options["limit"],
+            rerank=not options["no_rerank"],
+            progress=options["verbosity"] >= 1,
+            answers=options["answers"],
+            predictions=options["predictions"],
         )
         result = {
             "data": str(options["data"]),
@@ -108,6 +129,15 @@ def _load(data: Path) -> BeirDataset:
         return load_beir(data)
     except BeirFormatError as exc:
         raise CommandError(f"Not a readable BEIR folder: {exc}") from exc
+
+
+def _check_answers(dataset: BeirDataset, options: dict[str, Any]) -> None:
+    if options["predictions"] and not options["answers"]:
+        raise CommandError("--predictions writes answers: add --answers.")
+    if options["answers"] and not dataset.answers:
+        raise CommandError(
+            f"--answers needs gold answers: {options['data'] / ANSWERS_FILE} is missing or empty."
+        )
 
 
 def _check_writable(path: Path) -> None:
@@ -164,6 +194,8 @@ def _spawn(options: dict[str, Any], cache_dir: Path) -> None:
     argv += ["--limit", str(options["limit"]), "--verbosity", str(options["verbosity"])]
     argv += ["--no-rerank"] if options["no_rerank"] else []
     argv += ["--json", str(options["json"])] if options["json"] else []
+    argv += ["--answers"] if options["answers"] else []
+    argv += ["--predictions", str(options["predictions"])] if options["predictions"] else []
     completed = subprocess.run(argv, cwd=settings.BASE_DIR, env=env, check=False)  # noqa: S603
     if completed.returncode:
         raise CommandError(f"The evaluation failed (exit status {completed.returncode}; see above).")

@@ -1,0 +1,191 @@
+"""Answer quality and latency on a BEIR folder with gold answers (``manage.py evaluate --answers``).
+
+Every question is answered through the real answer path (``services.answer``, as the evaluation
+tenant's admin, with the LLM the settings choose), and the stored answer is scored with SQuAD
+v1.1's exact match and F1 against the gold answers.
+
+What is scored is the SHORT answer: the prompt asks for the shortest exact answer first, followed
+by its passage marker ("308 [1]. The Panthers ..."), so the scored text is the answer's first
+sentence cut at its first citation marker, markers removed. An answer that abstains
+(``not_found``) or falls back to the passages (``extractive``) is scored like any other text, so it
+scores 0 unless its first sentence happens to hold the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from assistant import services
+from assistant.citations import MARKER, strip_markers
+from assistant.models import AnswerKind, Message
+from assistant.prompting import split_sentences
+from assistant.squad import best_over_gold, exact_match, token_f1
+from config.errors import ApplicationError
+from governance.access import Principal
+from retrieval.beir import BeirQuery
+from retrieval.metrics import percentile
+
+logger = logging.getLogger(__name__)
+
+# The stages that run before the LLM's first token: with it, the time the asker waits for text.
+BEFORE_LLM = ("retrieve", "compress")
+
+
+def short_answer(text: str) -> str:
+    """The part of an answer that is scored: its first sentence, up to its first citation marker,
+    without markers ("308 [1]. The Panthers gave up 308 points [1]." -> "308")."""
+    sentences = split_sentences(text)
+    if not sentences:
+        return ""
+    first = sentences[0]
+    before_marker = MARKER.split(first, maxsplit=1)[0]
+    return strip_markers(before_marker if before_marker.strip() else first)
+
+
+@dataclass(slots=True)
+class AnswerRun:
+    """One question's stored answer, reduced to what is scored and reported."""
+
+    id: str
+    answer: str
+    short_answer: str
+    kind: str
+    route: str
+    llm_called: bool
+    citations: list[str]  # corpus ids of the cited documents, in marker order
+    exact_match: float
+    f1: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def abstained(self) -> bool:
+        return self.kind == AnswerKind.NOT_FOUND
+
+    def prediction(self) -> dict[str, Any]:
+        """The line ``--predictions`` writes for this question: the answer, how it was made, and
+        its own scores, tokens and timings (so failures can be studied one by one)."""
+        row = asdict(self)
+        return {"_id": row.pop("id"), **row, "abstained": self.abstained}
+
+
+def answer_run(
+    message: Message, *, query_id: str, golds: Sequence[str], documents: Mapping[int, list[str]]
+) -> AnswerRun:
+    """Score a stored answer against ``golds``; its citations as corpus ids."""
+    scored = short_answer(message.text)
+    cited: list[str] = []
+    for citation in message.citations.order_by("marker"):
+        cited.extend(i for i in documents.get(citation.document_id or 0, ()) if i not in cited)
+    return AnswerRun(
+        id=query_id,
+        answer=message.text,
+        short_answer=scored,
+        kind=message.kind,
+        route=message.route,
+        llm_called=message.llm_called,
+        citations=cited,
+        exact_match=best_over_gold(exact_match, scored, golds),
+        f1=best_over_gold(token_f1, scored, golds),
+        prompt_tokens=message.prompt_tokens,
+        completion_tokens=message.completion_tokens,
+        timings_ms=dict(message.timings_ms),
+    )
+
+
+def answers_run(
+    queries: Sequence[BeirQuery],
+    *,
+    principal: Principal,
+    gold: Mapping[str, list[str]],
+    documents: Mapping[int, list[str]],
+    on_answer: Callable[[AnswerRun], None] = lambda run: None,
+    progress: bool = False,
+) -> tuple[list[AnswerRun], list[str]]:
+    """Answer every query that has gold answers; the runs, and the ids of questions refused (an
+    empty question is refused, as it is to anyone).
+
+    The local model is loaded (and the fixed system prompt prefilled) before the first question,
+    as a running server has it, so loading is not counted as a question's latency."""
+    asked = [query for query in queries if query.id in gold]
+    if asked:
+        services.llm_warm_up(principal=principal)
+    runs: list[AnswerRun] = []
+    failed: list[str] = []
+    for query in tqdm(asked, unit="question", desc="answer", disable=not progress):
+        try:
+            message = services.answer(principal=principal, question=query.text)
+        except ApplicationError as exc:
+            logger.warning("evaluation question refused query=%s code=%s", query.id, exc.code)
+            failed.append(query.id)
+            continue
+        runs.append(answer_run(message, query_id=query.id, golds=gold[query.id], documents=documents))
+        on_answer(runs[-1])
+    return runs, failed
+
+
+def _ms(values: Iterable[float], point: float) -> float | None:
+    value = percentile(list(values), point)
+    return None if value is None else round(value, 1)
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(sum(values) / len(values), 2) if values else None
+
+
+def answers_report(runs: Sequence[AnswerRun], failed: Sequence[str], *, llm: str) -> dict[str, Any]:
+    """The answer metrics added to `manage.py evaluate`'s JSON object.
+
+    ``exact_match`` and ``f1`` are percentages over every question asked (a refused question
+    scores 0); ``ttft_ms`` runs from the question to the LLM's first token (retrieval and evidence
+    compression included), ``llm_ttft_ms`` is the LLM's part alone; both over answers that called it."""
+    asked = len(runs) + len(failed)
+    called = [run for run in runs if run.llm_called]
+    first_token = [run.timings_ms for run in called if "llm_first_token" in run.timings_ms]
+    ttft = [sum(t.get(stage, 0.0) for stage in BEFORE_LLM) + t["llm_first_token"] for t in first_token]
+
+    def share(count: int) -> float | None:
+        return round(count / asked, 4) if asked else None
+
+    return {
+        "answers": asked,
+        "answers_failed": len(failed),
+        "exact_match": round(100 * sum(r.exact_match for r in runs) / asked, 2) if asked else None,
+        "f1": round(100 * sum(r.f1 for r in runs) / asked, 2) if asked else None,
+        "abstained": share(sum(r.abstained for r in runs)),
+        "extractive": share(sum(r.kind == AnswerKind.EXTRACTIVE for r in runs)),
+        "llm_calls": len(called),
+        "prompt_tokens_mean": _mean([r.prompt_tokens for r in called]),
+        "completion_tokens_mean": _mean([r.completion_tokens for r in called]),
+        "ttft_ms_p50": _ms(ttft, 50),
+        "ttft_ms_p95": _ms(ttft, 95),
+        "llm_ttft_ms_p50": _ms((t["llm_first_token"] for t in first_token), 50),
+        "answer_ms_p50": _ms((r.timings_ms["total"] for r in runs if "total" in r.timings_ms), 50),
+        "answer_ms_p95": _ms((r.timings_ms["total"] for r in runs if "total" in r.timings_ms), 95),
+        "llm": llm,
+    }
+
+
+@contextmanager
+def predictions_sink(path: Path | None) -> Iterator[Callable[[AnswerRun], None]]:
+    """A function that writes an answer's line to ``path`` at once, flushed, so a run stopped
+    half-way keeps what it answered (a function that does nothing without a path)."""
+    if path is None:
+        yield lambda run: None
+        return
+    with path.open("w", encoding="utf-8") as handle:
+
+        def write(run: AnswerRun) -> None:
+            handle.write(json.dumps(run.prediction(), ensure_ascii=False) + "\n")
+            handle.flush()
+
+        yield write
