@@ -44,6 +44,7 @@ class CheckedAnswer:
     sentences: list[CheckedSentence] = field(default_factory=list)
     markers: list[int] = field(default_factory=list)  # valid markers, in order of first use
     dropped_markers: int = 0
+    repaired: int = 0  # sentences whose citation was moved to the passage that supports them
 
     @property
     def unsupported(self) -> int:
@@ -89,17 +90,48 @@ def check_answer(answer: str, evidence: Sequence[Evidence], *, embedder: Embedde
     sentence_vectors = embedder.embed_documents([text for text, _ in pieces])
     evidence_vectors = _evidence_vectors(evidence, embedder)
     for (text, markers), vector in zip(pieces, sentence_vectors, strict=True):
-        cited = [m for m in markers if m in by_marker]
-        coverage = max(
-            (word_coverage(text, f"{by_marker[m].title} {by_marker[m].text}") for m in cited),
-            default=0.0,
-        )
-        cosine = max((float(np.max(evidence_vectors[m] @ vector)) for m in cited), default=0.0)
-        supported = bool(cited) and (coverage >= SUPPORT_COVERAGE or cosine >= SUPPORT_COSINE)
-        checked.sentences.append(
-            CheckedSentence(text=text, markers=markers, supported=supported, score=max(coverage, cosine))
-        )
+        scores = {
+            m: _support(text, vector, by_marker[m], evidence_vectors)
+            for m in by_marker
+            if m in evidence_vectors
+        }
+        cited = [m for m in markers if m in scores]
+        best_cited = max((scores[m] for m in cited), default=(0.0, 0.0))
+        if _supported(best_cited):
+            checked.sentences.append(CheckedSentence(text, markers, True, max(best_cited)))
+            continue
+        # Small models often cite the wrong passage ("[2]" for a fact read from [1]): a sentence that
+        # another passage supports is kept, with its citation repaired to that passage.
+        repaired = max(scores, key=lambda m: max(scores[m]), default=None)
+        if repaired is not None and _supported(scores[repaired]):
+            checked.sentences.append(CheckedSentence(text, (repaired,), True, max(scores[repaired])))
+            checked.repaired += 1
+        else:
+            checked.sentences.append(CheckedSentence(text, markers, False, max(best_cited)))
+    if checked.repaired:
+        _rewrite(checked)
     return checked
+
+
+def _support(
+    text: str, vector: np.ndarray, item: Evidence, evidence_vectors: dict[int, np.ndarray]
+) -> tuple[float, float]:
+    """(word coverage, best cosine) of a sentence against one passage as the LLM saw it."""
+    coverage = word_coverage(text, f"{item.title} {item.text}")
+    return coverage, float(np.max(evidence_vectors[item.marker] @ vector))
+
+
+def _supported(score: tuple[float, float]) -> bool:
+    coverage, cosine = score
+    return coverage >= SUPPORT_COVERAGE or cosine >= SUPPORT_COSINE
+
+
+def _rewrite(checked: CheckedAnswer) -> None:
+    """The answer's text rebuilt from its checked sentences, each with its (repaired) markers."""
+    checked.text = " ".join(
+        f"{s.text} {''.join(f'[{m}]' for m in s.markers)}".strip() for s in checked.sentences
+    )
+    checked.markers = list(dict.fromkeys(m for s in checked.sentences for m in s.markers))
 
 
 def _evidence_vectors(evidence: Sequence[Evidence], embedder: Embedder) -> dict[int, np.ndarray]:

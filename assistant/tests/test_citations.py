@@ -73,7 +73,7 @@ def test_word_coverage(sentence, passage, coverage):
     assert word_coverage(sentence, passage) == pytest.approx(coverage)
 
 
-def test_a_sentence_is_supported_only_by_a_passage_it_cites():
+def test_a_miscited_sentence_is_repaired_and_an_unsupported_one_stays_flagged():
     evidence = [_evidence(1, LEAVE), _evidence(2, MEALS)]
     checked = check_answer(
         "Sixteen weeks [1]. Forty euros a day [1]. Forty euros a day [2]. Uncited claim.",
@@ -82,11 +82,21 @@ def test_a_sentence_is_supported_only_by_a_passage_it_cites():
     )
     assert [(s.text, s.markers, s.supported) for s in checked.sentences] == [
         ("Sixteen weeks.", (1,), True),
-        ("Forty euros a day.", (1,), False),  # true, but not in the passage it cites
+        ("Forty euros a day.", (2,), True),  # cited [1], but it is [2] that says so: repaired
         ("Forty euros a day.", (2,), True),
-        ("Uncited claim.", (), False),
+        ("Uncited claim.", (), False),  # nothing supports it: no citation is invented
     ]
-    assert checked.markers == [1, 2] and checked.unsupported == 2
+    assert checked.repaired == 1 and checked.unsupported == 1 and checked.markers == [1, 2]
+    assert checked.text == "Sixteen weeks. [1] Forty euros a day. [2] Forty euros a day. [2] Uncited claim."
+
+
+def test_an_answer_without_repairs_keeps_its_text_as_written():
+    checked = check_answer(
+        "Sixteen weeks [1].\n\nForty euros [2].",
+        [_evidence(1, LEAVE), _evidence(2, MEALS)],
+        embedder=FakeEmbedder(),
+    )
+    assert checked.repaired == 0 and checked.text == "Sixteen weeks [1].\n\nForty euros [2]."
 
 
 def test_a_marker_after_the_full_stop_cites_the_sentence_before_it():
