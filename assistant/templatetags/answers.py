@@ -12,17 +12,18 @@ from assistant.models import Citation, Message
 
 register = template.Library()
 
-_MARKER = re.compile(r"\[(\d{1,3})\]")
+_MARKER = re.compile(r"\[(\d{1,2})\]")
 
 
 @register.filter
 def answer_html(message: Message) -> SafeString:
     """The answer as HTML: escaped text (LLM output is untrusted), paragraphs and list items kept,
-    each ``[n]`` a link to citation n of this message."""
+    each ``[n]`` a link to citation n of this message, sentences the check found unsupported marked."""
     blocks: list[str] = []
     items: list[str] = []
+    unsupported = [str(escape(_core(s["text"]))) for s in message.sentences or [] if not s.get("supported")]
     for line in message.text.splitlines():
-        html = _markers(escape(line.strip()), message.pk)
+        html = _markers(_mark_unsupported(str(escape(line.strip())), unsupported), message.pk)
         if line.strip().startswith("- "):
             items.append(f"<li>{html[2:]}</li>")
             continue
@@ -34,6 +35,22 @@ def answer_html(message: Message) -> SafeString:
     if items:
         blocks.append("<ul>" + "".join(items) + "</ul>")
     return mark_safe("".join(blocks))  # noqa: S308 - every piece was escaped above
+
+
+def _core(sentence: str) -> str:
+    """A checked sentence without its closing punctuation (its markers may stand before it)."""
+    return sentence.strip().rstrip(".!?;:").strip()
+
+
+def _mark_unsupported(escaped_line: str, unsupported: list[str]) -> str:
+    for sentence in unsupported:
+        if sentence and sentence in escaped_line:
+            escaped_line = escaped_line.replace(
+                sentence,
+                f'<span class="unsupported" title="Not supported by the passage it cites">{sentence}</span>',
+                1,
+            )
+    return escaped_line
 
 
 def _markers(escaped: str, message_id: int) -> str:
