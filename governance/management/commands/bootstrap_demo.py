@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -35,6 +36,7 @@ class Command(BaseCommand):
                 credentials_file.write_text(f"{username}\n{password}\n")
                 credentials_file.chmod(0o600)
             services.membership_set(tenant=tenant, user=user, role=Role.OWNER)
+        self._sample_document(tenant, user)
         shown = (
             credentials_file.read_text().split() if credentials_file.exists() else [username, "(unchanged)"]
         )
@@ -43,3 +45,19 @@ class Command(BaseCommand):
                 f"Demo tenant '{tenant.name}' ({tenant.slug}). Sign in as {shown[0]} / {shown[1]}"
             )
         )
+
+    def _sample_document(self, tenant: Tenant, user: Any) -> None:
+        """A sample handbook in a new demo workspace, so the first question has something to answer
+        from (queued: the worker beside the web server indexes it when `serve` starts)."""
+        from ingest.models import Document
+        from ingest.services import Upload, document_upload
+
+        if Document.objects.filter(tenant=tenant).exists():
+            return
+        sample = Path(__file__).resolve().parents[2] / "demo" / "employee-handbook.md"
+        document_upload(
+            tenant=tenant,
+            actor=services.Actor(user_id=user.pk, label=user.get_username()),
+            upload=Upload(sample.name, sample.read_bytes()),
+        )
+        self.stdout.write("Queued a sample document (demo/employee-handbook.md): ask about parental leave.")
