@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.language_models.chat_models import BaseChatModel, generate_from_stream
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 logger = logging.getLogger(__name__)
 
@@ -243,10 +243,4 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text: list[str] = []
-        usage: Any = None
-        for chunk in self._stream(messages, stop, run_manager, **kwargs):
-            text.append(str(chunk.message.content))
-            usage = getattr(chunk.message, "usage_metadata", None) or usage
-        message = AIMessage(content="".join(text), usage_metadata=usage)
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))

@@ -12,7 +12,7 @@ from assistant.answer_evaluation import short_answer
 from assistant.evaluation import EvaluationOptions, evaluate
 from assistant.models import Message
 from assistant.tests.fakes import DownChatModel, scripted
-from assistant.tests.test_evaluation import CORPUS, QRELS, QUERIES
+from assistant.tests.test_evaluation import CORPUS, QRELS, QUERIES, rank_fusion  # noqa: F401 (autouse)
 from retrieval.beir import load_beir
 from retrieval.tests.beir_builders import write_folder
 
@@ -29,17 +29,6 @@ REPLIES = [
     "NOT_IN_DOCUMENTS",  # abstains: 0
     "[1] Something else.",  # no short answer before the marker: the sentence is scored: 0
 ]
-
-
-@pytest.fixture(autouse=True)
-def rank_fusion(settings):
-    """As in test_evaluation: the fake embedder's dense ranking must not outvote BM25."""
-    from ingest.engines import reset_engines
-
-    settings.TESSERA = {**settings.TESSERA, "SEARCH_FUSION": "rrf"}
-    reset_engines()
-    yield
-    reset_engines()
 
 
 def folder_with_answers(root, answers=ANSWERS):
