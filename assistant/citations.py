@@ -135,13 +135,14 @@ def _rewrite(checked: CheckedAnswer) -> None:
 
 
 def _evidence_vectors(evidence: Sequence[Evidence], embedder: Embedder) -> dict[int, np.ndarray]:
-    """Each passage's kept sentences, embedded in one batch, by marker."""
-    flat = [(item.marker, s) for item in evidence for s in item.sentences]
+    """Each passage's kept sentences' vectors, by marker: those selection computed, else embedded."""
+    known = {item.marker: item.vectors for item in evidence if item.vectors is not None}
+    flat = [(item.marker, s) for item in evidence if item.marker not in known for s in item.sentences]
     vectors = embedder.embed_documents([s for _, s in flat]) if flat else np.zeros((0, embedder.dimension))
     out: dict[int, list[np.ndarray]] = {}
     for (marker, _), vector in zip(flat, vectors, strict=True):
         out.setdefault(marker, []).append(vector)
-    return {marker: np.vstack(rows) for marker, rows in out.items()}
+    return known | {marker: np.vstack(rows) for marker, rows in out.items()}
 
 
 _UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")

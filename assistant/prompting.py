@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -45,6 +45,8 @@ class Evidence:
     title: str
     passage: PassageHit
     sentences: tuple[str, ...]
+    # the kept sentences' vectors, row for row, as selection embedded them (the check reuses them)
+    vectors: npt.NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
     @property
     def text(self) -> str:
@@ -101,9 +103,11 @@ def select_evidence(
     kept = _within_budget(np.argsort(-scores, kind="stable"), sentences, embedder.count_tokens, budget)
     evidence: list[Evidence] = []
     for i, (doc, passage) in enumerate(candidates):
-        chosen = tuple(s for (pi, _, s) in sorted(sentences[k] for k in kept) if pi == i)
-        if chosen:
-            evidence.append(Evidence(len(evidence) + 1, doc.document_id, doc.title, passage, chosen))
+        rows = sorted(k for k in kept if sentences[k][0] == i)  # reading order within the passage
+        if rows:
+            chosen = tuple(sentences[k][2] for k in rows)
+            item = Evidence(len(evidence) + 1, doc.document_id, doc.title, passage, chosen, vectors[rows])
+            evidence.append(item)
     return evidence
 
 

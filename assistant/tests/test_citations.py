@@ -3,6 +3,8 @@ passages they cite, and the sentence splitter both rely on."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from assistant.citations import check_answer, markers_in, resolve_markers, strip_markers, word_coverage
@@ -140,3 +142,19 @@ def test_an_answer_of_markers_only_has_no_sentences_to_check():
 )
 def test_split_sentences(text, sentences):
     assert split_sentences(text) == sentences
+
+
+def test_the_check_reuses_the_vectors_evidence_selection_computed():
+    embedder = FakeEmbedder()
+    item = _evidence(1, LEAVE)
+    with_vectors = dataclasses.replace(item, vectors=embedder.embed_documents(list(item.sentences)))
+    embedded = []
+    original = embedder.embed_documents
+
+    def counting(texts, batch_size=32):
+        embedded.extend(texts)
+        return original(texts, batch_size)
+
+    embedder.embed_documents = counting
+    checked = check_answer("Sixteen weeks [1].", [with_vectors], embedder=embedder)
+    assert checked.sentences[0].supported and embedded == ["Sixteen weeks."]  # only the answer's sentence
