@@ -106,7 +106,7 @@ def generate(
             if not piece:
                 continue
             if not parts:
-                timings["llm_first_token"] = _ms_since(started)
+                timings["llm_first_token"] = ms_since(started)
             parts.append(piece)
             text = "".join(parts)
             if streamed:
@@ -117,13 +117,13 @@ def generate(
     except Exception as exc:  # any failure of the provider is a fallback, never a 500
         breaker.failure()
         logger.warning("LLM call failed (%s): %s", type(exc).__name__, exc)
-        timings["llm_total"] = _ms_since(started)
+        timings["llm_total"] = ms_since(started)
         draft = extractive_draft(evidence, "the language model did not answer", timings)
         draft.llm_called = True
         yield draft
         return
     breaker.success()
-    timings["llm_total"] = _ms_since(started)
+    timings["llm_total"] = ms_since(started)
     yield _finish("".join(parts), evidence, usage, embedder, timings)
 
 
@@ -139,7 +139,7 @@ def _finish(
         return draft
     started = time.perf_counter()
     draft.checked = check_answer(raw.replace(NOT_FOUND, "").strip(), evidence, embedder=embedder)
-    timings["verify"] = _ms_since(started)
+    timings["verify"] = ms_since(started)
     if draft.checked.sentences and not any(s.supported for s in draft.checked.sentences):
         # Nothing the LLM wrote is backed by a passage it cites: show the passages, not the claim.
         unverified = extractive_draft(evidence, "the AI-written answer could not be verified", timings)
@@ -150,5 +150,6 @@ def _finish(
     return draft
 
 
-def _ms_since(started: float) -> float:
+def ms_since(started: float) -> float:
+    """Milliseconds since ``started`` (a perf_counter reading), to a tenth."""
     return round((time.perf_counter() - started) * 1000.0, 1)

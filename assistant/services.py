@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from assistant import answering
-from assistant.answering import Draft, Token
+from assistant.answering import Draft, Token, ms_since
 from assistant.llm import LlmConfig, LlmUnavailable, Provider, breaker_for, chat_model_for, estimated_cost
 from assistant.local_llm import LocalChatModel
 from assistant.models import AnswerKind, Citation, Conversation, Message, Role
@@ -124,7 +124,7 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
                 draft = step
     if draft is None:  # pragma: no cover - generate() always ends with a draft
         raise RuntimeError("answering produced no answer")
-    timings["total"] = round((time.perf_counter() - started) * 1000.0, 1)
+    timings["total"] = ms_since(started)
     message = _store(principal, question, draft, config)
     yield AnswerEvent("done", message.text, message)
 
@@ -157,12 +157,12 @@ def llm_warm_up(*, principal: Principal) -> None:
 def _evidence(principal: Principal, question: str, timings: dict[str, float]) -> list[Evidence]:
     started = time.perf_counter()
     results = search(principal=principal, query=question, k=SEARCH_DOCUMENTS, passages_per_document=1)
-    timings["retrieve"] = round((time.perf_counter() - started) * 1000.0, 1)
+    timings["retrieve"] = ms_since(started)
     if not results.documents or results.query_vector is None:
         return []
     started = time.perf_counter()
     evidence = select_evidence(results.query_vector, results.documents, embedder=get_embedder())
-    timings["compress"] = round((time.perf_counter() - started) * 1000.0, 1)
+    timings["compress"] = ms_since(started)
     return evidence
 
 

@@ -13,7 +13,7 @@ from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_POST
 
 from assistant import services
-from assistant.models import Message
+from assistant.models import Conversation, Message
 from governance.decorators import member_required
 from governance.middleware import TenantHttpRequest
 
@@ -25,9 +25,7 @@ logger = logging.getLogger(__name__)
 def home(request: TenantHttpRequest) -> HttpResponse:
     """The employee's chat: their conversations, and the open one (``?c=id``) with its turns."""
     principal = request.principal
-    conversation = None
-    if request.GET.get("c", "").isdigit():
-        conversation = services.conversation_get(principal=principal, conversation_id=int(request.GET["c"]))
+    conversation = _conversation(request, request.GET.get("c", ""))
     conversations = services.conversations_of(principal)[:50]
     turns = (
         conversation.messages.prefetch_related("citations").order_by("created_at", "id")
@@ -43,11 +41,7 @@ def home(request: TenantHttpRequest) -> HttpResponse:
 def ask(request: TenantHttpRequest) -> HttpResponse:
     """Store the question; htmx gets the turn that streams its answer, a plain form the page."""
     principal = request.principal
-    conversation = None
-    if request.POST.get("conversation", "").isdigit():
-        conversation = services.conversation_get(
-            principal=principal, conversation_id=int(request.POST["conversation"])
-        )
+    conversation = _conversation(request, request.POST.get("conversation", ""))
     question = services.question_ask(
         principal=principal, question=request.POST.get("question", ""), conversation=conversation
     )
@@ -69,6 +63,13 @@ def answer_stream(request: TenantHttpRequest, question_id: int) -> StreamingHttp
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return response
+
+
+def _conversation(request: TenantHttpRequest, raw_id: str) -> Conversation | None:
+    """The user's conversation named by ``raw_id`` (none if empty or not a number; 404 if not theirs)."""
+    if not raw_id.isdigit():
+        return None
+    return services.conversation_get(principal=request.principal, conversation_id=int(raw_id))
 
 
 def _sse(request: TenantHttpRequest, events: Iterator[services.AnswerEvent]) -> Iterator[str]:
