@@ -120,6 +120,11 @@ class Chunk(TenantOwned):
         return f"chunk {self.pk} of version {self.version_id}"
 
     def keyword_text(self) -> str:
-        """What BM25 indexes: the document's title and the heading path, as the embedder sees them
-        in its prefix, then the text (a title word is often the best keyword of all)."""
-        return "\n".join([self.version.document.title, *(self.heading_path or []), self.text])
+        """What BM25 indexes for this chunk (see ``keyword_text``)."""
+        return keyword_text(self.version.document.title, self.heading_path, self.text)
+
+
+def keyword_text(title: str, heading_path: list[str] | None, text: str) -> str:
+    """What BM25 indexes: the document's title and the heading path, as the embedder sees them in
+    its prefix, then the text (a title word is often the best keyword of all)."""
+    return "\n".join([title, *(heading_path or []), text])

@@ -13,17 +13,18 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, Field, QuerySet, Value, When
 from django.utils import timezone
 
 from ingest.chunking import ChunkingConfig, ChunkSpec, chunk_document
 from ingest.engines import get_embedder, get_split_counter, index_store, indexes_add, indexes_remove
-from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
+from ingest.models import Chunk, Document, DocumentVersion, VersionStatus, keyword_text
 from ingest.parsing import ParsedDocument, ParseError, parse_document
 from ingest.services import parse_limits
 from retrieval.vector_index import VectorIndex
@@ -55,24 +56,31 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
 
 @dataclass
 class _Prepared:
-    """A version parsed and chunked, waiting for its vectors."""
+    """A version parsed and chunked, then (``_store_chunks``) with its chunk rows, waiting for vectors."""
 
     version: DocumentVersion
-    chunks: list[Chunk]
-    embed_texts: list[str]
+    specs: list[ChunkSpec]
+    title: str | None
+    kind: str
+    chunks: list[Chunk] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def embed_texts(self) -> list[str]:
+        return [spec.embed_text for spec in self.specs]
 
 
 def index_versions(version_ids: list[int], *, flush: bool = True) -> dict[int, str]:
-    """Parse and chunk each version, embed the chunks of all of them in one pass (small documents
-    batch together), then (``flush``) add every embedded version of their tenants to the indexes
-    in one write per tenant. Bad input ends as a stored failure. Returns each version's status.
+    """Parse and chunk each version, store the chunks of all of them in one transaction, embed them
+    in one pass (small documents batch together), then (``flush``) add every embedded version of
+    their tenants to the indexes in one write per tenant. Bad input ends as a stored failure.
+    Returns each version's status.
 
     One version at a time (the Celery task) reports every stage; a batch (``manage.py ingest``)
-    moves its small documents from parsing to embedding in one write, since nobody could see a
-    stage that lasts a millisecond, and spends its time embedding instead."""
+    moves its small documents from parsing to embedding in a few writes for all of them, since
+    nobody could see a stage that lasts a millisecond, and spends its time embedding instead."""
     outcome: dict[int, str] = {}
-    prepared: list[_Prepared] = []
+    parsed: list[_Prepared] = []
     versions = _start(version_ids)
     for version_id in version_ids:
         version = versions.get(version_id)
@@ -81,26 +89,24 @@ def index_versions(version_ids: list[int], *, flush: bool = True) -> dict[int, s
             outcome[version_id] = status or "gone"
             continue
         try:
-            prepared.append(_prepare(version, report_stages=len(version_ids) == 1))
+            parsed.append(_prepare(version, report_stages=len(version_ids) == 1))
         except ParseError as exc:
             version_fail(version_id, exc.code, exc.message)
             outcome[version_id] = VersionStatus.FAILED
         except VersionGone:
             outcome[version_id] = "gone"
+    prepared = _store_chunks(parsed)
+    kept = {item.version.pk for item in prepared}
+    outcome.update({item.version.pk: "gone" for item in parsed if item.version.pk not in kept})
     _embed_all(prepared)
-    with transaction.atomic():
-        for item in prepared:
-            try:
-                _set_status(
-                    item.version,
-                    VersionStatus.INDEXING,
-                    timings=item.timings,
-                    chunk_count=len(item.chunks),
-                    token_count=sum(c.token_count for c in item.chunks),
-                    progress_done=len(item.chunks),
-                )
-            except VersionGone:
-                outcome[item.version.pk] = "gone"
+    for item in prepared:
+        item.version.status = VersionStatus.INDEXING
+        item.version.timings = item.timings
+        item.version.chunk_count = item.version.progress_done = len(item.chunks)
+        item.version.token_count = sum(c.token_count for c in item.chunks)
+    written = ["timings", "chunk_count", "token_count"]
+    indexing = _update_versions([item.version for item in prepared], written)
+    outcome.update({item.version.pk: "gone" for item in prepared if item.version.pk not in indexing})
     if flush:
         for tenant_id in sorted({item.version.tenant_id for item in prepared}):
             flush_tenant(tenant_id)
@@ -108,6 +114,38 @@ def index_versions(version_ids: list[int], *, flush: bool = True) -> dict[int, s
         DocumentVersion.objects.filter(pk__in=[i.version.pk for i in prepared]).values_list("pk", "status")
     )
     return {**{i.version.pk: statuses.get(i.version.pk, "gone") for i in prepared}, **outcome}
+
+
+def _update_versions(versions: list[DocumentVersion], fields: list[str]) -> set[int]:
+    """Write the versions' status, progress and ``fields``, one UPDATE a row sent as one batch (as
+    ``_save_vectors``; ``bulk_update``'s CASE per field cost more than the rows), leaving out any
+    version superseded or deleted meanwhile. Returns the ids of those now in the status given."""
+    if not versions:
+        return set()
+    model_fields = [_column(name) for name in ("status", "progress_done", "progress_total", *fields)]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(column.column)} = %s" for column in model_fields)
+    sql = (
+        f"UPDATE {quote(DocumentVersion._meta.db_table)} SET {assignments} "  # noqa: S608 (no user input)
+        f"WHERE {quote('id')} = %s AND {quote('status')} <> %s"
+    )
+    params = [
+        [column.get_db_prep_value(getattr(v, column.attname), connection) for column in model_fields]
+        + [v.pk, VersionStatus.SUPERSEDED]
+        for v in versions
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+    wanted = {(v.pk, v.status) for v in versions}
+    current = DocumentVersion.objects.filter(pk__in=[v.pk for v in versions]).values_list("pk", "status")
+    return {pk for pk, status in current if (pk, status) in wanted}
+
+
+def _column(name: str) -> Field[Any, Any]:
+    field = DocumentVersion._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"{name} is not a column of DocumentVersion")
+    return field
 
 
 def index_version_or_fail(version_id: int, *, flush: bool = True) -> str:
@@ -143,15 +181,15 @@ def _start(version_ids: list[int]) -> dict[int, DocumentVersion]:
 
 
 def _prepare(version: DocumentVersion, *, report_stages: bool) -> _Prepared:
-    """Parse and chunk one version (already marked parsing)."""
+    """Parse and chunk one version (already marked parsing); nothing is written but its stage."""
     timings: dict[str, float] = {}
     with _timed(timings, "parse"):
         parsed = _parse(version)
     if report_stages:
         _set_status(version, VersionStatus.CHUNKING)
     with _timed(timings, "chunk"):
-        chunks, embed_texts = _store_chunks(version, parsed)
-    return _Prepared(version, chunks, embed_texts, timings)
+        specs = _chunk(parsed)
+    return _Prepared(version, specs, parsed.title, parsed.kind, timings=timings)
 
 
 def _parse(version: DocumentVersion) -> ParsedDocument:
@@ -160,22 +198,10 @@ def _parse(version: DocumentVersion) -> ParsedDocument:
             data = handle.read()
     except FileNotFoundError as exc:
         raise ParseError("file_missing", "The stored file is missing; upload it again.") from exc
-    parsed = parse_document(data, version.document.original_name, limits=parse_limits())
-    document = version.document
-    if parsed.title and document.title == document.original_name:
-        Document.objects.filter(pk=document.pk).update(title=parsed.title[:300])
-    if parsed.kind != version.kind:
-        DocumentVersion.objects.filter(pk=version.pk).update(kind=parsed.kind)
-    return parsed
+    return parse_document(data, version.document.original_name, limits=parse_limits())
 
 
-def _store_chunks(version: DocumentVersion, parsed: ParsedDocument) -> tuple[list[Chunk], list[str]]:
-    """Persist the version's chunks, keeping the existing rows (and ids) when they are unchanged.
-
-    Returns the chunks in order and the exact texts to embed, aligned with them. (Chunks of an
-    earlier run are only replaced if the chunker or its settings changed; were their ids already
-    indexed, they stay invisible, since search is scoped to visible chunk ids, until the next
-    ``rebuild_index``.)"""
+def _chunk(parsed: ParsedDocument) -> list[ChunkSpec]:
     embedder = get_embedder()
     config = ChunkingConfig(
         target_tokens=settings.TESSERA["CHUNK_TARGET_TOKENS"],
@@ -190,18 +216,66 @@ def _store_chunks(version: DocumentVersion, parsed: ParsedDocument) -> tuple[lis
     )
     if not specs:
         raise ParseError("no_text", "The document has no text to index.")
-    embed_texts = [spec.embed_text for spec in specs]
-    # Only a version indexed before (a retry, a redelivered task, a re-index) can have chunks.
-    existing = list(version.chunks.order_by("ordinal")) if version.attempts > 1 else []
-    if existing and [c.content_hash for c in existing] == [s.content_hash for s in specs]:
-        _set_status(version, VersionStatus.EMBEDDING, progress_done=0, progress_total=len(specs))
-        return existing, embed_texts
+    return specs
+
+
+def _store_chunks(prepared: list[_Prepared]) -> list[_Prepared]:
+    """Persist the versions' chunks and titles and mark them embedding, in one transaction; a
+    version's existing chunk rows (and ids) are kept when they are unchanged. Returns the versions
+    still current (one superseded or deleted meanwhile is left out, and nothing of it is written).
+
+    (Chunks of an earlier run are only replaced if the chunker or its settings changed; were their
+    ids already indexed, they stay invisible, since search is scoped to visible chunk ids, until the
+    next ``rebuild_index``.)"""
+    if not prepared:
+        return []
+    started = time.perf_counter()
     with transaction.atomic():
-        if existing:
-            version.chunks.all().delete()
-        chunks = Chunk.objects.bulk_create([_chunk_row(version, spec) for spec in specs])
-        _set_status(version, VersionStatus.EMBEDDING, progress_done=0, progress_total=len(specs))
-    return chunks, embed_texts
+        # The status first: its row locks keep a supersede or delete out until the chunks are in.
+        for item in prepared:
+            item.version.status = VersionStatus.EMBEDDING
+            item.version.progress_done, item.version.progress_total = 0, len(item.specs)
+        current = _update_versions([item.version for item in prepared], [])
+        alive = [item for item in prepared if item.version.pk in current]
+        _store_titles_and_kinds(alive)
+        fresh: list[_Prepared] = []
+        for item in alive:
+            # Only a version indexed before (a retry, a redelivered task, a re-index) can have chunks.
+            existing = list(item.version.chunks.order_by("ordinal")) if item.version.attempts > 1 else []
+            if existing and [c.content_hash for c in existing] == [s.content_hash for s in item.specs]:
+                item.chunks = existing
+                continue
+            if existing:
+                item.version.chunks.all().delete()
+            fresh.append(item)
+        rows = Chunk.objects.bulk_create(
+            [_chunk_row(item.version, spec) for item in fresh for spec in item.specs]
+        )
+        offset = 0
+        for item in fresh:
+            item.chunks, offset = rows[offset : offset + len(item.specs)], offset + len(item.specs)
+    seconds = time.perf_counter() - started
+    total = sum(len(item.specs) for item in prepared)
+    for item in prepared:  # the shared write, by chunk count
+        item.timings["chunk"] += seconds * len(item.specs) / total
+    return alive
+
+
+def _store_titles_and_kinds(prepared: list[_Prepared]) -> None:
+    """A title found in the file replaces the file name; the kind found by content replaces the
+    upload's guess."""
+    documents = []
+    for item in prepared:
+        document = item.version.document
+        if item.title and document.title == document.original_name:
+            document.title = item.title[:300]
+            documents.append(document)
+    if documents:
+        Document.objects.bulk_update(documents, ["title"])
+    for item in prepared:
+        if item.kind != item.version.kind:
+            DocumentVersion.objects.filter(pk=item.version.pk).update(kind=item.kind)
+            item.version.kind = item.kind
 
 
 def _chunk_row(version: DocumentVersion, spec: ChunkSpec) -> Chunk:
@@ -305,13 +379,46 @@ def _account(part: list[tuple[_Prepared, Chunk, str]], seconds: dict[str, float]
 
 def vectors_of(chunks: list[Chunk]) -> npt.NDArray[np.float32]:
     """The stored vectors of ``chunks`` as one C-contiguous float32 matrix."""
-    return np.ascontiguousarray(np.stack([np.frombuffer(_vector_bytes(c), dtype="<f4") for c in chunks]))
+    return _stack_vectors([_vector_bytes(c) for c in chunks])
+
+
+def _stack_vectors(blobs: list[bytes | memoryview]) -> npt.NDArray[np.float32]:
+    return np.ascontiguousarray(np.stack([np.frombuffer(blob, dtype="<f4") for blob in blobs]))
 
 
 def _vector_bytes(chunk: Chunk) -> bytes:
     if chunk.vector is None:
         raise ValueError(f"chunk {chunk.pk} has no vector")
     return bytes(chunk.vector)
+
+
+@dataclass(frozen=True)
+class IndexRows:
+    """What the indexes hold for a set of chunks: ids, vectors and BM25 texts, aligned."""
+
+    ids: npt.NDArray[np.int64]
+    vectors: npt.NDArray[np.float32]
+    texts: list[str]
+
+
+def index_rows(chunks: QuerySet[Chunk], *, dimension: int) -> IndexRows:
+    """The index rows of ``chunks``, read as plain values (no model instances: a flush reads every
+    chunk of its versions). A chunk without a vector is an error: index only embedded chunks."""
+    rows = list(
+        chunks.order_by("version_id", "ordinal").values_list(
+            "pk", "vector", "text", "heading_path", "version__document__title"
+        )
+    )
+    missing = [pk for pk, vector, *_ in rows if vector is None]
+    if missing:
+        raise ValueError(f"chunks {missing[:5]} have no vector")
+    return IndexRows(
+        ids=np.array([row[0] for row in rows], dtype=np.int64),
+        vectors=_stack_vectors([row[1] for row in rows if row[1] is not None])
+        if rows
+        else np.zeros((0, dimension), dtype=np.float32),
+        texts=[keyword_text(title, heading_path, text) for _, _, text, heading_path, title in rows],
+    )
 
 
 class _NothingToFlush(Exception):
@@ -333,11 +440,7 @@ def flush_tenant(tenant_id: int) -> int:
             pending = list(DocumentVersion.objects.filter(tenant_id=tenant_id, status=VersionStatus.INDEXING))
             if not pending:
                 raise _NothingToFlush  # another worker flushed them while this one waited
-            chunks = list(
-                Chunk.objects.filter(version__in=pending)
-                .select_related("version__document")
-                .order_by("version_id", "ordinal")
-            )
+            rows = index_rows(Chunk.objects.filter(version__in=pending), dimension=state.vectors.dimension)
             stale = list(
                 Chunk.objects.filter(version__document__in={v.document_id for v in pending})
                 .exclude(version__in=pending)
@@ -345,14 +448,13 @@ def flush_tenant(tenant_id: int) -> int:
             )
             if stale:
                 indexes_remove(state, np.array(stale, dtype=np.int64))
-            if chunks:
-                ids = np.array([c.pk for c in chunks], dtype=np.int64)
-                indexes_add(state, ids, vectors_of(chunks), [c.keyword_text() for c in chunks])
+            if rows.ids.size:
+                indexes_add(state, rows.ids, rows.vectors, rows.texts)
     except _NothingToFlush:
         return 0
     _mark_ready(pending, stale)
     logger.info(
-        "flushed tenant=%s versions=%s chunks=%s stale=%s", tenant_id, len(pending), len(chunks), len(stale)
+        "flushed tenant=%s versions=%s chunks=%s stale=%s", tenant_id, len(pending), rows.ids.size, len(stale)
     )
     schedule_vector_rebuild(tenant_id, state.vectors)
     return len(pending)

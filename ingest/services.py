@@ -71,14 +71,18 @@ def _validate(upload: Upload, *, full_parse: bool) -> str:
     return detect_kind(upload.data, upload.name)
 
 
-def _find_duplicate(tenant: Tenant, sha256: str) -> DocumentVersion | None:
-    return (
+def _find_duplicate(tenant: Tenant, sha256: str) -> Document | None:
+    """The document that already holds a live version of these bytes, if any. Asked once per upload:
+    a plain id lookup (compiling a join and building a version for every upload cost more than the
+    upload's own database writes), and the document is loaded only when there is one."""
+    document_id = (
         DocumentVersion.objects.filter(tenant=tenant, sha256=sha256)
         .exclude(status__in=(VersionStatus.FAILED, VersionStatus.SUPERSEDED))
-        .select_related("document")
         .order_by("pk")  # not the default (document, -number): SQLite would scan the table for it
+        .values_list("document_id", flat=True)
         .first()
     )
+    return None if document_id is None else Document.objects.get(pk=document_id)
 
 
 def document_upload(
@@ -100,9 +104,9 @@ def document_upload(
     duplicate = _find_duplicate(tenant, sha256)
     if duplicate is not None:
         raise Conflict(
-            f"'{upload.name}' is identical to '{duplicate.document.title}', already uploaded.",
+            f"'{upload.name}' is identical to '{duplicate.title}', already uploaded.",
             code="duplicate",
-            extra={"document_id": duplicate.document_id},
+            extra={"document_id": duplicate.pk},
         )
     groups = same_tenant_only(access_groups, tenant.pk, "Access groups")
     try:

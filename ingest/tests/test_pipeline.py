@@ -194,3 +194,46 @@ def test_crash_between_index_commit_and_ready_is_repaired_by_the_next_flush(monk
     assert version.status == VersionStatus.READY
     assert len(index_store(tenant.pk).read().vectors) == 2  # replaced, not duplicated
     assert pipeline.flush_tenant(tenant.pk) == 0  # nothing pending: no index write
+
+
+def test_a_version_superseded_while_it_is_chunked_writes_nothing_and_the_batch_goes_on(monkeypatch):
+    tenant = TenantFactory()
+    uploads = [
+        services.document_upload(
+            tenant=tenant, actor=Actor(label="t"), upload=Upload(name, data.encode()), enqueue=False
+        )
+        for name, data in (("a.md", HANDBOOK), ("b.md", "# Other\n\nThe canteen opens at eight."))
+    ]
+    doomed, kept = uploads
+    chunk = pipeline._chunk
+
+    def chunk_then_supersede(parsed):
+        specs = chunk(parsed)
+        if parsed.title == "Employee handbook":  # a newer version of it arrives meanwhile
+            DocumentVersion.objects.filter(pk=doomed.pk).update(status=VersionStatus.SUPERSEDED)
+        return specs
+
+    monkeypatch.setattr(pipeline, "_chunk", chunk_then_supersede)
+    statuses = pipeline.index_versions([doomed.pk, kept.pk])
+    assert statuses == {doomed.pk: "gone", kept.pk: VersionStatus.READY}
+    assert not Chunk.objects.filter(version=doomed).exists()
+    assert DocumentVersion.objects.get(pk=doomed.pk).status == VersionStatus.SUPERSEDED
+    kept.refresh_from_db()
+    assert kept.chunk_count == kept.chunks.count() == 1 and kept.timings["chunk"] > 0
+    assert len(index_store(tenant.pk).read().vectors) == 1
+
+
+def test_a_version_deleted_while_it_is_embedded_ends_gone(monkeypatch):
+    tenant = TenantFactory()
+    version = services.document_upload(
+        tenant=tenant, actor=Actor(label="t"), upload=Upload("a.md", HANDBOOK.encode()), enqueue=False
+    )
+    embed_all = pipeline._embed_all
+
+    def embed_then_delete(prepared):
+        embed_all(prepared)
+        Document.objects.filter(pk=version.document_id).delete()
+
+    monkeypatch.setattr(pipeline, "_embed_all", embed_then_delete)
+    assert pipeline.index_version_or_fail(version.pk) == "gone"
+    assert not Chunk.objects.filter(tenant=tenant).exists()

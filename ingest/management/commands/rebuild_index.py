@@ -8,14 +8,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import F
+from django.db.models import F, Q
 
 from governance.models import Tenant
 from ingest.engines import get_embedder, index_store
 from ingest.models import Chunk, VersionStatus
-from ingest.pipeline import vectors_of
+from ingest.pipeline import index_rows
 
 
 class Command(BaseCommand):
@@ -29,28 +28,23 @@ class Command(BaseCommand):
         if tenant is None:
             raise CommandError(f"No tenant with slug '{options['tenant']}'.")
         started = time.perf_counter()
-        chunks = list(
-            Chunk.objects.filter(
-                tenant=tenant,
-                version__status=VersionStatus.READY,
-                version__document__current_version=F("version"),
-            )
-            .select_related("version__document")
-            .order_by("pk")
+        chunks = Chunk.objects.filter(
+            tenant=tenant,
+            version__status=VersionStatus.READY,
+            version__document__current_version=F("version"),
         )
         model_id = get_embedder().model_id
-        stale = [c.pk for c in chunks if c.vector is None or c.embedding_model != model_id]
+        stale = chunks.filter(Q(vector=None) | ~Q(embedding_model=model_id)).count()
         if stale:
             raise CommandError(
-                f"{len(stale)} chunks have no vector from the current model ({model_id}); "
+                f"{stale} chunks have no vector from the current model ({model_id}); "
                 "re-index their documents instead."
             )
-        ids = np.array([c.pk for c in chunks], dtype=np.int64)
-        vectors = vectors_of(chunks) if chunks else np.zeros((0, get_embedder().dimension), dtype=np.float32)
+        rows = index_rows(chunks, dimension=get_embedder().dimension)
         store = index_store(tenant.pk)
-        version = store.rebuild(ids, vectors, [c.keyword_text() for c in chunks])
+        version = store.rebuild(rows.ids, rows.vectors, rows.texts)
         self.stdout.write(
-            f"Rebuilt the indexes of '{tenant.slug}': {len(chunks)} chunks, index version {version}, "
-            f"vectors {store.policy.choose(len(chunks)).describe()}, "
+            f"Rebuilt the indexes of '{tenant.slug}': {rows.ids.size} chunks, index version {version}, "
+            f"vectors {store.policy.choose(rows.ids.size).describe()}, "
             f"{time.perf_counter() - started:.1f}s, nothing re-embedded."
         )
