@@ -58,6 +58,12 @@ def _fit_prefix(prefix: str, count_tokens: Callable[[str], int], budget: int) ->
     return prefix
 
 
+# BERT's normaliser deletes control characters before it splits on whitespace, and Python's split
+# calls some of them whitespace (U+001C-U+001F, U+0085, vertical tab, form feed): deleted first
+# here too, words it would join are not counted apart (a joined word can take MORE pieces).
+_CONTROL_CHARACTERS = dict.fromkeys(c for c in [*range(0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n\r")
+
+
 class WordCountCache:
     """Token counts summed word by word, each word counted once by the exact counter and remembered.
 
@@ -65,20 +71,23 @@ class WordCountCache:
     whitespace, so a text's count is the sum of its words' counts; on all of SciFact the sum equals
     the exact count for every abstract, at about a fifteenth of the cost (docs/benchmarks.md). The
     splitter asks for many counts of overlapping pieces, so this is what keeps chunking cheap next
-    to embedding. The
-    chunker still checks each finished chunk with the exact counter, so a tokenizer for which the
-    sum were wrong could never produce a truncated chunk.
+    to embedding. ``exact`` says the sum IS the exact count (the caller read that off the
+    tokenizer's pipeline); otherwise the chunker checks each finished chunk with the exact counter,
+    so a tokenizer for which the sum were wrong could never produce a truncated chunk.
     """
 
-    def __init__(self, count_tokens: Callable[[str], int], max_entries: int = 500_000) -> None:
+    def __init__(
+        self, count_tokens: Callable[[str], int], max_entries: int = 500_000, *, exact: bool = False
+    ) -> None:
         self._exact = count_tokens
+        self.exact = exact
         self._max_entries = max_entries
         self._counts: dict[str, int] = {}
 
     def __call__(self, text: str) -> int:
         counts = self._counts
         total = 0
-        for word in text.split():
+        for word in text.translate(_CONTROL_CHARACTERS).split():
             count = counts.get(word)
             if count is None:
                 if len(counts) >= self._max_entries:
@@ -100,16 +109,21 @@ def chunk_document(
 
     ``count_tokens`` is the embedder's exact counter; ``split_count`` (default: the exact counter) is
     what the splitter uses while it searches for split points, e.g. a ``WordCountCache``. Each
-    finished chunk is measured with ``count_tokens``: one over the model's limit is split again.
+    finished chunk is measured with ``count_tokens`` (or with ``split_count`` where that is a
+    ``WordCountCache`` known to be exact): one over the model's limit is split again.
     """
     config = config or ChunkingConfig()
     split_count = split_count or count_tokens
+    if isinstance(split_count, WordCountCache) and split_count.exact:
+        count_tokens = split_count
     chunks: list[ChunkSpec] = []
     for section in parsed.sections:
+        # The prefix is sized with the splitter's counter too: every finished chunk, prefix
+        # included, is still measured exactly below.
         prefix = _fit_prefix(
-            _prefix(parsed.title, section.heading_path), count_tokens, config.max_prefix_tokens
+            _prefix(parsed.title, section.heading_path), split_count, config.max_prefix_tokens
         )
-        prefix_cost = count_tokens(prefix) + 1 if prefix else 0  # +1 for the newline piece
+        prefix_cost = split_count(prefix) + 1 if prefix else 0  # +1 for the newline piece
         limit = max_tokens - SPECIAL_TOKENS - prefix_cost
         budget = min(config.target_tokens, limit)
         for start, text in _split_section(parsed.text, section, split_count, budget, config.overlap_tokens):

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from django.conf import settings
 
 from ingest.chunking import WordCountCache
-from retrieval.embedding import Embedder, load_embedder
+from retrieval.embedding import Embedder, WordPieceTokenizer, load_embedder
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.index_policy import IndexPolicy
 from retrieval.store import TenantIndexes, TenantIndexStore
@@ -42,7 +42,10 @@ def get_split_counter() -> WordCountCache:
     """The chunker's fast token counter for the process's embedder (its word counts are kept)."""
     global _split_counter
     if _split_counter is None:
-        counter = WordCountCache(get_embedder().count_tokens)
+        embedder = get_embedder()
+        tokenizer = getattr(embedder, "tokenizer", None)
+        exact = isinstance(tokenizer, WordPieceTokenizer) and tokenizer.adds_up_over_whitespace
+        counter = WordCountCache(embedder.count_tokens, exact=exact)
         with _lock:
             if _split_counter is None:
                 _split_counter = counter

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -113,6 +114,22 @@ class WordPieceTokenizer:
         self._encoder: Tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self._encoder.enable_truncation(max_length=max_tokens)
         self._encoder.no_padding()
+
+    @property
+    def adds_up_over_whitespace(self) -> bool:
+        """Whether a text's count is the sum of its whitespace-separated words' counts, read from
+        the tokenizer's own pipeline: BERT's normaliser works character by character and BERT's
+        pre-tokeniser splits on whitespace (a subset of what ``str.split`` splits on) before
+        WordPiece, so no piece spans two words. all-MiniLM-L6-v2's tokenizer is such a one. (The
+        words must be split as BERT splits them: control characters it deletes, such as U+001C,
+        which Python would split on, are deleted first; see ``ingest.chunking.WordCountCache``.)"""
+        config = json.loads(self._counter.to_str())
+        normalizer, pre_tokenizer = config.get("normalizer") or {}, config.get("pre_tokenizer") or {}
+        return (
+            normalizer.get("type") in (None, "BertNormalizer", "Lowercase", "NFD", "StripAccents")
+            and pre_tokenizer.get("type") in ("BertPreTokenizer", "Whitespace", "WhitespaceSplit")
+            and config.get("model", {}).get("type") == "WordPiece"
+        )
 
     def count(self, text: str) -> int:
         """Word pieces without special tokens and without truncation."""

@@ -6,7 +6,7 @@ import pytest
 
 from ingest.chunking import SPECIAL_TOKENS, WordCountCache, chunk_document
 from ingest.parsing import ParsedDocument, Section
-from retrieval.embedding import MAX_TOKENS, load_tokenizer
+from retrieval.embedding import MAX_TOKENS, WordPieceTokenizer, load_tokenizer
 
 TEXTS = [
     "Plain words, punctuation; and numbers 3.14 or 1,000,000!",
@@ -66,3 +66,37 @@ def test_a_huge_word_is_split_until_it_fits(count):
     chunks = chunk_document(_parsed(text), count_tokens=count, max_tokens=MAX_TOKENS, split_count=count)
     assert "".join(c.text for c in chunks) == text
     assert all(count(c.embed_text) <= MAX_TOKENS - SPECIAL_TOKENS for c in chunks)
+
+
+def test_the_packaged_tokenizer_is_known_to_add_up_over_whitespace():
+    assert load_tokenizer(None, MAX_TOKENS).adds_up_over_whitespace
+
+
+def test_another_pre_tokenizer_is_not_trusted_to_add_up(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    byte_level = Tokenizer(models.BPE())
+    byte_level.pre_tokenizer = pre_tokenizers.ByteLevel()
+    byte_level.save(str(tmp_path / "tokenizer.json"))
+    assert not WordPieceTokenizer(tmp_path / "tokenizer.json", MAX_TOKENS).adds_up_over_whitespace
+
+
+def test_words_that_bert_joins_are_counted_joined(count):
+    # Python splits on both separators; BERT deletes them as control characters, and "policyreview"
+    # takes three pieces where "policy" and "review" take one each.
+    text = "policy\x1creview and\x85travel\x0bform\x0cfeed"
+    assert WordCountCache(count)(text) == count(text)
+
+
+def test_an_exact_word_sum_replaces_the_per_chunk_count(count):
+    def no_exact_counts(text: str) -> int:
+        raise AssertionError("the exact counter was asked for a finished chunk")
+
+    sentences = [f"Sentence {i} explains the travel policy for trips to region {i % 7}." for i in range(300)]
+    text = " ".join(sentences)
+    split_count = WordCountCache(count, exact=True)
+    chunks = chunk_document(
+        _parsed(text), count_tokens=no_exact_counts, max_tokens=MAX_TOKENS, split_count=split_count
+    )
+    assert len(chunks) > 5
+    assert all(c.token_count == count(c.embed_text) <= MAX_TOKENS - SPECIAL_TOKENS for c in chunks)
