@@ -6,8 +6,10 @@ import io
 import pickle
 import re
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from pypdf import PdfReader, PdfWriter
 from reportlab.pdfgen import canvas
 
 from ingest.parsing import KINDS, ParsedDocument, ParseError, ParseLimits, detect_kind, parse_document
@@ -74,6 +76,30 @@ def test_pdf_pages_are_sections_with_page_numbers():
 def test_pdf_outline_gives_heading_paths():
     doc = parse_document(make_pdf([["one"], ["two"]], outline=True))
     assert [(s.heading_path, s.page) for s in doc.sections] == [(("Chapter 1",), 1), (("Chapter 2",), 2)]
+
+
+def test_nested_pdf_outline_gives_nested_heading_paths():
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([["intro"], ["trains"], ["planes"]]))))
+    part = writer.add_outline_item(title="Travel", page_number=0)
+    writer.add_outline_item(title="Rail", page_number=1, parent=part)
+    writer.add_outline_item(title="Air", page_number=2, parent=part)
+    out = io.BytesIO()
+    writer.write(out)
+    doc = parse_document(out.getvalue())
+    assert [(s.heading_path, s.page) for s in doc.sections] == [
+        (("Travel",), 1),
+        (("Travel", "Rail"), 2),
+        (("Travel", "Air"), 3),
+    ]
+
+
+def test_pdfs_parse_side_by_side_in_threads():
+    # PDFium is not thread-safe: the parser serialises calls into it (a web server parses uploads
+    # in several threads).
+    files = [make_pdf([[f"Document {i} page one."], [f"Document {i} page two."]]) for i in range(8)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        texts = list(pool.map(lambda data: parse_document(data, "x.pdf").text, files * 4))
+    assert texts == [f"Document {i} page one.\n\nDocument {i} page two." for i in range(8)] * 4
 
 
 def test_pdf_blank_page_gets_no_section():
