@@ -1,0 +1,89 @@
+"""`usage_of` and `manage.py usage`: the ledger's figures from stored answers."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from assistant.models import Conversation, Message, Role
+from assistant.usage import usage_of
+from governance.tests.factories import TenantFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _answer(tenant, *, route="question", kind="answered", llm=True, prompt=0, completion=0, cost="0"):
+    conversation = Conversation.objects.create(tenant=tenant, title="t")
+    asked = Message.objects.create(tenant=tenant, conversation=conversation, role=Role.USER, text="q")
+    return Message.objects.create(
+        tenant=tenant,
+        conversation=conversation,
+        role=Role.ASSISTANT,
+        reply_to=asked,
+        text="a",
+        route=route,
+        kind=kind,
+        llm_called=llm,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=Decimal(cost),
+    )
+
+
+@pytest.fixture
+def tenant():
+    tenant = TenantFactory(slug="acme")
+    _answer(tenant, prompt=300, completion=100, cost="0.004")
+    _answer(tenant, prompt=500, completion=100, cost="0.006")
+    _answer(tenant, kind="not_found", llm=False)
+    _answer(tenant, route="smalltalk", kind="no_llm", llm=False)
+    _answer(tenant, route="smalltalk", kind="no_llm", llm=False)
+    _answer(TenantFactory(), prompt=9999, cost="9")  # another tenant's: never counted
+    return tenant
+
+
+def test_the_share_without_an_llm_call_by_route_and_what_it_saved(tenant):
+    usage = usage_of(tenant)
+    assert (usage.answers, usage.without_llm, usage.llm_calls) == (5, 3, 2)
+    assert usage.share_without_llm == 0.6
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.cost_usd) == (800, 200, 0.01)
+    assert usage.tokens_saved_estimate == 1500  # 3 answers at the mean of 500 tokens a call
+    assert usage.cost_saved_estimate_usd == pytest.approx(0.015)
+    routes = {r.route: r for r in usage.routes}
+    assert routes["question"].answers == 3 and routes["question"].without_llm == 1
+    assert routes["question"].by_kind == {"answered": 2, "not_found": 1}
+    assert routes["smalltalk"].without_llm == 2
+
+
+def test_no_llm_call_yet_means_nothing_to_estimate_from():
+    tenant = TenantFactory()
+    _answer(tenant, route="smalltalk", kind="no_llm", llm=False)
+    usage = usage_of(tenant)
+    assert usage.share_without_llm == 1.0 and usage.tokens_saved_estimate is None
+    assert usage_of(TenantFactory()).share_without_llm is None
+
+
+def test_a_window_leaves_older_answers_out(tenant):
+    Message.objects.filter(tenant=tenant, route="smalltalk").update(
+        created_at=timezone.now() - timedelta(days=40)
+    )
+    assert usage_of(tenant, since=timezone.now() - timedelta(days=30)).answers == 3
+
+
+def test_the_command_prints_json_and_a_table(tenant):
+    out = StringIO()
+    call_command("usage", tenant="acme", json=True, stdout=out)
+    figures = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert figures["share_without_llm"] == 0.6 and figures["tenant"] == "acme"
+    out = StringIO()
+    call_command("usage", tenant="acme", stdout=out)
+    assert "without an LLM call 3 (60.0%)" in out.getvalue()
+    assert "smalltalk: 2 answers, 2 without LLM" in out.getvalue()
+    with pytest.raises(CommandError, match="No tenant"):
+        call_command("usage", tenant="nobody")

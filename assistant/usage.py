@@ -1,0 +1,81 @@
+"""The tenant's ledger in figures: how many answers needed no LLM call, by route, and what the LLM
+calls cost (tokens and estimated money), with what the skipped calls would have cost."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Q, Sum
+
+from assistant.models import Message, Role
+from governance.models import Tenant
+
+
+@dataclass(frozen=True, slots=True)
+class RouteUsage:
+    route: str
+    answers: int
+    without_llm: int
+    by_kind: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    tenant: str
+    since: str | None
+    answers: int
+    without_llm: int
+    share_without_llm: float | None
+    llm_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    # What the answers given without an LLM call would have cost at this tenant's mean per call
+    # (None before its first LLM call: there is nothing to estimate from).
+    tokens_saved_estimate: int | None
+    cost_saved_estimate_usd: float | None
+    routes: list[RouteUsage]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def usage_of(tenant: Tenant, *, since: datetime | None = None) -> Usage:
+    """The tenant's answers (assistant messages) since ``since`` (all time when None)."""
+    answers = Message.objects.filter(tenant=tenant, role=Role.ASSISTANT)
+    if since is not None:
+        answers = answers.filter(created_at__gte=since)
+    totals = answers.aggregate(
+        answers=Count("id"),
+        llm_calls=Count("id", filter=Q(llm_called=True)),
+        prompt=Sum("prompt_tokens", filter=Q(llm_called=True)),
+        completion=Sum("completion_tokens", filter=Q(llm_called=True)),
+        cost=Sum("cost_usd", filter=Q(llm_called=True)),
+    )
+    count, calls = totals["answers"], totals["llm_calls"]
+    prompt, completion = totals["prompt"] or 0, totals["completion"] or 0
+    cost = totals["cost"] or Decimal(0)
+    without = count - calls
+    routes: dict[str, dict[str, Any]] = {}
+    for row in answers.values("route", "kind", "llm_called").annotate(n=Count("id")).order_by():
+        entry = routes.setdefault(row["route"] or "question", {"answers": 0, "without_llm": 0, "by_kind": {}})
+        entry["answers"] += row["n"]
+        entry["without_llm"] += 0 if row["llm_called"] else row["n"]
+        entry["by_kind"][row["kind"]] = entry["by_kind"].get(row["kind"], 0) + row["n"]
+    return Usage(
+        tenant=tenant.slug,
+        since=since.isoformat() if since else None,
+        answers=count,
+        without_llm=without,
+        share_without_llm=round(without / count, 4) if count else None,
+        llm_calls=calls,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=float(cost),
+        tokens_saved_estimate=round(without * (prompt + completion) / calls) if calls else None,
+        cost_saved_estimate_usd=round(float(cost) * without / calls, 6) if calls else None,
+        routes=[RouteUsage(route=name, **entry) for name, entry in sorted(routes.items())],
+    )
