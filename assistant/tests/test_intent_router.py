@@ -93,10 +93,12 @@ def test_the_process_router_is_stored_under_the_models_folder(settings, tmp_path
 
 
 @pytest.mark.slow
-def test_the_default_router_routes_messages_it_never_saw(real_embedder, settings, tmp_path):
+def test_the_default_router_routes_messages_it_never_saw(real_embedder, tmp_path):
     """The real embedder and the shipped examples: unseen messages of each route go their way."""
-    settings.TESSERA = {**settings.TESSERA, "MODELS_DIR": str(tmp_path / "models")}
-    router = get_intent_router()
+    from ingest.engines import get_embedder
+
+    router = intent_router_load_or_train(embedder=get_embedder(), folder=tmp_path)
+    assert router.model_id == "all-MiniLM-L6-v2-onnx-int8+layer0-mean"
     unseen = {
         "How many days of annual leave can I roll over?": "question",
         "what is the approval limit for team leads on purchases": "question",

@@ -50,14 +50,22 @@ def test_metrics_follow_clinc_definitions():
     }
 
 
-def test_the_threshold_maximises_accuracy_plus_recall_on_validation():
+def test_the_threshold_routes_the_most_messages_right_for_the_assumed_oos_share():
     best = ["a", "a", "b", "a", OUT_OF_SCOPE]
-    confidence = np.array([0.9, 0.8, 0.6, 0.5, 0.7], dtype=np.float32)
+    score = np.array([0.9, 0.8, 0.6, 0.5, 0.7], dtype=np.float32)
     truth = ["a", "a", "b", OUT_OF_SCOPE, OUT_OF_SCOPE]
     # between 0.5 and 0.6: every in-scope message kept, both OOS caught (one is a trained OOS class)
-    assert choose_threshold(best, confidence, truth) == pytest.approx(0.55)
-    # no OOS example: nothing to learn from, never reject
-    assert choose_threshold(best[:3], confidence[:3], truth[:3]) == 0.0
+    assert choose_threshold(best, score, truth) == pytest.approx(0.55)
+    # catching both OOS messages costs two of four in-scope ones: worth it only if OOS is common
+    best = ["a", "a", "a", "a", "a", "a"]
+    score = np.array([0.9, 0.8, 0.3, 0.2, 0.35, 0.25], dtype=np.float32)
+    truth = ["a", "a", "a", "a", OUT_OF_SCOPE, OUT_OF_SCOPE]
+    assert choose_threshold(best, score, truth, oos_share=0.2) is None  # never reject
+    assert choose_threshold(best, score, truth, oos_share=0.5) == pytest.approx(0.575)
+    # no OOS example: nothing to learn from
+    assert choose_threshold(best[:4], score[:4], truth[:4]) is None
+    with pytest.raises(ValueError, match="oos_share"):
+        choose_threshold(best, score, truth, oos_share=1.0)
 
 
 def test_a_trained_router_routes_known_clusters_and_strays(router):
@@ -74,7 +82,7 @@ def test_without_oos_examples_the_threshold_rejects_what_fits_no_intent():
     train = labelled(topic_rows(3, 10))
     validation = labelled(topic_rows(3, 4, start=100) + stray_rows(3, start=100))
     router = IntentRouter.fit(TopicEmbedder(topics=3), train, validation, config=TrainingConfig(epochs=40))
-    assert OUT_OF_SCOPE not in router.labels and router.threshold > 0
+    assert OUT_OF_SCOPE not in router.labels and router.threshold is not None
     assert router.route("stray unseen").label == OUT_OF_SCOPE
     assert router.route("topic-1 unseen").label == "topic-1"
 
@@ -105,7 +113,7 @@ def test_saved_and_loaded_routers_route_the_same(router, tmp_path):
 def test_loading_refuses_another_embedder_a_torn_file_and_another_format(router, tmp_path):
     path = tmp_path / "r.npz"
     router.save(path)
-    with pytest.raises(IntentModelError, match="trained on embedder 'topic-fake-16'"):
+    with pytest.raises(IntentModelError, match="trained on features 'topic-fake-16', not 'fake-384-seed0'"):
         IntentRouter.load(path, FakeEmbedder())
     with pytest.raises(IntentModelError, match="no intent router"):
         IntentRouter.load(tmp_path / "missing.npz", TopicEmbedder(topics=3))
