@@ -31,7 +31,7 @@ def test_known_results_on_a_tiny_generated_dataset(tmp_path, topic_embedder, cap
     assert result["validation"] == {"in_scope_accuracy": 1.0, "oos_recall": 1.0, "oos_precision": 1.0}
     assert result["intents"] == 5  # four topics and out_of_scope, a trained class
     assert (result["train_examples"], result["validation_examples"], result["test_examples"]) == (54, 23, 24)
-    assert result["train_seconds"] >= result["fit_seconds"] >= 0
+    assert result["train_seconds"] >= result["fit_seconds"] >= 0 and result["train_cpu_seconds"] > 0
     assert result["train_seconds"] >= result["embed_train_seconds"] + result["embed_validation_seconds"]
     assert 0 < result["route_ms_p50"] <= result["route_ms_p95"]
     assert result["model_id"] == "topic-fake-16" and result["data"] == str(data.resolve())
