@@ -219,9 +219,9 @@ class OnnxEmbedder:
         return options
 
     def _open_session(self) -> Any:
+        options = self.session_options()  # first: it says clearly when onnxruntime is missing
         import onnxruntime as ort
 
-        options = self.session_options()  # first: it says clearly when onnxruntime is missing
         return ort.InferenceSession(str(self.onnx_path()), options, providers=["CPUExecutionProvider"])
 
     def _run(self, ids: Sequence[Sequence[int]]) -> Vectors:

@@ -83,10 +83,10 @@ class OnnxLexicalFeatures:
             return self._session
 
     def _open_session(self) -> Any:
+        options = self.embedder.session_options()  # first: it says clearly when onnxruntime is missing
         import onnx
         import onnxruntime as ort
 
-        options = self.embedder.session_options()
         model = onnx.load(str(self.embedder.onnx_path()))
         layer0 = [n.output[0] for n in model.graph.node if n.op_type == "EmbedLayerNormalization"]
         if len(layer0) != 1:
