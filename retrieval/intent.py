@@ -1,9 +1,10 @@
 """Intent routing: which way a chat message goes, decided by a small classifier on the embedder's vectors.
 
-A message whose best label is not confident enough (probability below a threshold chosen on
-validation data, never on test data) is routed out of scope. The router is bound to one embedder
-model id and saved as a single ``.npz`` file: the classifier's arrays plus a JSON manifest (model
-id, labels, threshold, training configuration, validation metrics). No pickle.
+A message whose best label is ``out_of_scope``, or whose classifier is not sure enough (energy score
+below a threshold chosen on validation data, never on test data), is routed out of scope. The
+router is bound to one feature model id (``retrieval.intent_features``) and saved as a single
+``.npz`` file: the classifier's arrays plus a JSON manifest (model id, labels, threshold, training
+configuration, validation metrics). No pickle.
 """
 
 from __future__ import annotations
