@@ -216,20 +216,30 @@ class OnnxEmbedder:
                     self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="onnx-embed")
             return self._session
 
-    def _open_session(self) -> Any:
+    def onnx_path(self) -> Path:
+        """The ONNX file this embedder runs, built from the packaged weights the first time."""
+        from retrieval.onnx_export import build_onnx_model
+
+        return build_onnx_model(self._model_dir or packaged_model_dir(), self.cache_dir, self.variant)
+
+    def session_options(self) -> Any:
+        """ONNX Runtime options for this embedder's threading (one thread per batch in flight)."""
         try:
             import onnxruntime as ort
         except ImportError as exc:
             raise EmbedderUnavailable("onnxruntime is not installed: pip install onnxruntime") from exc
-        from retrieval.onnx_export import build_onnx_model
-
-        path = build_onnx_model(self._model_dir or packaged_model_dir(), self.cache_dir, self.variant)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1 if self.parallel_batches else self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return options
+
+    def _open_session(self) -> Any:
+        options = self.session_options()  # first: it says clearly when onnxruntime is missing
+        import onnxruntime as ort
+
+        return ort.InferenceSession(str(self.onnx_path()), options, providers=["CPUExecutionProvider"])
 
     def _run(self, ids: Sequence[Sequence[int]]) -> Vectors:
         input_ids, mask = pad_batch(ids)
