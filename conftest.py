@@ -275,3 +275,18 @@ def use_llm(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], A
         return model
 
     return install
+
+
+@pytest.fixture
+def use_router(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """Route chat messages with ``router`` (default: the keyword fake of retrieval.intent)."""
+
+    def install(router: Any = None) -> Any:
+        from retrieval.intent import FakeIntentRouter
+
+        router = router or FakeIntentRouter()
+        settings.TESSERA = {**settings.TESSERA, "INTENT_ROUTING": True}
+        monkeypatch.setattr("assistant.services.get_intent_router", lambda: router)
+        return router
+
+    return install

@@ -56,6 +56,37 @@ def extractive_text(evidence: Sequence[Evidence], reason: str) -> str:
     return "\n".join(lines)
 
 
+# What Tessera says, without an LLM call, to a message that is not a question for the documents.
+ROUTE_REPLIES = {
+    "smalltalk": (
+        "Hello! I answer questions from your organisation's documents and show the passages I used. "
+        "Ask me about a policy, a procedure or anything else your documents cover."
+    ),
+    "out_of_scope": (
+        "That is outside what I can help with: I answer questions from your organisation's documents "
+        "(policies, procedures, products and the like). Try a question about one of those."
+    ),
+    "abuse": "I can't help with that. I answer questions from your organisation's documents.",
+}
+SEARCH_INTRO = "Documents that match (no AI-written answer needed for a search):"
+
+
+def route_draft(route: str, timings: dict[str, float]) -> Draft:
+    """The fixed reply to a message routed away from the documents (small talk, out of scope, abuse)."""
+    return Draft(kind="no_llm", text=ROUTE_REPLIES[route], evidence=[], timings_ms=timings)
+
+
+def search_draft(evidence: list[Evidence], timings: dict[str, float]) -> Draft:
+    """The best passage of each document found, ranked, each with its marker: a search's reply."""
+    if not evidence:
+        return not_found_draft([], **timings)
+    lines = [SEARCH_INTRO]
+    for item in evidence:
+        where = f" ({item.location})" if item.location else ""
+        lines.append(f"- {item.title}{where}: {item.text} [{item.marker}]")
+    return Draft(kind="no_llm", text="\n".join(lines), evidence=evidence, timings_ms=timings)
+
+
 def not_found_draft(evidence: list[Evidence], **timings: float) -> Draft:
     return Draft(kind="not_found", text=NOT_FOUND_TEXT, evidence=evidence, timings_ms=dict(timings))
 

@@ -3,6 +3,7 @@ stored with its citations and ledger in one transaction, whatever the outcome.""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,19 +16,26 @@ from django.db.models import QuerySet
 
 from assistant import answering
 from assistant.answering import Draft, Token, ms_since
+from assistant.intent_router import TrainingSetError, get_intent_router
 from assistant.llm import LlmConfig, LlmUnavailable, Provider, breaker_for, chat_model_for, estimated_cost
 from assistant.local_llm import LocalChatModel
 from assistant.models import AnswerKind, Citation, Conversation, Message, Role
 from assistant.policy import budget_spent, llm_config_for
-from assistant.prompting import Evidence, prompt_template, select_evidence
+from assistant.prompting import Evidence, EvidenceBudget, prompt_template, select_evidence
 from assistant.search import search
 from config.errors import ApplicationError, NotFound
 from governance.access import Principal
 from governance.services import Actor, audit_record
 from ingest.engines import get_embedder
+from retrieval.intent import DEFAULT_ROUTES, IntentModelError
 
 MAX_QUESTION_CHARS = 2000
 SEARCH_DOCUMENTS = 5
+# A search shows the best sentences of each document found, not the LLM's tight evidence budget.
+SEARCH_BUDGET = EvidenceBudget(passages=SEARCH_DOCUMENTS, sentences=2 * SEARCH_DOCUMENTS, tokens=400)
+ROUTES = frozenset(DEFAULT_ROUTES)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +120,13 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
     started = time.perf_counter()
     timings: dict[str, float] = {}
     config = llm_config_for(principal.tenant)
-    evidence = _evidence(principal, question.text, timings)
+    route = _route(question.text, timings)
     draft: Draft | None = None
-    if not evidence:
+    if route in answering.ROUTE_REPLIES:
+        draft = answering.route_draft(route, timings)
+    elif route == "search":
+        draft = answering.search_draft(_evidence(principal, question.text, timings, SEARCH_BUDGET), timings)
+    elif not (evidence := _evidence(principal, question.text, timings)):
         draft = answering.not_found_draft([], **timings)
     else:
         for step in _generate(principal, question.text, evidence, config, timings):
@@ -125,8 +137,24 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
     if draft is None:  # pragma: no cover - generate() always ends with a draft
         raise RuntimeError("answering produced no answer")
     timings["total"] = ms_since(started)
-    message = _store(principal, question, draft, config)
+    message = _store(principal, question, draft, config, route)
     yield AnswerEvent("done", message.text, message)
+
+
+def _route(text: str, timings: dict[str, float]) -> str:
+    """Where the message goes: ``question`` (the documents and, if needed, the LLM), ``search``,
+    ``smalltalk``, ``out_of_scope`` or ``abuse``. With routing off, or no router to be had, every
+    message is a question."""
+    if not settings.TESSERA["INTENT_ROUTING"]:
+        return "question"
+    started = time.perf_counter()
+    try:
+        label = get_intent_router().route(text).label
+    except (IntentModelError, TrainingSetError, OSError):
+        logger.exception("intent routing failed: answering as a question")
+        label = "question"
+    timings["route"] = ms_since(started)
+    return label if label in ROUTES else "question"
 
 
 def answer(*, principal: Principal, question: str, conversation: Conversation | None = None) -> Message:
@@ -154,14 +182,18 @@ def llm_warm_up(*, principal: Principal) -> None:
         model.warm_up(prompt_template("system"))
 
 
-def _evidence(principal: Principal, question: str, timings: dict[str, float]) -> list[Evidence]:
+def _evidence(
+    principal: Principal, question: str, timings: dict[str, float], budget: EvidenceBudget | None = None
+) -> list[Evidence]:
     started = time.perf_counter()
     results = search(principal=principal, query=question, k=SEARCH_DOCUMENTS, passages_per_document=1)
     timings["retrieve"] = ms_since(started)
     if not results.documents or results.query_vector is None:
         return []
     started = time.perf_counter()
-    evidence = select_evidence(results.query_vector, results.documents, embedder=get_embedder())
+    evidence = select_evidence(
+        results.query_vector, results.documents, embedder=get_embedder(), budget=budget
+    )
     timings["compress"] = ms_since(started)
     return evidence
 
@@ -195,14 +227,16 @@ def _generate(
     )
 
 
-def _store(principal: Principal, question: Message, draft: Draft, config: LlmConfig) -> Message:
+def _store(principal: Principal, question: Message, draft: Draft, config: LlmConfig, route: str) -> Message:
     try:
-        return _store_once(principal, question, draft, config)
+        return _store_once(principal, question, draft, config, route)
     except IntegrityError:  # answered meanwhile by another request (a reconnecting stream): keep that one
         return Message.objects.get(reply_to=question)
 
 
-def _store_once(principal: Principal, question: Message, draft: Draft, config: LlmConfig) -> Message:
+def _store_once(
+    principal: Principal, question: Message, draft: Draft, config: LlmConfig, route: str
+) -> Message:
     checked = draft.checked
     cost = estimated_cost(
         config.model, draft.prompt_tokens, draft.completion_tokens, settings.TESSERA["LLM_PRICES"]
@@ -216,7 +250,7 @@ def _store_once(principal: Principal, question: Message, draft: Draft, config: L
             reply_to=question,
             text=draft.text,
             kind=AnswerKind(draft.kind),
-            route="question",
+            route=route,
             llm_called=draft.llm_called,
             provider=config.provider.value if draft.llm_called else "",
             model_name=config.model if draft.llm_called else "",
@@ -239,9 +273,10 @@ def _store_once(principal: Principal, question: Message, draft: Draft, config: L
         audit_record(
             tenant=principal.tenant,
             actor=Actor.of(principal),
-            action="question.answered",
+            # an abusive message (insults, attempts to take over the assistant) is refused and logged
+            action="question.refused" if route == "abuse" else "question.answered",
             target=message,
-            extra={"kind": draft.kind, "llm_called": draft.llm_called},
+            extra={"kind": draft.kind, "route": route, "llm_called": draft.llm_called},
         )
     return message
 

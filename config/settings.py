@@ -225,6 +225,9 @@ TESSERA = {
     # A tenant's vector index becomes approximate (IVF, rebuilt in the background) from this many
     # chunks; 0 keeps the measured default (retrieval.index_policy.ANN_THRESHOLD).
     "ANN_THRESHOLD": env.int("TESSERA_ANN_THRESHOLD", default=0),
+    # Route each chat message with the intent router before anything else (assistant.intent_router):
+    # small talk, out-of-scope requests, abuse and searches are answered without an LLM call.
+    "INTENT_ROUTING": env.bool("TESSERA_INTENT_ROUTING", default=True),
     # The LLM that writes grounded answers (a tenant's own settings override these): local (the
     # embedded GGUF model, no server), openai (any OpenAI-compatible server at LLM_BASE_URL, the key
     # read from the environment variable NAMED by LLM_API_KEY_ENV) or extractive (no LLM).

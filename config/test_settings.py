@@ -20,3 +20,6 @@ TESSERA = {**TESSERA, "EMBEDDER": os.environ.get("TESSERA_EMBEDDER", "fake")}  #
 # Unit tests answer without an LLM unless they ask for one (a fake chat model, or the real local
 # model in the tests marked slow).
 TESSERA["LLM_PROVIDER"] = os.environ.get("TESSERA_LLM_PROVIDER", "extractive")
+# Every message is a question unless a test routes it (the `use_router` fixture, or the real router
+# in the tests marked slow): a router trained on the fake embedder's vectors would route at random.
+TESSERA["INTENT_ROUTING"] = os.environ.get("TESSERA_INTENT_ROUTING", "") == "1"

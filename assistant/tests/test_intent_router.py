@@ -116,3 +116,17 @@ def test_the_default_router_routes_messages_it_never_saw(real_embedder, tmp_path
     assert len(wrong) <= 1, wrong
     validation = router.info["validation"]
     assert validation["in_scope_accuracy"] >= 0.8 and validation["oos_recall"] >= 0.7, validation
+
+
+def test_the_command_trains_the_router_once_and_prints_its_figures(settings, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.TESSERA = {**settings.TESSERA, "MODELS_DIR": str(tmp_path)}
+    out = StringIO()
+    call_command("intent_router", stdout=out)
+    assert out.getvalue().startswith("Intent router ") and "in_scope_accuracy" in out.getvalue()
+    (stored,) = (tmp_path / "intent").glob("default-*.npz")
+    call_command("intent_router", stdout=StringIO())  # the same version: loaded, not trained again
+    assert list((tmp_path / "intent").glob("default-*.npz")) == [stored]

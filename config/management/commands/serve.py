@@ -36,6 +36,7 @@ class Command(BaseCommand):
         if options["web_workers"] < 1:
             options["web_workers"] = 1 if settings.TESSERA["LLM_PROVIDER"] == "local" else 2
         self._prepare_local_model()
+        self._prepare_intent_router()
         commands = {
             "web": [
                 os.path.join(bin_dir, "gunicorn"),
@@ -87,6 +88,16 @@ class Command(BaseCommand):
         _terminate(list(children.values()))
         if exit_code:
             raise SystemExit(exit_code)
+
+    def _prepare_intent_router(self) -> None:
+        """Train the default intent router now, in a process of its own (seconds, once per version),
+        so the first message is not kept waiting; a failure leaves every message a question."""
+        if not settings.TESSERA["INTENT_ROUTING"]:
+            return
+        manage = Path(settings.BASE_DIR) / "manage.py"
+        done = subprocess.run([sys.executable, str(manage), "intent_router"], check=False)
+        if done.returncode:
+            self.stderr.write("The intent router could not be trained; every message goes to the documents.")
 
     def _prepare_local_model(self) -> None:
         """Assemble and verify the embedded LLM's file now (once, seconds), not on the first question.
