@@ -145,6 +145,10 @@ def _rerank(
         .values_list("id", "token_vectors")
     )
     tokens = {pk: unpack_tokens(bytes(data), dimension) for pk, data in rows if data is not None}
+    if len(tokens) < len(reranker.chunk_ids(groups)):
+        # chunks indexed before token vectors were stored would score as matching nothing: keep
+        # the fused order until they are embedded again
+        return groups
     return reranker.rerank(groups, query_tokens, tokens)
 
 

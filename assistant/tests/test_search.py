@@ -90,3 +90,7 @@ def test_rerank_reorders_the_fused_top_with_the_stored_token_vectors(monkeypatch
     settings.TESSERA = {**settings.TESSERA, "RERANK_TOP_K": 0}  # switched off by configuration
     search(principal=principal, query="receipts reimbursed meals", k=5)
     assert len(seen) == 1
+    settings.TESSERA = {**settings.TESSERA, "RERANK_TOP_K": 30}
+    Chunk.objects.filter(pk=Chunk.objects.filter(tenant=tenant).first().pk).update(token_vectors=None)
+    search(principal=principal, query="receipts reimbursed meals", k=5)
+    assert len(seen) == 1  # a chunk without token vectors (indexed before them): fused order kept
