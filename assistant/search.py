@@ -1,7 +1,8 @@
 """Search a tenant's documents for one principal: the retrieval path before any LLM.
 
     scope (governance.access) -> embed query -> dense + BM25 inside the scope -> pool every chunk of
-    the documents found -> fuse by document -> (rerank) -> documents with their best passages
+    the documents found -> fuse by document -> rerank the top (late interaction with the stored
+    token vectors) -> documents with their best passages
 
 The scope is the set of chunk ids the principal may see; it is passed INTO both index searches,
 so no result outside it can come back whatever ``k`` is. Chunk rows are then read back by id
@@ -16,11 +17,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from django.conf import settings
 from django.db.models import F
 
 from governance.access import Principal, chunks_visible_to
 from ingest.engines import get_retriever, index_store
 from ingest.models import Chunk, DocumentVersion, VersionStatus
+from retrieval.hybrid import GroupHit
+from retrieval.late_interaction import LateInteractionReranker, TokenVectors, unpack_tokens
 from retrieval.vector_index import VectorIndex
 
 
@@ -75,7 +79,8 @@ def search(
 ) -> SearchResults:
     """The ``k`` best documents for ``query`` among those ``principal`` may see.
 
-    ``rerank`` asks for the reranking stage; it is a no-op until a reranker is configured.
+    ``rerank`` asks for the reranking stage (late interaction over the fused top documents; a
+    no-op when the embedder gives no token vectors or ``RERANK_TOP_K`` is 0).
     """
     results = SearchResults(query=query)
     timings = results.timings_ms
@@ -103,7 +108,10 @@ def search(
             retrieval, pool_ids=pool_ids, pool_vectors=pool_vectors, group_of=group_of, sparse=indexes.bm25
         )
     timings["fuse"] = _ms_since(started)
-    timings["rerank"] = 0.0
+    started = time.perf_counter()
+    if rerank:
+        groups = _rerank(principal, groups, retrieval.tokens)
+    timings["rerank"] = _ms_since(started)
     started = time.perf_counter()
     shown = [(group, group.chunks[:passages_per_document]) for group in groups[:k]]
     rows = _passage_rows(principal, [hit.chunk_id for _, best in shown for hit in best])
@@ -120,6 +128,28 @@ def search(
         )
     timings["fetch"] = _ms_since(started)
     return results
+
+
+def _rerank(
+    principal: Principal, groups: list[GroupHit], query_tokens: TokenVectors | None
+) -> list[GroupHit]:
+    """The fused documents with the top ones reordered by late interaction, when it can run."""
+    top_k = settings.TESSERA["RERANK_TOP_K"]
+    if not top_k or query_tokens is None:
+        return groups
+    reranker = LateInteractionReranker(top_k=top_k)
+    dimension = query_tokens.shape[1]
+    rows = (
+        Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=reranker.chunk_ids(groups))
+        .exclude(token_vectors=None)
+        .values_list("id", "token_vectors")
+    )
+    tokens = {pk: unpack_tokens(bytes(data), dimension) for pk, data in rows if data is not None}
+    if len(tokens) < len(reranker.chunk_ids(groups)):
+        # chunks indexed before token vectors were stored would score as matching nothing: keep
+        # the fused order until they are embedded again
+        return groups
+    return reranker.rerank(groups, query_tokens, tokens)
 
 
 def _pool(

@@ -222,6 +222,8 @@ TESSERA = {
     "SEARCH_CANDIDATES": env.int("TESSERA_SEARCH_CANDIDATES", default=100),
     "SEARCH_THREADS": env.int("TESSERA_SEARCH_THREADS", default=1),
     "SEARCH_FUSION": env.str("TESSERA_SEARCH_FUSION", default="scores"),  # or "rrf"
+    # Fused documents the late-interaction reranker reorders (0: no reranking).
+    "RERANK_TOP_K": env.int("TESSERA_RERANK_TOP_K", default=30),
     # A tenant's vector index becomes approximate (IVF, rebuilt in the background) from this many
     # chunks; 0 keeps the measured default (retrieval.index_policy.ANN_THRESHOLD).
     "ANN_THRESHOLD": env.int("TESSERA_ANN_THRESHOLD", default=0),

@@ -107,6 +107,9 @@ class Chunk(TenantOwned):
     content_hash = models.CharField(max_length=64)
     # float32 little-endian bytes of the L2-normalised embedding; the indexes are rebuilt from these.
     vector = models.BinaryField(null=True, blank=True)
+    # the embedder's token vectors (retrieval.late_interaction.pack_tokens), for the reranker;
+    # null when the embedder gives none
+    token_vectors = models.BinaryField(null=True, blank=True)
     embedding_model = models.CharField(max_length=100, blank=True)
 
     class Meta:

@@ -27,6 +27,7 @@ from ingest.engines import get_embedder, get_split_counter, index_store, indexes
 from ingest.models import Chunk, Document, DocumentVersion, VersionStatus, keyword_text
 from ingest.parsing import ParsedDocument, ParseError, parse_document
 from ingest.services import parse_limits
+from retrieval.late_interaction import TokenEmbedder, pack_tokens
 from retrieval.vector_index import VectorIndex
 
 logger = logging.getLogger(__name__)
@@ -297,25 +298,25 @@ def _embed_all(prepared: list[_Prepared]) -> None:
     """Give every chunk a vector: reuse one with the same content hash in the tenant, embed the rest
     in length-sorted batches across all the versions, saving and reporting progress as it goes."""
     embedder = get_embedder()
+    with_tokens = isinstance(embedder, TokenEmbedder)
     started = time.perf_counter()
     missing = [
         (item, c, t)
         for item in prepared
         for c, t in zip(item.chunks, item.embed_texts, strict=True)
-        if c.vector is None or c.embedding_model != embedder.model_id
+        if _needs_embedding(c, embedder.model_id, with_tokens)
     ]
     reused: list[Chunk] = []
     for tenant_id in {item.version.tenant_id for item, _, _ in missing}:
         hashes = {c.content_hash for item, c, _ in missing if item.version.tenant_id == tenant_id}
-        known = _known_vectors(tenant_id, embedder.model_id, hashes)
+        known = _known_vectors(tenant_id, embedder.model_id, hashes, with_tokens=with_tokens)
         for item, chunk, _ in missing:
             if item.version.tenant_id == tenant_id and chunk.content_hash in known:
-                chunk.vector, chunk.embedding_model = known[chunk.content_hash], embedder.model_id
+                chunk.vector, chunk.token_vectors = known[chunk.content_hash]
+                chunk.embedding_model = embedder.model_id
                 reused.append(chunk)
     _save_vectors(reused)
-    todo = [
-        (item, c, t) for item, c, t in missing if c.vector is None or c.embedding_model != embedder.model_id
-    ]
+    todo = [(item, c, t) for item, c, t in missing if _needs_embedding(c, embedder.model_id, with_tokens)]
     seconds = time.perf_counter() - started
     for item in prepared:
         item.timings["embed"] = seconds / len(prepared)
@@ -323,30 +324,49 @@ def _embed_all(prepared: list[_Prepared]) -> None:
     for start in range(0, len(todo), step):
         part = todo[start : start + step]
         started = time.perf_counter()
-        vectors = embedder.embed_documents([text for _, _, text in part])
+        texts = [text for _, _, text in part]
+        if isinstance(embedder, TokenEmbedder):
+            vectors, tokens = embedder.embed_documents_tokens(texts)
+            packed: list[bytes | None] = [pack_tokens(t) for t in tokens]
+        else:
+            vectors, packed = embedder.embed_documents(texts), [None] * len(texts)
         embed_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        for (_, chunk, _), vector in zip(part, vectors, strict=True):
+        for (_, chunk, _), vector, token_bytes in zip(part, vectors, packed, strict=True):
             chunk.vector, chunk.embedding_model = vector.astype("<f4").tobytes(), embedder.model_id
+            chunk.token_vectors = token_bytes
         _save_vectors([chunk for _, chunk, _ in part])
         _account(part, {"embed": embed_seconds, "store_vectors": time.perf_counter() - started})
     for item in prepared:  # 6 places: a version's share of a batch can be microseconds
         item.timings = {k: round(v, 6) for k, v in item.timings.items()}
 
 
-def _known_vectors(tenant_id: int, model_id: str, hashes: set[str]) -> dict[str, bytes]:
-    """Stored vectors of the tenant by content hash, for the hashes given."""
-    known: dict[str, bytes] = {}
+def _needs_embedding(chunk: Chunk, model_id: str, with_tokens: bool) -> bool:
+    return (
+        chunk.vector is None
+        or chunk.embedding_model != model_id
+        or (with_tokens and chunk.token_vectors is None)
+    )
+
+
+def _known_vectors(
+    tenant_id: int, model_id: str, hashes: set[str], *, with_tokens: bool
+) -> dict[str, tuple[bytes, bytes | None]]:
+    """Stored (vector, token vectors) of the tenant by content hash, for the hashes given (with
+    ``with_tokens``, only rows that have their token vectors too)."""
+    known: dict[str, tuple[bytes, bytes | None]] = {}
     ordered = sorted(hashes)
     for start in range(0, len(ordered), 500):  # SQLite bounds the parameters of one query
-        rows = (
-            Chunk.objects.filter(
-                tenant_id=tenant_id, embedding_model=model_id, content_hash__in=ordered[start : start + 500]
-            )
-            .exclude(vector=None)
-            .values_list("content_hash", "vector")
+        rows = Chunk.objects.filter(
+            tenant_id=tenant_id, embedding_model=model_id, content_hash__in=ordered[start : start + 500]
+        ).exclude(vector=None)
+        if with_tokens:
+            rows = rows.exclude(token_vectors=None)
+        known.update(
+            (content_hash, (bytes(vector), bytes(tokens) if tokens is not None else None))
+            for content_hash, vector, tokens in rows.values_list("content_hash", "vector", "token_vectors")
+            if vector is not None
         )
-        known.update((content_hash, bytes(vector)) for content_hash, vector in rows if vector is not None)
     return known
 
 
@@ -356,9 +376,14 @@ def _save_vectors(chunks: list[Chunk]) -> None:
     if not chunks:
         return
     table = connection.ops.quote_name(Chunk._meta.db_table)
-    sql = f"UPDATE {table} SET vector = %s, embedding_model = %s WHERE id = %s"  # noqa: S608 (no user input)
+    sql = f"UPDATE {table} SET vector = %s, token_vectors = %s, embedding_model = %s WHERE id = %s"  # noqa: S608 (no user input)
+    rows = [(_vector_bytes(c), _optional_bytes(c.token_vectors), c.embedding_model, c.pk) for c in chunks]
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(sql, [(_vector_bytes(chunk), chunk.embedding_model, chunk.pk) for chunk in chunks])
+        cursor.executemany(sql, rows)
+
+
+def _optional_bytes(value: bytes | memoryview | None) -> bytes | None:
+    return None if value is None else bytes(value)
 
 
 def _account(part: list[tuple[_Prepared, Chunk, str]], seconds: dict[str, float]) -> None:

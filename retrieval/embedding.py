@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from retrieval.late_interaction import kept_tokens, skipped_token_ids
+
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
@@ -139,6 +141,10 @@ class WordPieceTokenizer:
         """Ids with [CLS]/[SEP], truncated to ``max_tokens``, unpadded."""
         return [encoding.ids for encoding in self._encoder.encode_batch(list(texts))]
 
+    def vocabulary(self) -> dict[str, int]:
+        """Word piece -> id."""
+        return dict(self._counter.get_vocab())
+
 
 @cache
 def load_tokenizer(model_dir: Path | None, max_tokens: int) -> WordPieceTokenizer:
@@ -199,6 +205,7 @@ class OnnxEmbedder:
         self._lock = threading.Lock()
         self._session: Any = None
         self._pool: ThreadPoolExecutor | None = None
+        self._skipped: npt.NDArray[np.bool_] | None = None
 
     @property
     def tokenizer(self) -> WordPieceTokenizer:
@@ -243,8 +250,51 @@ class OnnxEmbedder:
 
     def _run(self, ids: Sequence[Sequence[int]]) -> Vectors:
         input_ids, mask = pad_batch(ids)
-        (pooled,) = self._get_session().run(None, {"input_ids": input_ids, "attention_mask": mask})
+        (pooled,) = self._get_session().run(["embedding"], {"input_ids": input_ids, "attention_mask": mask})
         return normalize_rows(pooled)  # the graph already normalises; this guards dtype and layout
+
+    def _run_tokens(self, ids: Sequence[Sequence[int]]) -> tuple[Vectors, list[Vectors]]:
+        input_ids, mask = pad_batch(ids)
+        pooled, hidden = self._get_session().run(
+            ["embedding", "tokens"], {"input_ids": input_ids, "attention_mask": mask}
+        )
+        skipped = self._skipped_ids()
+        return normalize_rows(pooled), [kept_tokens(row, hidden[i], skipped) for i, row in enumerate(ids)]
+
+    def _skipped_ids(self) -> npt.NDArray[np.bool_]:
+        if self._skipped is None:
+            self._skipped = skipped_token_ids(self.tokenizer.vocabulary())
+        return self._skipped
+
+    def embed_documents_tokens(
+        self, texts: Sequence[str], batch_size: int = 32
+    ) -> tuple[Vectors, list[Vectors]]:
+        """Pooled vectors (as ``embed_documents``) and each text's kept token vectors, in one pass."""
+        tokens: list[Vectors] = [np.empty((0, self.dimension), dtype=np.float32)] * len(texts)
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32), tokens
+        ids = self.tokenizer.encode(texts)
+        self._get_session()
+
+        def run(batch: npt.NDArray[np.intp]) -> Vectors:
+            pooled, kept = self._run_tokens([ids[i] for i in batch])
+            for i, rows in zip(batch.tolist(), kept, strict=True):
+                tokens[i] = rows
+            return pooled
+
+        pooled = embed_in_length_order(
+            [len(row) for row in ids],
+            batch_size,
+            run,
+            self.dimension,
+            map_batches=self._pool.map if self._pool is not None else map,
+        )
+        return pooled, tokens
+
+    def embed_query_tokens(self, text: str) -> tuple[Vectors, Vectors]:
+        """The query's vector (as ``embed_query``) and its kept token vectors, in one pass."""
+        pooled, tokens = self.embed_documents_tokens([text])
+        return np.ascontiguousarray(pooled[0], dtype=np.float32), tokens[0]
 
     def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> Vectors:
         """Embed many texts: (len(texts), 384), in the order given."""
@@ -360,6 +410,23 @@ class FakeEmbedder:
     def count_tokens(self, text: str) -> int:
         """Whitespace-separated words: a cheap stand-in for word pieces."""
         return len(text.split())
+
+    def embed_documents_tokens(
+        self, texts: Sequence[str], batch_size: int = 32
+    ) -> tuple[Vectors, list[Vectors]]:
+        """The vectors of ``embed_documents`` and one token vector per lower-cased word (the word's
+        own fake vector): a shared word is a perfect token match."""
+        tokens = [
+            np.stack([self._vector(w) for w in words])
+            if (words := text.lower().split())
+            else np.empty((0, self.dimension), dtype=np.float32)
+            for text in texts
+        ]
+        return self.embed_documents(texts), tokens
+
+    def embed_query_tokens(self, text: str) -> tuple[Vectors, Vectors]:
+        """``embed_query`` and the word vectors of ``embed_documents_tokens``."""
+        return self.embed_query(text), self.embed_documents_tokens([text])[1][0]
 
 
 def onnx_runtime_available() -> bool:

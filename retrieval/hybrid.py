@@ -125,6 +125,8 @@ class Retrieval:
     query: str
     vector: npt.NDArray[np.float32] | None
     hits: dict[int, ChunkHit]
+    # the query's token vectors, when the embedder gives them (late interaction reranks with them)
+    tokens: npt.NDArray[np.float32] | None = None
 
 
 class HybridRetriever:
@@ -152,7 +154,12 @@ class HybridRetriever:
         if allowed_ids.size == 0 or not query.strip():
             return Retrieval(query, None, hits)
         started = time.perf_counter()
-        vector = self.embedder.embed_query(query)
+        tokens = None
+        embed_tokens = getattr(self.embedder, "embed_query_tokens", None)
+        if embed_tokens is not None:  # the same model pass gives the token vectors
+            vector, tokens = embed_tokens(query)
+        else:
+            vector = self.embedder.embed_query(query)
         timings["embed"] = _ms_since(started)
         started = time.perf_counter()
         dense_ids, dense_scores = _valid(dense.search(vector, self.config.dense_k, allowed_ids))
@@ -165,7 +172,7 @@ class HybridRetriever:
         for rank, (chunk_id, score) in enumerate(zip(sparse_ids, sparse_scores, strict=True), start=1):
             hit = hits.setdefault(chunk_id, ChunkHit(chunk_id, 0.0))
             hit.sparse_score, hit.sparse_rank = score, rank
-        return Retrieval(query, vector, hits)
+        return Retrieval(query, vector, hits, tokens)
 
     def fuse_scores(
         self,

@@ -1,9 +1,10 @@
 """Build the ONNX files of the packaged embedding model, once, into a cache folder.
 
 The recipe: export the Hugging Face BERT encoder plus mean pooling and L2 normalisation (what the
-sentence-transformers modules.json does) with torch's TorchScript exporter; fuse attention, GELU and
-layer norms with ONNX Runtime's transformer optimizer; for int8, quantise weights dynamically per
-channel. Files are keyed by the hash of the packaged weights and written atomically.
+sentence-transformers modules.json does), with the token vectors as a second output, with torch's
+TorchScript exporter; fuse attention, GELU and layer norms with ONNX Runtime's transformer
+optimizer; for int8, quantise weights dynamically per channel. Files are keyed by the hash of the
+packaged weights and written atomically.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from retrieval.persist import file_sha256
 
 logger = logging.getLogger(__name__)
 
-RECIPE_VERSION = 1  # bump when the export or quantisation changes: old files are then ignored
+RECIPE_VERSION = 2  # bump when the export or quantisation changes: old files are then ignored
+# (2: the token vectors became a second output, for late interaction)
 OPSET = 17
 
 
@@ -96,19 +98,22 @@ def _export(model_dir: Path, out: Path) -> None:
     from transformers import AutoModel
 
     class Pooled(torch.nn.Module):
-        """Encoder + masked mean pooling + L2 normalisation, as the sentence-transformers pipeline."""
+        """Encoder + masked mean pooling + L2 normalisation, as the sentence-transformers pipeline;
+        the token vectors (last hidden states) too, for late interaction."""
 
         def __init__(self, encoder: Any) -> None:
             super().__init__()
             self.encoder = encoder
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
             hidden = self.encoder(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids)
             ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1), hidden
 
     encoder = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager", local_files_only=True)
     module = Pooled(encoder).eval()
@@ -121,8 +126,8 @@ def _export(model_dir: Path, out: Path) -> None:
             (dummy, dummy),
             str(out),
             input_names=["input_ids", "attention_mask"],
-            output_names=["embedding"],
-            dynamic_axes={**axes, "embedding": {0: "batch"}},
+            output_names=["embedding", "tokens"],
+            dynamic_axes={**axes, "embedding": {0: "batch"}, "tokens": {0: "batch", 1: "sequence"}},
             opset_version=OPSET,
             dynamo=False,
         )

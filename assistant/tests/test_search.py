@@ -8,7 +8,9 @@ from assistant.search import search, visible_chunk_ids
 from governance.access import principal_for_membership
 from governance.models import Role
 from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory
+from ingest.models import Chunk
 from ingest.tests.builders import HANDBOOK, ingest_now
+from retrieval.late_interaction import LateInteractionReranker
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +65,32 @@ def test_a_replaced_version_is_not_found_and_an_empty_query_finds_nothing():
     passages = search(principal=principal, query="badges blue green", k=5).passages
     assert len(passages) == 1 and "green" in passages[0].text and "blue" not in passages[0].text
     assert search(principal=principal, query="   ").documents == []
+
+
+def test_rerank_reorders_the_fused_top_with_the_stored_token_vectors(monkeypatch, settings):
+    tenant = TenantFactory()
+    _ingest(tenant, "handbook.md", HANDBOOK)
+    _ingest(tenant, "cafeteria.md", "# Cafeteria\n\nThe cafeteria opens at eight and serves lunch.")
+    principal = _principal(tenant)
+    seen = []
+    original = LateInteractionReranker.rerank
+    monkeypatch.setattr(
+        LateInteractionReranker,
+        "rerank",
+        lambda self, groups, query, tokens: (
+            seen.append((len(query), len(tokens))) or original(self, groups, query, tokens)
+        ),
+    )
+    fused = search(principal=principal, query="receipts reimbursed meals", k=5, rerank=False)
+    assert seen == []  # --no-rerank: the stage does not run
+    reranked = search(principal=principal, query="receipts reimbursed meals", k=5)
+    assert seen == [(3, Chunk.objects.filter(tenant=tenant).count())]  # 3 query words, every chunk's tokens
+    assert {d.document_id for d in reranked.documents} == {d.document_id for d in fused.documents}
+    assert reranked.timings_ms["rerank"] > 0.0
+    settings.TESSERA = {**settings.TESSERA, "RERANK_TOP_K": 0}  # switched off by configuration
+    search(principal=principal, query="receipts reimbursed meals", k=5)
+    assert len(seen) == 1
+    settings.TESSERA = {**settings.TESSERA, "RERANK_TOP_K": 30}
+    Chunk.objects.filter(pk=Chunk.objects.filter(tenant=tenant).first().pk).update(token_vectors=None)
+    search(principal=principal, query="receipts reimbursed meals", k=5)
+    assert len(seen) == 1  # a chunk without token vectors (indexed before them): fused order kept

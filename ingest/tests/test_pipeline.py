@@ -15,6 +15,7 @@ from ingest.engines import get_embedder, index_store
 from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
 from ingest.services import Upload
 from ingest.tests.builders import HANDBOOK, ingest_now, make_docx, make_pdf
+from retrieval.late_interaction import unpack_tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -237,3 +238,16 @@ def test_a_version_deleted_while_it_is_embedded_ends_gone(monkeypatch):
     monkeypatch.setattr(pipeline, "_embed_all", embed_then_delete)
     assert pipeline.index_version_or_fail(version.pk) == "gone"
     assert not Chunk.objects.filter(tenant=tenant).exists()
+
+
+def test_token_vectors_are_stored_with_the_vectors_and_reused_by_content():
+    tenant = TenantFactory()
+    version = _ingest(tenant, "a.md", HANDBOOK.encode())
+    chunks = list(version.chunks.all())
+    dimension = get_embedder().dimension
+    for chunk in chunks:
+        assert chunk.token_vectors is not None
+        tokens = unpack_tokens(bytes(chunk.token_vectors), dimension)
+        assert tokens.shape[0] >= 1 and np.isfinite(tokens).all()
+    copy = _ingest(tenant, "copy-of-a.md", HANDBOOK.encode() + b"\n")  # reused by content hash
+    assert [bytes(c.token_vectors) for c in copy.chunks.all()] == [bytes(c.token_vectors) for c in chunks]

@@ -163,3 +163,17 @@ def test_embedders_load_offline_from_the_package(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
     assert not (tmp_path / "hf").exists()  # nothing fetched or cached from a hub
+
+
+@pytest.mark.slow
+def test_onnx_token_vectors_come_from_the_same_pass_as_the_pooled_vector(onnx_embedder: OnnxEmbedder) -> None:
+    pooled, tokens = onnx_embedder.embed_documents_tokens(SENTENCES)
+    np.testing.assert_allclose(pooled, onnx_embedder.embed_documents(SENTENCES), atol=1e-6)
+    ids = onnx_embedder.tokenizer.encode(SENTENCES)
+    for row, kept in zip(ids, tokens, strict=True):
+        assert 0 < len(kept) < len(row)  # [CLS], [SEP] and the full stop are left out
+        np.testing.assert_allclose(np.linalg.norm(kept, axis=1), 1.0, atol=1e-5)
+    # alone, as a query (int8 activations are quantised per batch, so compare like with like)
+    vector, query_tokens = onnx_embedder.embed_query_tokens(SENTENCES[0])
+    np.testing.assert_allclose(vector, onnx_embedder.embed_query(SENTENCES[0]), atol=1e-6)
+    assert query_tokens.shape == tokens[0].shape
