@@ -81,6 +81,12 @@ def router_version(*, examples: Path, model_id: str, config: TrainingConfig) -> 
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 
+def _stored_as(folder: Path, examples: Path, model_id: str, config: TrainingConfig) -> tuple[str, Path]:
+    """The router's version key and the file it is stored in."""
+    version = router_version(examples=examples, model_id=model_id, config=config)
+    return version, folder / f"{examples.stem}-{version}.npz"
+
+
 def intent_router_train(
     *,
     embedder: Embedder,
@@ -89,10 +95,9 @@ def intent_router_train(
     config: TrainingConfig = DEFAULT_CONFIG,
 ) -> IntentRouter:
     """Train a router from ``examples`` and store it in ``folder`` under its version; returns it."""
-    version = router_version(examples=examples, model_id=embedder.model_id, config=config)
+    version, path = _stored_as(folder, examples, embedder.model_id, config)
     router = IntentRouter.fit_folds(embedder, training_set_read(examples), folds=FOLDS, config=config)
     router.info |= {"version": version, "examples": examples.name}
-    path = folder / f"{examples.stem}-{version}.npz"
     router.save(path)
     logger.info(
         "trained intent router %s from %s in %.1fs: out-of-fold %s",
@@ -112,8 +117,7 @@ def intent_router_load_or_train(
     config: TrainingConfig = DEFAULT_CONFIG,
 ) -> IntentRouter:
     """The stored router of the current version, trained now if there is none (or it is unreadable)."""
-    version = router_version(examples=examples, model_id=embedder.model_id, config=config)
-    path = folder / f"{examples.stem}-{version}.npz"
+    _, path = _stored_as(folder, examples, embedder.model_id, config)
     if path.is_file():
         try:
             return IntentRouter.load(path, embedder)

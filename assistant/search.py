@@ -139,13 +139,14 @@ def _rerank(
         return groups
     reranker = LateInteractionReranker(top_k=top_k)
     dimension = query_tokens.shape[1]
+    wanted = reranker.chunk_ids(groups)
     rows = (
-        Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=reranker.chunk_ids(groups))
+        Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=wanted)
         .exclude(token_vectors=None)
         .values_list("id", "token_vectors")
     )
     tokens = {pk: unpack_tokens(bytes(data), dimension) for pk, data in rows if data is not None}
-    if len(tokens) < len(reranker.chunk_ids(groups)):
+    if len(tokens) < len(wanted):
         # chunks indexed before token vectors were stored would score as matching nothing: keep
         # the fused order until they are embedded again
         return groups
