@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from assistant import answering
+from assistant.answerability import evidence_unanswerable
 from assistant.answering import Draft, Token, ms_since
 from assistant.intent_router import TrainingSetError, get_intent_router
 from assistant.llm import LlmConfig, LlmUnavailable, Provider, breaker_for, chat_model_for, estimated_cost
@@ -22,7 +23,7 @@ from assistant.local_llm import LocalChatModel
 from assistant.models import AnswerKind, Citation, Conversation, Message, Role
 from assistant.policy import budget_spent, llm_config_for
 from assistant.prompting import Evidence, EvidenceBudget, prompt_template, select_evidence
-from assistant.search import search
+from assistant.search import SearchResults, search
 from config.errors import ApplicationError, NotFound
 from governance.access import Principal
 from governance.services import Actor, audit_record
@@ -126,9 +127,15 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
         draft = answering.route_draft(route, timings)
     elif route == "search":
         draft = answering.search_draft(_evidence(principal, question.text, timings, SEARCH_BUDGET), timings)
-    elif not (evidence := _evidence(principal, question.text, timings)):
+    elif not (
+        found := _retrieve(principal, question.text, timings, signals=settings.TESSERA["ANSWERABILITY"])
+    )[1]:
         draft = answering.not_found_draft([], **timings)
+    elif reason := evidence_unanswerable(*found, timings):  # too weak to answer: no LLM call
+        draft = answering.not_found_draft(found[1], **timings)
+        draft.fallback_reason = reason
     else:
+        evidence = found[1]
         for step in _generate(principal, question.text, evidence, config, timings):
             if isinstance(step, Token):
                 yield AnswerEvent("token", step.text)
@@ -185,17 +192,31 @@ def llm_warm_up(*, principal: Principal) -> None:
 def _evidence(
     principal: Principal, question: str, timings: dict[str, float], budget: EvidenceBudget | None = None
 ) -> list[Evidence]:
+    return _retrieve(principal, question, timings, budget)[1]
+
+
+def _retrieve(
+    principal: Principal,
+    question: str,
+    timings: dict[str, float],
+    budget: EvidenceBudget | None = None,
+    *,
+    signals: bool = False,
+) -> tuple[SearchResults, list[Evidence]]:
+    """The search's results (with the answerability check's signals if asked) and the evidence kept."""
     started = time.perf_counter()
-    results = search(principal=principal, query=question, k=SEARCH_DOCUMENTS, passages_per_document=1)
+    results = search(
+        principal=principal, query=question, k=SEARCH_DOCUMENTS, passages_per_document=1, signals=signals
+    )
     timings["retrieve"] = ms_since(started)
     if not results.documents or results.query_vector is None:
-        return []
+        return results, []
     started = time.perf_counter()
     evidence = select_evidence(
         results.query_vector, results.documents, embedder=get_embedder(), budget=budget
     )
     timings["compress"] = ms_since(started)
-    return evidence
+    return results, evidence
 
 
 def _generate(
