@@ -24,6 +24,7 @@ from django.conf import settings
 from tqdm import tqdm
 
 from assistant.answer_evaluation import answers_report, answers_run, predictions_sink
+from assistant.answerability_evaluation import answerability_report, answerability_run, features_write
 from assistant.llm import Provider
 from assistant.policy import llm_config_for
 from assistant.search import DocumentHit, search
@@ -272,6 +273,10 @@ class EvaluationOptions:
     progress: bool = False
     answers: bool = False  # also answer the queries with gold answers, and score the answers
     predictions: Path | None = None  # with answers: write each answer here, one JSON line each
+    # the answerability check with each question's gold documents present and removed (query id ->
+    # gold corpus ids); its features are written to ``features`` when given
+    gold_documents: dict[str, list[str]] | None = None
+    features: Path | None = None
 
 
 def evaluate(
@@ -298,6 +303,17 @@ def evaluate(
     result = report(dataset, state, runs, scores, options)
     if options.answers:
         result.update(answers_evaluate(dataset, queries, principal=principal, state=state, options=options))
+    if options.gold_documents is not None:
+        checked = answerability_run(
+            queries,
+            principal=principal,
+            gold=options.gold_documents,
+            documents=state.documents,
+            progress=options.progress,
+        )
+        if options.features:
+            features_write(checked, options.features)
+        result.update(answerability_report(checked))
     return result
 
 

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from assistant.answerability_evaluation import read_gold_documents
 from assistant.evaluation import (
     STATE_FILE,
     EvaluationOptions,
@@ -76,6 +77,16 @@ class Command(BaseCommand):
             "--predictions", type=Path, help="with --answers: write each answer here, one JSON line each"
         )
         parser.add_argument(
+            "--answerability",
+            action="store_true",
+            help="also run the answerability check on every question with gold_doc_ids in "
+            "DIR/answers.jsonl, with its gold documents present and removed from the scope, and report "
+            "abstain_gold_present and abstain_gold_removed",
+        )
+        parser.add_argument(
+            "--features", type=Path, help="with --answerability: write each case's features here (JSON lines)"
+        )
+        parser.add_argument(
             "--fresh", action="store_true", help="ingest again even if a cached ingest exists"
         )
         parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
@@ -87,6 +98,7 @@ class Command(BaseCommand):
         options["data"] = Path(options["data"]).resolve()
         options["json"] = Path(options["json"]).resolve() if options["json"] else None
         options["predictions"] = Path(options["predictions"]).resolve() if options["predictions"] else None
+        options["features"] = Path(options["features"]).resolve() if options["features"] else None
         dataset = _load(options["data"])
         if options["inner"]:
             self._evaluate_here(dataset, options)
@@ -94,7 +106,8 @@ class Command(BaseCommand):
         for warning in dataset.warnings:
             self.stderr.write(f"warning: {warning}")
         _check_answers(dataset, options)
-        for path in (options["json"], options["predictions"]):
+        gold_documents(options)  # a folder without gold documents is refused now, not in the child
+        for path in (options["json"], options["predictions"], options["features"]):
             if path:
                 _check_writable(path)
         cache_dir = Path(settings.DATA_DIR) / CACHE_FOLDER / _key(options["data"])
@@ -113,6 +126,8 @@ class Command(BaseCommand):
             progress=options["verbosity"] >= 1,
             answers=options["answers"],
             predictions=options["predictions"],
+            gold_documents=gold_documents(options),
+            features=options["features"],
         )
         result = {
             "data": str(options["data"]),
@@ -138,6 +153,22 @@ def _check_answers(dataset: BeirDataset, options: dict[str, Any]) -> None:
         raise CommandError(
             f"--answers needs gold answers: {options['data'] / ANSWERS_FILE} is missing or empty."
         )
+
+
+def gold_documents(options: dict[str, Any]) -> dict[str, list[str]] | None:
+    """With ``--answerability``: each question's gold corpus ids (``gold_doc_ids`` in answers.jsonl)."""
+    if options["features"] and not options["answerability"]:
+        raise CommandError("--features writes the answerability check's features: add --answerability.")
+    if not options["answerability"]:
+        return None
+    path = options["data"] / ANSWERS_FILE
+    try:
+        gold = read_gold_documents(path) if path.exists() else {}
+    except BeirFormatError as exc:
+        raise CommandError(f"Not a readable answers file: {exc}") from exc
+    if not gold:
+        raise CommandError(f"--answerability needs gold_doc_ids in {path}: none found.")
+    return gold
 
 
 def _check_writable(path: Path) -> None:
@@ -199,6 +230,8 @@ def _spawn(options: dict[str, Any], cache_dir: Path) -> None:
     argv += ["--json", str(options["json"])] if options["json"] else []
     argv += ["--answers"] if options["answers"] else []
     argv += ["--predictions", str(options["predictions"])] if options["predictions"] else []
+    argv += ["--answerability"] if options["answerability"] else []
+    argv += ["--features", str(options["features"])] if options["features"] else []
     completed = subprocess.run(argv, cwd=settings.BASE_DIR, env=env, check=False)  # noqa: S603
     if completed.returncode:
         raise CommandError(f"The evaluation failed (exit status {completed.returncode}; see above).")
