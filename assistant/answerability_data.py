@@ -47,6 +47,10 @@ STDLIB_MODULES = (
 REPO_DOCUMENTS = ("docs/architecture.md", "governance/demo/employee-handbook.md")  # prose that rarely changes
 MIN_WORDS, MAX_WORDS = 25, 220
 DROP_WORD = 0.15  # the share of a question's words left out, as a person rephrasing would
+# The share of a question's longer words replaced by a word of another paragraph: people ask in
+# their own words, so a question made only of its paragraph's words would teach the check that any
+# word missing from the evidence means "unanswerable".
+SWAP_WORD = 0.15
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
 _WORD = re.compile(r"\S+")
 _NUMBER = re.compile(r"^\(?\d[\d,.]*\)?[.,;:]?$")
@@ -120,7 +124,9 @@ def _prose(text: str) -> Iterator[str]:
             yield prose
 
 
-def pseudo_question(paragraph: Paragraph, rng: random.Random) -> PseudoQuestion | None:
+def pseudo_question(
+    paragraph: Paragraph, rng: random.Random, vocabulary: Sequence[str] = ()
+) -> PseudoQuestion | None:
     """A question whose answer is a span of one sentence of ``paragraph`` (None if no sentence fits)."""
     sentences = [s for s in _SENTENCE.split(paragraph.text) if 8 <= len(s.split()) <= 40]
     rng.shuffle(sentences)
@@ -132,12 +138,20 @@ def pseudo_question(paragraph: Paragraph, rng: random.Random) -> PseudoQuestion 
         index, wh = span
         rest = words[:index] + words[index + 1 :]
         kept = [w for w in rest if rng.random() >= DROP_WORD] or rest
+        kept = [_swapped(w, rng, vocabulary) for w in kept]
         if len(kept) < 4:
             continue
         text = f"{wh} {' '.join(kept)}?".replace(" ,", ",")
         answer = words[index].strip("`'\"(),.;:")
         return PseudoQuestion(f"q:{paragraph.id}", text, answer, paragraph.id)
     return None
+
+
+def _swapped(word: str, rng: random.Random, vocabulary: Sequence[str]) -> str:
+    """``word``, or (for a longer word, now and then) a word of another paragraph in its place."""
+    if vocabulary and len(word) >= 5 and word.isalpha() and rng.random() < SWAP_WORD:
+        return rng.choice(vocabulary)
+    return word
 
 
 def _answer_span(words: list[str], rng: random.Random) -> tuple[int, str] | None:
@@ -164,11 +178,14 @@ def dataset_build(target: Path, *, base_dir: Path, questions: int, seed: int = 1
     rng = random.Random(seed)
     paragraphs = list({p.text: p for p in [*stdlib_paragraphs(), *repo_paragraphs(base_dir)]}.values())
     rng.shuffle(paragraphs)
+    vocabulary = sorted(
+        {w.lower() for p in paragraphs for w in p.text.split() if len(w) >= 5 and w.isalpha()}
+    )
     made: list[PseudoQuestion] = []
     for paragraph in paragraphs:
         if len(made) >= questions:
             break
-        question = pseudo_question(paragraph, rng)
+        question = pseudo_question(paragraph, rng, vocabulary)
         if question is not None:
             made.append(question)
     target.mkdir(parents=True, exist_ok=True)

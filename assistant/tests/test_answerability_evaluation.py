@@ -87,3 +87,22 @@ def test_the_training_data_is_a_beir_folder_built_the_same_way_each_time(tmp_pat
     corpus_ids = {d.id for d in dataset.corpus}
     gold = [json.loads(line) for line in (tmp_path / "a" / "answers.jsonl").read_text().splitlines()]
     assert all(row["gold_doc_ids"][0] in corpus_ids for row in gold)
+
+
+def test_a_features_file_is_scored_with_a_model_file(tmp_path, capsys):
+    from assistant.tests.conftest import COVERAGE_ONLY
+    from retrieval.answerability import AnswerabilityModel
+
+    model_file = tmp_path / "model.json"
+    AnswerabilityModel(**COVERAGE_ONLY).save(model_file)
+    covered, uncovered = [0, 0, 0, 1.0, 0, 0, 0], [0, 0, 0, 0.1, 0, 0, 0]
+    rows = [(True, covered), (True, uncovered), (False, uncovered), (False, uncovered)]
+    features = tmp_path / "features.jsonl"
+    features.write_text(
+        "".join(json.dumps({"_id": "q", "gold_present": g, "features": x}) + "\n" for g, x in rows)
+    )
+    call_command("answerability_train", score=str(features), out=str(model_file))
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["abstain_gold_present"] == 0.5 and result["abstain_gold_removed"] == 1.0
+    with pytest.raises(CommandError, match="Cannot score"):
+        call_command("answerability_train", score=str(tmp_path / "missing.jsonl"), out=str(model_file))

@@ -25,7 +25,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from assistant.answerability_data import dataset_build
 from ingest.engines import get_embedder
-from retrieval.answerability import MODEL_FILE, model_fit
+from retrieval.answerability import MODEL_FILE, AnswerabilityModel, model_fit
 
 WORK_FOLDER = "answerability-train"
 VALIDATION_SHARE = 3  # in tenths, by a hash of the question id
@@ -40,8 +40,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--out", type=Path, default=MODEL_FILE, help="the model file to write")
         parser.add_argument("--seed", type=int, default=13)
+        parser.add_argument(
+            "--score",
+            type=Path,
+            help="train nothing: the abstention shares of the model in --out on a file written by "
+            "`evaluate --answerability --features`",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["score"]:
+            self.stdout.write(json.dumps(_score(Path(options["score"]), Path(options["out"]))))
+            return
         if options["questions"] < 20:
             raise CommandError("--questions must be at least 20.")
         work = Path(settings.DATA_DIR) / WORK_FOLDER
@@ -75,6 +84,25 @@ class Command(BaseCommand):
         Path(options["out"]).parent.mkdir(parents=True, exist_ok=True)
         model.save(Path(options["out"]))
         self.stdout.write(json.dumps({"model": str(options["out"]), **meta, "threshold": model.threshold}))
+
+
+def _score(features: Path, model_file: Path) -> dict[str, Any]:
+    """What ``evaluate --answerability`` reports, from its features file and a model file."""
+    try:
+        model = AnswerabilityModel.load(model_file)
+        rows = [json.loads(line) for line in features.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"Cannot score {features} with {model_file}: {exc}") from exc
+    abstained: dict[bool, list[bool]] = {True: [], False: []}
+    for row in rows:
+        abstained[bool(row["gold_present"])].append(model.verdict(row["features"]).abstain)
+    share = {k: round(sum(v) / len(v), 4) if v else None for k, v in abstained.items()}
+    return {
+        "abstain_gold_present": share[True],
+        "abstain_gold_removed": share[False],
+        "cases": len(rows),
+        "threshold": model.threshold,
+    }
 
 
 def _validation(question_id: str) -> bool:
