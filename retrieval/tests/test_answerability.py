@@ -9,6 +9,7 @@ import pytest
 
 from retrieval.answerability import (
     FEATURES,
+    MODEL_FILE,
     AnswerabilityModel,
     AnswerabilityModelError,
     RetrievalSignals,
@@ -132,3 +133,8 @@ def test_known_inputs_give_known_decisions_and_the_file_round_trips(tmp_path):
     with pytest.raises(AnswerabilityModelError, match="cannot read"):
         AnswerabilityModel.load(tmp_path / "missing.json")
 
+
+def test_the_shipped_model_loads():
+    model = AnswerabilityModel.load(MODEL_FILE)
+    assert model.names == FEATURES and 0 < model.threshold < 1
+    assert model.meta["questions"] >= 100  # trained by `manage.py answerability_train`
