@@ -38,6 +38,8 @@ INTENT_NAME = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 MAX_EXAMPLE_CHARS = 500
 MAX_REPLY_CHARS = 2000
 MIN_EXAMPLES_PER_INTENT = 3
+# Enough to teach a router many intents; a bound on what one training costs (seconds per thousand).
+MAX_EXAMPLES_PER_TENANT = 5000
 # A version still "training" after this long was abandoned (its worker died for good).
 TRAINING_ABANDONED_AFTER = timedelta(hours=1)
 # What a tenant's router is trained on besides the tenant's examples, and how (tests swap them).
@@ -124,6 +126,11 @@ def intent_example_add(*, tenant: Tenant, actor: Actor, text: str, label: str) -
             f"Unknown label '{label}': use a built-in route ({', '.join(DEFAULT_ROUTES)}) "
             "or one of your intents.",
             code="unknown_label",
+        )
+    if IntentExample.objects.filter(tenant=tenant).count() >= MAX_EXAMPLES_PER_TENANT:
+        raise ApplicationError(
+            f"A workspace can hold {MAX_EXAMPLES_PER_TENANT} examples: remove some first.",
+            code="too_many_examples",
         )
     existing = IntentExample.objects.filter(tenant=tenant, text__iexact=text).first()
     if existing is not None:

@@ -3,6 +3,7 @@ before activation, rollback, and isolation between tenants."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -326,6 +327,29 @@ def test_the_training_task_runs_on_commit_and_leaves_a_candidate(
     version.refresh_from_db()
     assert version.status == IntentModelStatus.READY and version.accuracy is not None
     assert tenant_router(tenant.pk) is None  # trained, not activated
+    # a redelivered task (acks_late) finds the version trained and changes nothing
+    assert intent_model_train_or_fail(version.pk) == IntentModelStatus.READY
+    assert len(list(Path(settings.TESSERA["MODELS_DIR"]).rglob("*.npz"))) == 1
+
+
+def test_a_training_abandoned_for_an_hour_does_not_block_the_next(intent_training):
+    tenant = TenantFactory()
+    _canteen(tenant)
+    stuck = intent_model_retrain(tenant=tenant, actor=ADMIN, enqueue=False)
+    IntentModelVersion.objects.filter(pk=stuck.pk).update(created_at=stuck.created_at - timedelta(hours=2))
+    assert intent_model_retrain(tenant=tenant, actor=ADMIN, enqueue=False).number == 2
+    stuck.refresh_from_db()
+    assert stuck.status == IntentModelStatus.FAILED and "abandoned" in stuck.error
+
+
+def test_a_tenant_holds_a_bounded_number_of_examples(monkeypatch):
+    monkeypatch.setattr(tenant_intents, "MAX_EXAMPLES_PER_TENANT", 2)
+    tenant = TenantFactory()
+    intent_example_add(tenant=tenant, actor=ADMIN, text="hello", label="smalltalk")
+    intent_example_add(tenant=tenant, actor=ADMIN, text="hi", label="smalltalk")
+    with pytest.raises(ApplicationError, match="can hold 2 examples") as caught:
+        intent_example_add(tenant=tenant, actor=ADMIN, text="hey", label="smalltalk")
+    assert caught.value.code == "too_many_examples"
 
 
 def test_a_crash_in_the_task_marks_the_version_failed(intent_training, monkeypatch):
