@@ -19,6 +19,7 @@ from django.conf import settings
 
 from assistant.models import IntentModelStatus, IntentModelVersion, TenantIntent
 from ingest.engines import get_embedder
+from retrieval.embedding import EmbedderUnavailable
 from retrieval.intent import DEFAULT_ROUTES, IntentModelError, IntentRouter
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def _load(tenant_id: int, version_id: int, path: Path, sha256: str) -> IntentRou
         if hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
             raise IntentModelError(f"{path} is not the file that was trained (sha256 differs)")
         return IntentRouter.load(path, get_embedder())
-    except (IntentModelError, OSError):
+    except (IntentModelError, EmbedderUnavailable, OSError):
         logger.exception(
             "intent router of tenant=%s version=%s cannot be loaded: using the default router",
             tenant_id,
