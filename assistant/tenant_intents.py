@@ -24,7 +24,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from assistant.intent_router import DEFAULT_CONFIG, DEFAULT_EXAMPLES, ROUTER_FOLDER, training_set_read
-from assistant.intent_training import train_and_evaluate
+from assistant.intent_training import TrainedRouter, train_and_evaluate
 from assistant.models import IntentExample, IntentModelStatus, IntentModelVersion, TenantIntent
 from config.errors import ApplicationError, Conflict, NotFound
 from governance.models import AccessGroup, Tenant
@@ -47,12 +47,7 @@ BASE_EXAMPLES: Path = DEFAULT_EXAMPLES
 TRAINING_CONFIG = DEFAULT_CONFIG
 
 
-def tenant_intent_add(
-    *, tenant: Tenant, actor: Actor, name: str, reply: str = "", access_group: AccessGroup | None = None
-) -> TenantIntent:
-    """Add an intent of the tenant's own: a canned ``reply``, or a search in ``access_group`` only."""
-    name = name.strip().lower()
-    reply = reply.strip()
+def _check_intent(tenant: Tenant, name: str, reply: str, access_group: AccessGroup | None) -> None:
     if name in DEFAULT_ROUTES:
         raise ApplicationError(
             f"'{name}' is a built-in route: label examples with it directly instead.", code="builtin_intent"
@@ -70,6 +65,14 @@ def tenant_intent_add(
         raise ApplicationError(f"Replies are limited to {MAX_REPLY_CHARS} characters.", code="reply_too_long")
     if access_group is not None:
         same_tenant_only([access_group], tenant.pk, "The target group")
+
+
+def tenant_intent_add(
+    *, tenant: Tenant, actor: Actor, name: str, reply: str = "", access_group: AccessGroup | None = None
+) -> TenantIntent:
+    """Add an intent of the tenant's own: a canned ``reply``, or a search in ``access_group`` only."""
+    name, reply = name.strip().lower(), reply.strip()
+    _check_intent(tenant, name, reply, access_group)
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -248,27 +251,31 @@ def intent_model_train(version_id: int) -> str:
     except ValueError as exc:  # the examples files, the training and the router's own checks
         raise TrainingFailed(str(exc)) from exc
     models_dir = Path(settings.TESSERA["MODELS_DIR"])
-    relative = (
-        Path(ROUTER_FOLDER)
-        / "tenants"
-        / str(version.tenant_id)
-        / f"v{version.number}-{secrets.token_hex(4)}.npz"
-    )
+    name = f"v{version.number}-{secrets.token_hex(4)}.npz"  # two runs of one task never share a file
+    relative = Path(ROUTER_FOLDER) / "tenants" / str(version.tenant_id) / name
     trained.router.info |= {"tenant": version.tenant_id, "version": version.number}
     trained.router.save(models_dir / relative)
     digest = hashlib.sha256((models_dir / relative).read_bytes()).hexdigest()
+    stored, status = _store_trained(version_id, trained, str(relative), digest)
+    if not stored:  # finished (or failed) meanwhile by another run: keep that one
+        (models_dir / relative).unlink(missing_ok=True)
+    return status
+
+
+def _store_trained(version_id: int, trained: TrainedRouter, file_path: str, digest: str) -> tuple[bool, str]:
+    """Make the version a candidate with its evaluation and file, if it is still training; whether
+    it was, and the version's status."""
     evaluation = trained.evaluation
     with transaction.atomic():
         locked = IntentModelVersion.objects.select_for_update().get(pk=version_id)
-        if locked.status != IntentModelStatus.TRAINING:  # finished (or failed) meanwhile by another run
-            (models_dir / relative).unlink(missing_ok=True)
-            return locked.status
+        if locked.status != IntentModelStatus.TRAINING:
+            return False, locked.status
         locked.status = IntentModelStatus.READY
         locked.accuracy, locked.oos_recall, locked.oos_precision = (
             evaluation["accuracy"], evaluation["oos_recall"], evaluation["oos_precision"]
         )  # fmt: skip
         locked.evaluation, locked.example_counts = evaluation, trained.example_counts
-        locked.train_seconds, locked.file_path, locked.sha256 = trained.seconds, str(relative), digest
+        locked.train_seconds, locked.file_path, locked.sha256 = trained.seconds, file_path, digest
         locked.finished_at = timezone.now()
         locked.save()
         audit_record(
@@ -279,7 +286,7 @@ def intent_model_train(version_id: int) -> str:
         "intent model trained tenant=%s version=%s seconds=%.1f accuracy=%.3f",
         locked.tenant_id, locked.pk, trained.seconds, evaluation["accuracy"],
     )  # fmt: skip
-    return locked.status
+    return True, IntentModelStatus.READY
 
 
 def intent_model_fail(version_id: int, reason: str) -> None:

@@ -332,6 +332,24 @@ def test_the_training_task_runs_on_commit_and_leaves_a_candidate(
     assert len(list(Path(settings.TESSERA["MODELS_DIR"]).rglob("*.npz"))) == 1
 
 
+def test_of_two_runs_of_one_training_the_first_to_finish_is_kept(intent_training, monkeypatch, settings):
+    tenant = TenantFactory()
+    _canteen(tenant)
+    version = intent_model_retrain(tenant=tenant, actor=ADMIN, enqueue=False)
+    real = tenant_intents.train_and_evaluate
+
+    def finished_meanwhile(*args, **kwargs):  # another worker stores its result during this training
+        monkeypatch.setattr(tenant_intents, "train_and_evaluate", real)
+        assert tenant_intents.intent_model_train(version.pk) == IntentModelStatus.READY
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tenant_intents, "train_and_evaluate", finished_meanwhile)
+    assert tenant_intents.intent_model_train(version.pk) == IntentModelStatus.READY
+    version.refresh_from_db()
+    files = list(Path(settings.TESSERA["MODELS_DIR"]).rglob("*.npz"))
+    assert [f.relative_to(settings.TESSERA["MODELS_DIR"]) for f in files] == [Path(version.file_path)]
+
+
 def test_a_training_abandoned_for_an_hour_does_not_block_the_next(intent_training):
     tenant = TenantFactory()
     _canteen(tenant)
