@@ -30,14 +30,22 @@ def test_label_retrain_show_activate_and_roll_back(intent_training):
     shown = _run("--tenant", "acme", "retrain", "--wait")
     assert shown.startswith("v1 ready: accuracy 100.0%")
     assert '"oos_recall": 1.0' in shown and '"tenant": 3' in shown
-    assert "true \\ predicted" in shown and "canteen" in shown.splitlines()[-5]  # the confusion table
+    assert "true \\ predicted" in shown and "canteen" in shown.splitlines()[-6]  # the confusion table
+    assert shown.splitlines()[-1] == "Routing now (until you activate v1): Tessera's default router"
     assert _run("--tenant", "acme", "show", "1") == shown
 
     assert "Version 1 is now" in _run("--tenant", "acme", "activate", "1")
+    _run("--tenant", "acme", "add-example", "lunch break length", "--label", "canteen")
+    assert (
+        _run("--tenant", "acme", "retrain", "--wait")
+        .splitlines()[-1]
+        .startswith("Routing now (until you activate v2): v1 active: accuracy")
+    )
     listed = _run("--tenant", "acme", "list")
-    assert '"active_version": 1' in listed and '"canteen": 3' in listed and "v1 active" in listed
+    assert '"active_version": 1' in listed and '"canteen": 4' in listed
+    assert "v1 active" in listed and "v2 ready" in listed
     assert "default router" in _run("--tenant", "acme", "rollback")
-    assert IntentModelVersion.objects.get(tenant=tenant).status == IntentModelStatus.RETIRED
+    assert IntentModelVersion.objects.get(tenant=tenant, number=1).status == IntentModelStatus.RETIRED
 
 
 def test_a_group_intent_and_a_queued_retrain(intent_training, django_capture_on_commit_callbacks):

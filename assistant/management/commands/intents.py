@@ -23,7 +23,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from assistant.intent_selectors import intent_model_get, intent_model_list, intent_summary
-from assistant.models import IntentModelVersion
+from assistant.models import IntentModelStatus, IntentModelVersion
 from assistant.tenant_intents import (
     intent_example_add,
     intent_example_remove,
@@ -111,6 +111,10 @@ class Command(BaseCommand):
         if version.evaluation:
             self.stdout.write(json.dumps(version.evaluation | {"examples": version.example_counts}, indent=2))
             self.stdout.write(_confusion_table(version.evaluation))
+        active = intent_model_list(tenant=tenant).filter(status=IntentModelStatus.ACTIVE).first()
+        if version.status == IntentModelStatus.READY:
+            compared = _version_line(active) if active else "Tessera's default router"
+            self.stdout.write(f"Routing now (until you activate v{version.number}): {compared}")
 
     def _activate(self, tenant: Tenant, options: dict[str, Any]) -> None:
         version = intent_model_activate(tenant=tenant, actor=ACTOR, number=options["number"])
