@@ -1,12 +1,13 @@
 """Conversations, answers with their ledger (route, LLM use, tokens, cost, latency) and citations,
-and each tenant's answering policy (which LLM, how patient, what budget)."""
+each tenant's answering policy (which LLM, how patient, what budget), and each tenant's own intent
+routing (its intents, labelled examples and trained router versions)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
 
-from governance.models import ApiKey, TenantOwned
+from governance.models import AccessGroup, ApiKey, TenantOwned
 from ingest.models import Chunk, Document, DocumentVersion
 
 
@@ -110,3 +111,107 @@ class Citation(TenantOwned):
     class Meta:
         ordering = ("marker",)
         constraints = [models.UniqueConstraint(fields=("message", "marker"), name="citation_unique_marker")]
+
+
+class TenantIntent(TenantOwned):
+    """A route of the tenant's own: answered with a fixed reply, or searched in one access group's
+    documents only (within what the asker may see anyway). Exactly one of the two is set."""
+
+    name = models.SlugField(max_length=32, help_text="The route's name, as examples and the ledger use it.")
+    reply = models.TextField(blank=True, help_text="Answer every message of this intent with this text.")
+    access_group = models.ForeignKey(
+        AccessGroup,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Search only this group's documents for messages of this intent.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [
+            models.UniqueConstraint(fields=("tenant", "name"), name="tenant_intent_unique_name"),
+            models.CheckConstraint(
+                condition=(models.Q(reply="") & models.Q(access_group__isnull=False))
+                | (~models.Q(reply="") & models.Q(access_group__isnull=True)),
+                name="tenant_intent_reply_or_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IntentExample(TenantOwned):
+    """A labelled message: ``label`` is a built-in route or the name of one of the tenant's intents."""
+
+    text = models.CharField(max_length=500)
+    label = models.CharField(max_length=32)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("label", "id")
+        constraints = [models.UniqueConstraint(fields=("tenant", "text"), name="intent_example_unique_text")]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.text[:40]}"
+
+
+class IntentModelStatus(models.TextChoices):
+    TRAINING = "training", "Training"
+    READY = "ready", "Ready (candidate)"
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+    FAILED = "failed", "Failed"
+
+
+class IntentModelVersion(TenantOwned):
+    """One training of a tenant's router: its out-of-fold evaluation, its file, and its life
+    (training -> ready -> active -> retired; or failed, with the reason)."""
+
+    number = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=IntentModelStatus.choices, default=IntentModelStatus.TRAINING
+    )
+    accuracy = models.FloatField(null=True, blank=True)
+    oos_recall = models.FloatField(null=True, blank=True)
+    oos_precision = models.FloatField(null=True, blank=True)
+    # {"method", "labels", "confusion" (rows: true label, columns: predicted), metrics...}
+    evaluation = models.JSONField(default=dict, blank=True)
+    example_counts = models.JSONField(default=dict, blank=True)
+    examples = models.JSONField(default=list, blank=True)  # the tenant's [text, label] pairs trained on
+    train_seconds = models.FloatField(null=True, blank=True)
+    file_path = models.CharField(max_length=300, blank=True, help_text="Relative to MODELS_DIR.")
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    # the version that was active when this one was activated: where a rollback goes back to
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-number",)
+        constraints = [
+            models.UniqueConstraint(fields=("tenant", "number"), name="intent_model_unique_number"),
+            models.UniqueConstraint(
+                fields=("tenant",),
+                condition=models.Q(status="active"),
+                name="intent_model_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"intent model v{self.number} ({self.status})"

@@ -68,24 +68,34 @@ class SearchResults:
         return [p for d in self.documents for p in d.passages]
 
 
-def visible_chunk_ids(principal: Principal) -> npt.NDArray[np.int64]:
-    """The ids of every chunk ``principal`` may see, as the index searches take them."""
-    ids = chunks_visible_to(principal).order_by().values_list("id", flat=True)
+def visible_chunk_ids(principal: Principal, access_group_id: int | None = None) -> npt.NDArray[np.int64]:
+    """The ids of every chunk ``principal`` may see (of one access group's documents only, if given),
+    as the index searches take them."""
+    ids = (
+        chunks_visible_to(principal, access_group_id=access_group_id).order_by().values_list("id", flat=True)
+    )
     return np.fromiter(ids.iterator(chunk_size=10_000), dtype=np.int64)
 
 
 def search(
-    *, principal: Principal, query: str, k: int = 10, passages_per_document: int = 3, rerank: bool = True
+    *,
+    principal: Principal,
+    query: str,
+    k: int = 10,
+    passages_per_document: int = 3,
+    rerank: bool = True,
+    access_group_id: int | None = None,
 ) -> SearchResults:
     """The ``k`` best documents for ``query`` among those ``principal`` may see.
 
     ``rerank`` asks for the reranking stage (late interaction over the fused top documents; a
-    no-op when the embedder gives no token vectors or ``RERANK_TOP_K`` is 0).
+    no-op when the embedder gives no token vectors or ``RERANK_TOP_K`` is 0). ``access_group_id``
+    narrows the scope to that group's documents (it never widens it).
     """
     results = SearchResults(query=query)
     timings = results.timings_ms
     started = time.perf_counter()
-    scope = visible_chunk_ids(principal)
+    scope = visible_chunk_ids(principal, access_group_id)
     timings["scope"] = _ms_since(started)
     started = time.perf_counter()
     indexes = index_store(principal.tenant_id).read()

@@ -23,17 +23,17 @@ from assistant.models import AnswerKind, Citation, Conversation, Message, Role
 from assistant.policy import budget_spent, llm_config_for
 from assistant.prompting import Evidence, EvidenceBudget, prompt_template, select_evidence
 from assistant.search import search
+from assistant.tenant_routing import RouteChoice, route_choice, tenant_router
 from config.errors import ApplicationError, NotFound
 from governance.access import Principal
 from governance.services import Actor, audit_record
 from ingest.engines import get_embedder
-from retrieval.intent import DEFAULT_ROUTES, IntentModelError
+from retrieval.intent import IntentModelError
 
 MAX_QUESTION_CHARS = 2000
 SEARCH_DOCUMENTS = 5
 # A search shows the best sentences of each document found, not the LLM's tight evidence budget.
 SEARCH_BUDGET = EvidenceBudget(passages=SEARCH_DOCUMENTS, sentences=2 * SEARCH_DOCUMENTS, tokens=400)
-ROUTES = frozenset(DEFAULT_ROUTES)
 
 logger = logging.getLogger(__name__)
 
@@ -120,13 +120,16 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
     started = time.perf_counter()
     timings: dict[str, float] = {}
     config = llm_config_for(principal.tenant)
-    route = _route(question.text, timings)
+    choice = _route(principal.tenant_id, question.text, timings)
+    route = choice.route
     draft: Draft | None = None
-    if route in answering.ROUTE_REPLIES:
+    if choice.reply:
+        draft = answering.reply_draft(choice.reply, timings)
+    elif route in answering.ROUTE_REPLIES:
         draft = answering.route_draft(route, timings)
     elif route == "search":
         draft = answering.search_draft(_evidence(principal, question.text, timings, SEARCH_BUDGET), timings)
-    elif not (evidence := _evidence(principal, question.text, timings)):
+    elif not (evidence := _evidence(principal, question.text, timings, within=choice.access_group_id)):
         draft = answering.not_found_draft([], **timings)
     else:
         for step in _generate(principal, question.text, evidence, config, timings):
@@ -141,20 +144,22 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
     yield AnswerEvent("done", message.text, message)
 
 
-def _route(text: str, timings: dict[str, float]) -> str:
+def _route(tenant_id: int, text: str, timings: dict[str, float]) -> RouteChoice:
     """Where the message goes: ``question`` (the documents and, if needed, the LLM), ``search``,
-    ``smalltalk``, ``out_of_scope`` or ``abuse``. With routing off, or no router to be had, every
-    message is a question."""
+    ``smalltalk``, ``out_of_scope``, ``abuse`` or one of the tenant's own intents, by the tenant's
+    active router or else the default one. With routing off, or no router to be had, every message
+    is a question."""
     if not settings.TESSERA["INTENT_ROUTING"]:
-        return "question"
+        return RouteChoice("question")
     started = time.perf_counter()
     try:
-        label = get_intent_router().route(text).label
+        router = tenant_router(tenant_id) or get_intent_router()
+        label = router.route(text).label
     except (IntentModelError, TrainingSetError, OSError):
-        logger.exception("intent routing failed: answering as a question")
+        logger.exception("intent routing failed tenant=%s: answering as a question", tenant_id)
         label = "question"
     timings["route"] = ms_since(started)
-    return label if label in ROUTES else "question"
+    return route_choice(tenant_id, label)
 
 
 def answer(*, principal: Principal, question: str, conversation: Conversation | None = None) -> Message:
@@ -183,10 +188,23 @@ def llm_warm_up(*, principal: Principal) -> None:
 
 
 def _evidence(
-    principal: Principal, question: str, timings: dict[str, float], budget: EvidenceBudget | None = None
+    principal: Principal,
+    question: str,
+    timings: dict[str, float],
+    budget: EvidenceBudget | None = None,
+    *,
+    within: int | None = None,
 ) -> list[Evidence]:
+    """The best passages for ``question`` the principal may see (``within``: of that access group's
+    documents only, as a tenant intent asks)."""
     started = time.perf_counter()
-    results = search(principal=principal, query=question, k=SEARCH_DOCUMENTS, passages_per_document=1)
+    results = search(
+        principal=principal,
+        query=question,
+        k=SEARCH_DOCUMENTS,
+        passages_per_document=1,
+        access_group_id=within,
+    )
     timings["retrieve"] = ms_since(started)
     if not results.documents or results.query_vector is None:
         return []
