@@ -2,7 +2,8 @@
 
 Views, the API, tasks and services turn a request (a session user in a tenant, or an API key)
 into a :class:`Principal`, and ask this module what that principal may read or do
-(``documents_visible_to``, ``chunks_visible_to``, ``require_admin``, ``require_scope``).
+(``documents_visible_to``, ``versions_visible_to``, ``chunks_visible_to``, ``require_admin``,
+``require_scope``).
 """
 
 from __future__ import annotations
@@ -96,10 +97,15 @@ def chunks_visible_to(principal: Principal) -> QuerySet[Chunk]:
     rows with their texts and vectors (49 -> 19 ms p50 for SciFact's 16k chunks in SQLite;
     docs/benchmarks.md). The versions
     are the tenant's, so their chunks are too."""
-    versions = DocumentVersion.objects.filter(
+    return Chunk.objects.filter(version_id__in=versions_visible_to(principal).values("pk"))
+
+
+def versions_visible_to(principal: Principal) -> QuerySet[DocumentVersion]:
+    """The searchable versions ``principal`` may see: the current, ready version of each visible
+    document (one row per document, so far fewer rows than its chunks)."""
+    return DocumentVersion.objects.filter(
         tenant_id=principal.tenant_id,
         status=VersionStatus.READY,
         document__in=documents_visible_to(principal),
         document__current_version=F("pk"),
     )
-    return Chunk.objects.filter(version_id__in=versions.values("pk"))
