@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from assistant import answering
+from assistant import answer_cache, answering
 from assistant.answering import Draft, Token, ms_since
 from assistant.intent_router import TrainingSetError, get_intent_router
 from assistant.llm import LlmConfig, LlmUnavailable, Provider, breaker_for, chat_model_for, estimated_cost
@@ -121,6 +121,18 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
     timings: dict[str, float] = {}
     config = llm_config_for(principal.tenant)
     route = _route(question.text, timings)
+    cache = (
+        answer_cache.cache_probe(principal=principal, question=question.text, timings=timings)
+        if route == "question"
+        else None
+    )
+    if cache is not None and cache.hit is not None:
+        timings["total"] = ms_since(started)
+        message = answer_cache.cache_answer(
+            principal=principal, question=question, probe=cache, route=route, timings=timings
+        )
+        yield AnswerEvent("done", message.text, message)
+        return
     draft: Draft | None = None
     if route in answering.ROUTE_REPLIES:
         draft = answering.route_draft(route, timings)
@@ -138,6 +150,8 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
         raise RuntimeError("answering produced no answer")
     timings["total"] = ms_since(started)
     message = _store(principal, question, draft, config, route)
+    if cache is not None:
+        answer_cache.cache_keep(probe=cache, message=message)
     yield AnswerEvent("done", message.text, message)
 
 
