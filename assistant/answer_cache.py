@@ -7,8 +7,8 @@ without an LLM call.
     -> hit: a new answer that copies the cached one (``cached_from``, ``llm_called`` false)
     miss: the question goes on; an answer written by the LLM and grounded (kind ``answered``) is kept
 
-The scope signature is a hash of the principal's visible set: each visible document's current
-version and the moment it became ready. Two principals who see the same documents share entries; a
+The scope signature is a hash of the principal's visible set: the ids of the visible documents'
+current versions. Two principals who see the same documents share entries; a
 different set (another access group, a document added, replaced, re-indexed, deleted or restricted)
 gives another signature, so a stale answer can never be served. Entries that cite a changed document
 are also deleted at once (``cache_invalidate``, called in the transaction of the change).
@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import time
-import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,12 +36,10 @@ from governance.access import Principal, versions_visible_to
 from governance.models import Tenant
 from governance.services import Actor, audit_record
 from ingest.engines import get_embedder
+from retrieval.question_match import normalise, same_key_terms
 
 # The most recent entries of one scope compared with a question (a bound on the lookup's cost).
 MAX_CANDIDATES = 2000
-_WORD = re.compile(r"\w+(?:['\u2019]\w+)*")
-_SENTENCE = re.compile(r"[.!?;:]+\s+")
-_EDGE_PUNCTUATION = " \t\n?!.,;:\u00bf\u00a1\"'\u201c\u201d\u2018\u2019\u00ab\u00bb()"
 # float32 dot products of identical unit vectors can fall a hair below 1.0
 _COSINE_SLACK = 1e-5
 
@@ -87,40 +83,15 @@ def cache_config_for(tenant: Tenant) -> CacheConfig:
     return CacheConfig(enabled=bool(enabled), threshold=float(threshold))
 
 
-def normalise(question: str) -> str:
-    """The question as the exact-match key: case, spacing, Unicode forms and the punctuation around
-    it do not matter ("How long is leave?" == "how long is leave")."""
-    text = " ".join(unicodedata.normalize("NFKC", question).casefold().split())
-    return text.strip(_EDGE_PUNCTUATION)
-
-
-def key_terms(question: str) -> frozenset[str]:
-    """The words a paraphrase must keep: those with a digit (500, Q3, 2024) and names (a capital
-    letter not at the start of a sentence: France, Acme, VPN), case-folded."""
-    terms = set()
-    for sentence in _SENTENCE.split(question):
-        words = _WORD.findall(sentence)
-        for i, word in enumerate(words):
-            if any(c.isdigit() for c in word) or (i > 0 and word[0].isupper() and word != "I"):
-                terms.add(word.casefold())
-    return frozenset(terms)
-
-
-def same_key_terms(question: str, other: str) -> bool:
-    """Whether each question's key terms all appear in the other: embeddings barely tell "over 500
-    euros" from "over 5000 euros" (cosine 0.98) or Q3 from Q4, so a close vector is not enough."""
-    words = {w.casefold() for w in _WORD.findall(question)}
-    other_words = {w.casefold() for w in _WORD.findall(other)}
-    return key_terms(question) <= other_words and key_terms(other) <= words
-
-
 def scope_signature(principal: Principal) -> str:
-    """A hash of what ``principal`` may see: (document, current version, ready at) of each visible
-    document. One row per document, read from the versions alone (never the chunks)."""
-    rows = versions_visible_to(principal).order_by("document_id").values_list("document_id", "pk", "ready_at")
+    """A hash of what ``principal`` may see: the ids of the visible documents' current versions (a
+    version belongs to one document, and a new one gets a new id), one integer per document read
+    from the versions alone, never the chunks. A re-index keeps the version id: its entries are
+    deleted by ``cache_invalidate``, and a hit checks that the cited chunks still exist."""
+    ids = versions_visible_to(principal).order_by().values_list("pk", flat=True)
+    versions = np.sort(np.fromiter(ids.iterator(chunk_size=10_000), dtype=np.int64))
     digest = hashlib.sha256(f"tenant:{principal.tenant_id}\n".encode())
-    for document_id, version_id, ready_at in rows.iterator(chunk_size=5000):
-        digest.update(f"{document_id}:{version_id}:{ready_at.isoformat() if ready_at else ''}\n".encode())
+    digest.update(versions.astype("<i8").tobytes())
     return digest.hexdigest()
 
 
@@ -183,7 +154,9 @@ def probe_vector(probe: CacheProbe) -> npt.NDArray[np.float32]:
 
 def _still_current(entry_id: int, message_id: int) -> bool:
     """Whether every passage the cached answer cites is still in its document's current version
-    (defence in depth: the signature already changes with any version). A stale entry is deleted."""
+    (defence in depth: a new version changes the signature, a re-index keeps it and replaces the
+    chunks, and an answer stored while a change commits may have missed its invalidation). A stale
+    entry is deleted."""
     stale = (
         Citation.objects.filter(message_id=message_id)
         .filter(

@@ -149,7 +149,7 @@ class AnswerCacheEntry(TenantOwned):
     scope_signature = models.CharField(max_length=64)
     embedding_model = models.CharField(max_length=100)  # vectors of another model do not compare
     question = models.TextField()  # as asked
-    normalised_question = models.TextField()  # the exact-match key (assistant.answer_cache.normalise)
+    normalised_question = models.TextField()  # the exact-match key (retrieval.question_match.normalise)
     vector = models.BinaryField()  # float32 little-endian, L2-normalised
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
