@@ -3,15 +3,17 @@ asked by a principal who sees exactly the same documents, reuses that answer and
 without an LLM call.
 
     probe (before retrieval): scope signature -> entries of that scope -> same normalised text, or
-    cosine of the question's embedding >= the tenant's threshold -> the cited passages still current
+    cosine of the question's embedding >= the tenant's threshold with the same key terms (numbers,
+    names: retrieval.question_match) -> the cited passages still current
     -> hit: a new answer that copies the cached one (``cached_from``, ``llm_called`` false)
     miss: the question goes on; an answer written by the LLM and grounded (kind ``answered``) is kept
 
 The scope signature is a hash of the principal's visible set: the ids of the visible documents'
-current versions. Two principals who see the same documents share entries; a
-different set (another access group, a document added, replaced, re-indexed, deleted or restricted)
-gives another signature, so a stale answer can never be served. Entries that cite a changed document
-are also deleted at once (``cache_invalidate``, called in the transaction of the change).
+current versions. Two principals who see the same documents share entries; a different set
+(another access group, a document added, replaced, deleted or restricted) gives another signature,
+so a stale answer can never be served. Entries that cite a changed document (re-indexed too) are
+also deleted at once (``cache_invalidate``, in the transaction of the change: ingest's
+``documents_changed`` signal).
 """
 
 from __future__ import annotations

@@ -4,17 +4,22 @@ tenant, and never once a cited document has changed."""
 
 from __future__ import annotations
 
+import json
+from io import StringIO
+
 import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from assistant import answer_cache, services
 from assistant.models import AnswerCacheEntry, AnswerKind, AssistantSettings, Message
 from assistant.tests.fakes import DownChatModel, scripted
 from governance.access import principal_for_membership
 from governance.models import AuditEvent, Role
-from governance.services import Actor
+from governance.services import Actor, api_key_create
 from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory
 from ingest import pipeline
 from ingest import services as ingest_services
@@ -250,6 +255,33 @@ def test_the_least_recently_used_entries_go_beyond_the_tenants_limit(tenant, llm
     assert _ask(principal, third).llm_called
     kept = AnswerCacheEntry.objects.filter(tenant=tenant).values_list("question", flat=True)
     assert sorted(kept) == sorted([first, third])
+
+
+def test_over_the_api_with_a_real_llm_server_the_second_ask_never_reaches_it(openai_server, client, settings):
+    settings.TESSERA = {**settings.TESSERA, "LLM_PRICES": {"served": [1.0, 2.0]}}
+    openai_server.reply = REPLY
+    tenant = TenantFactory(slug="cached")
+    ingest_now(tenant, "handbook.md", HANDBOOK.encode())
+    AssistantSettings.objects.create(
+        tenant=tenant, llm_provider="openai", llm_base_url=openai_server.base_url, llm_model="served"
+    )
+    _, raw = api_key_create(tenant=tenant, name="bot", scopes=["ask"], actor=Actor())
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
+    first, again = (
+        client.post(reverse("api:ask"), {"question": q}, content_type="application/json").json()
+        for q in (QUESTION, "how long is paid parental leave")
+    )
+    assert len(openai_server.completions) == 1
+    assert first["llm_called"] and first["cached_from"] is None and first["usage"]["prompt_tokens"] == 321
+    assert (
+        not again["llm_called"] and again["cached_from"] == first["id"] and again["answer"] == first["answer"]
+    )
+    assert again["usage"]["prompt_tokens"] == 0 and again["citations"] == first["citations"]
+    out = StringIO()
+    call_command("usage", tenant="cached", json=True, stdout=out)
+    figures = json.loads(out.getvalue())
+    assert (figures["cache_hits"], figures["cache_tokens_saved"]) == (1, 333)
+    assert figures["cache_cost_saved_usd"] == pytest.approx((321 * 1.0 + 12 * 2.0) / 1e6)
 
 
 @pytest.fixture
