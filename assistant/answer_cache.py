@@ -67,6 +67,7 @@ class CacheProbe:
     signature and vector are computed once per question)."""
 
     principal: Principal
+    route: str
     text: str
     normalised: str
     signature: str
@@ -97,19 +98,25 @@ def scope_signature(principal: Principal) -> str:
     return digest.hexdigest()
 
 
-def cache_probe(*, principal: Principal, question: str, timings: dict[str, float]) -> CacheProbe | None:
-    """Look ``question`` up in the cache of the principal's scope (None: the tenant has it off).
+def cache_probe(
+    *, principal: Principal, question: Message, route: str, timings: dict[str, float]
+) -> CacheProbe | None:
+    """Look ``question`` up in the cache of the principal's scope (None: not a ``question`` route, or
+    the tenant has the cache off).
 
     ``probe.hit`` is set when a cached answer may be reused. Adds ``cache`` (all of it),
     ``cache_scope`` (the signature) and ``cache_embed`` (when it embeds the question) to ``timings``."""
+    if route != "question":
+        return None
     config = cache_config_for(principal.tenant)
     if not config.enabled:
         return None
     started = time.perf_counter()
     probe = CacheProbe(
         principal=principal,
-        text=question,
-        normalised=normalise(question),
+        route=route,
+        text=question.text,
+        normalised=normalise(question.text),
         signature=scope_signature(principal),
         model_id=get_embedder().model_id,
         timings=timings,
@@ -173,14 +180,14 @@ def _still_current(entry_id: int, message_id: int) -> bool:
     return not stale
 
 
-def cache_answer(
-    *, principal: Principal, question: Message, probe: CacheProbe, route: str, timings: dict[str, float]
-) -> Message:
+def cache_answer(*, question: Message, probe: CacheProbe, started: float) -> Message:
     """Answer ``question`` with the cached answer of ``probe.hit``: a new assistant message with the
-    same text, sentences and citations, no LLM call, its audit row, and the entry's hit counted."""
+    same text, sentences and citations, no LLM call, its audit row, and the entry's hit counted
+    (``started``: when answering began, for the total time)."""
     if probe.hit is None:
         raise ValueError("cache_answer needs a probe that hit")
-    hit = probe.hit
+    hit, principal, route, timings = probe.hit, probe.principal, probe.route, probe.timings
+    timings["total"] = ms_since(started)
     original = Message.objects.get(pk=hit.message_id, tenant_id=principal.tenant_id)
     try:
         with transaction.atomic():

@@ -121,16 +121,9 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
     timings: dict[str, float] = {}
     config = llm_config_for(principal.tenant)
     route = _route(question.text, timings)
-    cache = (
-        answer_cache.cache_probe(principal=principal, question=question.text, timings=timings)
-        if route == "question"
-        else None
-    )
+    cache = answer_cache.cache_probe(principal=principal, question=question, route=route, timings=timings)
     if cache is not None and cache.hit is not None:
-        timings["total"] = ms_since(started)
-        message = answer_cache.cache_answer(
-            principal=principal, question=question, probe=cache, route=route, timings=timings
-        )
+        message = answer_cache.cache_answer(question=question, probe=cache, started=started)
         yield AnswerEvent("done", message.text, message)
         return
     draft: Draft | None = None
