@@ -31,6 +31,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from assistant.answer_cache_vectors import scope_vectors
 from assistant.answering import ms_since
 from assistant.models import AnswerCacheEntry, AnswerCacheSource, AnswerKind, Citation, Message, Role
 from assistant.policy import assistant_settings_for
@@ -40,8 +41,6 @@ from governance.services import Actor, audit_record
 from ingest.engines import get_embedder
 from retrieval.question_match import normalise, same_key_terms
 
-# The most recent entries of one scope compared with a question (a bound on the lookup's cost).
-MAX_CANDIDATES = 2000
 # float32 dot products of identical unit vectors can fall a hair below 1.0
 _COSINE_SLACK = 1e-5
 
@@ -137,15 +136,20 @@ def _lookup(probe: CacheProbe, threshold: float) -> CacheHit | None:
     for entry_id, message_id in same[:5]:
         if _still_current(entry_id, message_id):
             return CacheHit(entry_id=entry_id, message_id=message_id, similarity=1.0)
-    rows = list(entries.values_list("pk", "message_id", "question", "vector")[:MAX_CANDIDATES])
-    if not rows:
+    scope = scope_vectors(entries, (probe.principal.tenant_id, probe.signature, probe.model_id))
+    if not scope.count:
         return None
-    vectors = np.stack([np.frombuffer(bytes(row[3]), dtype=np.float32) for row in rows])
-    similarities = vectors @ probe_vector(probe)
-    for i in np.argsort(-similarities)[:10]:
-        if similarities[i] < threshold - _COSINE_SLACK:
-            break
-        entry_id, message_id, text = rows[i][0], rows[i][1], rows[i][2]
+    similarities = scope.vectors @ probe_vector(probe)
+    best = [i for i in np.argsort(-similarities)[:10] if similarities[i] >= threshold - _COSINE_SLACK]
+    ids = [int(scope.ids[i]) for i in best]
+    found = {
+        pk: (message_id, text)
+        for pk, message_id, text in entries.filter(pk__in=ids).values_list("pk", "message_id", "question")
+    }
+    for entry_id, i in zip(ids, best, strict=True):
+        if entry_id not in found:  # deleted since the vectors were read
+            continue
+        message_id, text = found[entry_id]
         if same_key_terms(probe.text, text) and _still_current(entry_id, message_id):
             return CacheHit(entry_id=entry_id, message_id=message_id, similarity=float(similarities[i]))
     return None

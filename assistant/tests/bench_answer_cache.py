@@ -2,8 +2,9 @@
 
     pytest -q -s assistant/tests/bench_answer_cache.py
 
-Prints the scope signature's cost against the search's scope on a tenant of 5,000 documents, and a
-hit's and a miss's lookup time through the chat service with the real embedder.
+Prints the scope signature's cost against the search's scope on a tenant of 5,000 documents, a hit's
+and a miss's lookup time through the chat service with the real embedder, and a miss's against
+100 and 2,000 entries of one scope.
 """
 
 from __future__ import annotations
@@ -15,13 +16,23 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from assistant.answer_cache import scope_signature
-from assistant.models import AnswerCacheEntry
+from assistant.answer_cache import cache_probe, scope_signature
+from assistant.models import AnswerCacheEntry, Conversation, Message
+from assistant.models import Role as MessageRole
 from assistant.search import visible_chunk_ids
-from assistant.tests.test_answer_cache import QUESTION, _ask, _member, answer_cache_on, llm, real_tenant  # noqa: F401
+from assistant.tests.test_answer_cache import (  # noqa: F401 - fixtures
+    QUESTION,
+    _ask,
+    _member,
+    answer_cache_on,
+    llm,
+    real_tenant,
+    tenant,
+)
 from governance.access import principal_for_membership
 from governance.models import Role
 from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory
+from ingest.engines import get_embedder
 from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
 
 pytestmark = pytest.mark.django_db
@@ -39,16 +50,16 @@ def _ms(run: Callable[[], object], times: int = 30) -> str:
 
 
 def test_scope_signature_against_the_search_scope():
-    tenant = TenantFactory()
-    group = AccessGroupFactory(tenant=tenant)
+    big = TenantFactory()
+    group = AccessGroupFactory(tenant=big)
     now = timezone.now()
     documents = Document.objects.bulk_create(
-        [Document(tenant=tenant, title=f"d{i}", original_name=f"d{i}") for i in range(DOCUMENTS)]
+        [Document(tenant=big, title=f"d{i}", original_name=f"d{i}") for i in range(DOCUMENTS)]
     )
     versions = DocumentVersion.objects.bulk_create(
         [
             DocumentVersion(
-                tenant=tenant,
+                tenant=big,
                 document=d,
                 number=1,
                 sha256=f"{i:064d}",
@@ -65,7 +76,7 @@ def test_scope_signature_against_the_search_scope():
     Chunk.objects.bulk_create(
         [
             Chunk(
-                tenant=tenant,
+                tenant=big,
                 version=v,
                 ordinal=j,
                 text="x" * 800,
@@ -82,7 +93,7 @@ def test_scope_signature_against_the_search_scope():
     for document in documents[::3]:
         document.access_groups.add(group)
     for role in (Role.MEMBER, Role.ADMIN):
-        principal = principal_for_membership(MembershipFactory(tenant=tenant, role=role))
+        principal = principal_for_membership(MembershipFactory(tenant=big, role=role))
         print(
             f"\n{role}: {DOCUMENTS} documents, {DOCUMENTS * CHUNKS_PER_DOCUMENT} chunks, p50 / p95: "
             f"scope_signature {_ms(lambda p=principal: scope_signature(p))}, "
@@ -111,3 +122,42 @@ def test_a_hit_and_a_miss_through_the_chat_service(real_tenant, llm):  # noqa: F
         f"miss: lookup p50 {np.median(lookups):.1f} ms, "
         f"route + retrieve + compress {np.median(before_llm):.1f} ms"
     )
+
+
+def test_a_miss_against_many_entries_of_one_scope(tenant):  # noqa: F811 - fixture
+    principal = _member(tenant)
+    conversation = Conversation.objects.create(tenant=tenant, title="t")
+    message = Message.objects.create(
+        tenant=tenant, conversation=conversation, role=MessageRole.ASSISTANT, text="a"
+    )
+    signature, model = scope_signature(principal), get_embedder().model_id
+    rng = np.random.default_rng(0)
+    for n in (100, 2000):
+        AnswerCacheEntry.objects.all().delete()
+        vectors = rng.standard_normal((n, 384)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        AnswerCacheEntry.objects.bulk_create(
+            AnswerCacheEntry(
+                tenant=tenant,
+                scope_signature=signature,
+                embedding_model=model,
+                question=f"q{i}",
+                normalised_question=f"q{i}",
+                vector=vectors[i].tobytes(),
+                message=message,
+            )
+            for i in range(n)
+        )
+        questions = iter(range(1000))
+        print(
+            f"\n{n} entries in the scope, a miss (fake embedder), p50 / p95: "
+            + _ms(
+                lambda numbers=questions: cache_probe(
+                    principal=principal,
+                    question=Message(text=f"question {next(numbers)}?"),
+                    route="question",
+                    timings={},
+                ),
+                times=20,
+            )
+        )

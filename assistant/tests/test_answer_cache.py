@@ -15,7 +15,9 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from assistant import answer_cache, services
-from assistant.models import AnswerCacheEntry, AnswerKind, AssistantSettings, Message
+from assistant.answer_cache_vectors import forget_scopes, scope_vectors
+from assistant.models import AnswerCacheEntry, AnswerKind, AssistantSettings, Conversation, Message
+from assistant.models import Role as MessageRole
 from assistant.tests.fakes import DownChatModel, scripted
 from governance.access import principal_for_membership
 from governance.models import AuditEvent, Role
@@ -35,8 +37,12 @@ CAFETERIA = b"# Cafeteria\n\nThe cafeteria opens at eight and serves lunch until
 
 @pytest.fixture(autouse=True)
 def answer_cache_on(settings):
-    """The site default (the test settings turn the cache off for every other test)."""
+    """The site default (the test settings turn the cache off for every other test); no scope's
+    vectors held in memory from another test (ids repeat across tests, rolled back)."""
     settings.TESSERA = {**settings.TESSERA, "ANSWER_CACHE": True}
+    forget_scopes()
+    yield
+    forget_scopes()
 
 
 @pytest.fixture
@@ -160,6 +166,47 @@ def test_an_entry_whose_cited_passage_is_gone_is_never_served(tenant, llm):
     Chunk.objects.filter(pk__in=first.citations.values("chunk_id")).delete()
     assert _ask(principal).cached_from is None
     assert not AnswerCacheEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_a_scopes_vectors_in_memory_follow_every_insert_and_delete():
+    tenant = TenantFactory()
+    conversation = Conversation.objects.create(tenant=tenant, title="t")
+    message = Message.objects.create(
+        tenant=tenant, conversation=conversation, role=MessageRole.ASSISTANT, text="a"
+    )
+
+    def add(value):
+        vector = np.full(4, value, dtype=np.float32).tobytes()
+        return AnswerCacheEntry.objects.create(
+            tenant=tenant,
+            scope_signature="s",
+            embedding_model="m",
+            question="q",
+            vector=vector,
+            message=message,
+        )
+
+    entries = AnswerCacheEntry.objects.filter(tenant=tenant, scope_signature="s", embedding_model="m")
+    key = (tenant.pk, "s", "m")
+
+    def check():
+        scope = scope_vectors(entries, key)
+        stored = dict(entries.values_list("pk", "vector"))
+        assert sorted(scope.ids.tolist()) == sorted(stored)
+        for pk, row in zip(scope.ids.tolist(), scope.vectors, strict=True):
+            assert row.tobytes() == bytes(stored[pk])
+        return scope
+
+    assert check().count == 0
+    first = [add(1.0), add(2.0)]
+    assert check().count == 2
+    add(3.0)  # appended to what is in memory
+    assert check().count == 3
+    first[0].delete()  # count and highest id disagree: read again
+    assert check().count == 2
+    first[1].delete()
+    add(4.0)  # same count, a higher id
+    assert check().count == 2 and check().vectors[-1][0] == 4.0
 
 
 def test_an_unrelated_upload_changes_the_scope_so_no_stale_answer_is_served(tenant, llm):
