@@ -17,6 +17,8 @@ class AssistantSettingsAdmin(admin.ModelAdmin[AssistantSettings]):
         "llm_model",
         "llm_base_url",
         "monthly_token_budget",
+        "answer_cache",
+        "answer_cache_threshold",
         "updated_at",
     )
     list_filter = ("llm_provider",)
@@ -26,7 +28,16 @@ class AssistantSettingsAdmin(admin.ModelAdmin[AssistantSettings]):
 class MessageLedgerAdmin(admin.ModelAdmin[Message]):
     """The ledger of answers: how each was produced, never editable."""
 
-    list_display = ("created_at", "tenant", "kind", "llm_called", "provider", "model_name", "prompt_tokens")
+    list_display = (
+        "created_at",
+        "tenant",
+        "kind",
+        "llm_called",
+        "cached_from",
+        "provider",
+        "model_name",
+        "prompt_tokens",
+    )
     list_filter = ("kind", "llm_called", "provider", "tenant")
     exclude = ("text",)  # the ledger, not the conversation
 

@@ -5,10 +5,14 @@ routing (its intents, labelled examples and trained router versions)."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from governance.models import AccessGroup, ApiKey, TenantOwned
 from ingest.models import Chunk, Document, DocumentVersion
+
+# A cache threshold below this would hand one question's answer to a different one.
+MIN_CACHE_THRESHOLD = 0.85
 
 
 class LlmProvider(models.TextChoices):
@@ -32,10 +36,30 @@ class AssistantSettings(TenantOwned):
         blank=True,
         help_text="LLM tokens (prompt + completion) per calendar month; empty: no limit.",
     )
+    answer_cache = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Reuse the answer of a question close enough to one already answered, within the "
+        "same permission scope; empty: the site default (TESSERA_ANSWER_CACHE).",
+    )
+    answer_cache_threshold = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(MIN_CACHE_THRESHOLD), MaxValueValidator(1.0)],
+        help_text="Cosine similarity of two questions' embeddings from which the cached answer is "
+        "reused (1.0: identical questions only); empty: TESSERA_ANSWER_CACHE_THRESHOLD.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=("tenant",), name="assistant_settings_one_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(fields=("tenant",), name="assistant_settings_one_per_tenant"),
+            models.CheckConstraint(
+                condition=models.Q(answer_cache_threshold__isnull=True)
+                | models.Q(answer_cache_threshold__gte=MIN_CACHE_THRESHOLD, answer_cache_threshold__lte=1.0),
+                name="assistant_settings_cache_threshold_range",
+            ),
+        ]
 
 
 class Conversation(TenantOwned):
@@ -87,6 +111,10 @@ class Message(TenantOwned):
     fallback_reason = models.CharField(max_length=300, blank=True)
     sentences = models.JSONField(default=list, blank=True)  # [{"text", "markers", "supported"}]
     unsupported_sentences = models.PositiveIntegerField(default=0)
+    # the answer this one reuses from the answer cache (its LLM call is the one this answer saved)
+    cached_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ("created_at", "id")
@@ -215,3 +243,38 @@ class IntentModelVersion(TenantOwned):
 
     def __str__(self) -> str:
         return f"intent model v{self.number} ({self.status})"
+
+
+class AnswerCacheEntry(TenantOwned):
+    """An LLM-written, grounded answer that a close enough question asked within the same permission
+    scope may reuse (assistant.answer_cache)."""
+
+    # sha256 of the principal's visible set (each visible document's current version and when it
+    # became ready): principals who see the same documents share entries, any other set never does
+    scope_signature = models.CharField(max_length=64)
+    embedding_model = models.CharField(max_length=100)  # vectors of another model do not compare
+    question = models.TextField()  # as asked
+    normalised_question = models.TextField()  # the exact-match key (retrieval.question_match.normalise)
+    vector = models.BinaryField()  # float32 little-endian, L2-normalised
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    hits = models.PositiveIntegerField(default=0)
+    last_hit_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=("tenant", "scope_signature", "embedding_model"), name="answer_cache_scope"),
+        ]
+
+
+class AnswerCacheSource(TenantOwned):
+    """A document an entry cites: a change to it deletes the entry."""
+
+    entry = models.ForeignKey(AnswerCacheEntry, on_delete=models.CASCADE, related_name="sources")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("entry", "document"), name="answer_cache_source_unique"),
+        ]
+        indexes = [models.Index(fields=("tenant", "document"), name="answer_cache_source_document")]

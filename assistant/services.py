@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from assistant import answering
+from assistant import answer_cache, answering
 from assistant.answering import Draft, Token, ms_since
 from assistant.intent_router import TrainingSetError, get_intent_router
 from assistant.llm import LlmConfig, LlmUnavailable, Provider, breaker_for, chat_model_for, estimated_cost
@@ -122,26 +122,41 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
     config = llm_config_for(principal.tenant)
     choice = _route(principal.tenant_id, question.text, timings)
     route = choice.route
+    cache = answer_cache.cache_probe(principal=principal, question=question, route=route, timings=timings)
+    if cache is not None and cache.hit is not None:
+        message = answer_cache.cache_answer(question=question, probe=cache, started=started)
+        yield AnswerEvent("done", message.text, message)
+        return
     draft: Draft | None = None
-    if choice.reply:
-        draft = answering.reply_draft(choice.reply, timings)
-    elif route in answering.ROUTE_REPLIES:
-        draft = answering.route_draft(route, timings)
-    elif route == "search":
-        draft = answering.search_draft(_evidence(principal, question.text, timings, SEARCH_BUDGET), timings)
-    elif not (evidence := _evidence(principal, question.text, timings, within=choice.access_group_id)):
-        draft = answering.not_found_draft([], **timings)
-    else:
-        for step in _generate(principal, question.text, evidence, config, timings):
-            if isinstance(step, Token):
-                yield AnswerEvent("token", step.text)
-            else:
-                draft = step
+    for step in _steps(principal, question.text, choice, config, timings):
+        if isinstance(step, Token):
+            yield AnswerEvent("token", step.text)
+        else:
+            draft = step
     if draft is None:  # pragma: no cover - generate() always ends with a draft
         raise RuntimeError("answering produced no answer")
     timings["total"] = ms_since(started)
     message = _store(principal, question, draft, config, route)
+    if cache is not None:
+        answer_cache.cache_keep(probe=cache, message=message)
     yield AnswerEvent("done", message.text, message)
+
+
+def _steps(
+    principal: Principal, text: str, choice: RouteChoice, config: LlmConfig, timings: dict[str, float]
+) -> Iterator[Token | Draft]:
+    """The reply for the route chosen, as a :class:`Draft` (last); an LLM's answer is streamed
+    first as :class:`Token` s."""
+    if choice.reply:
+        yield answering.reply_draft(choice.reply, timings)
+    elif choice.route in answering.ROUTE_REPLIES:
+        yield answering.route_draft(choice.route, timings)
+    elif choice.route == "search":
+        yield answering.search_draft(_evidence(principal, text, timings, SEARCH_BUDGET), timings)
+    elif not (evidence := _evidence(principal, text, timings, within=choice.access_group_id)):
+        yield answering.not_found_draft([], **timings)
+    else:
+        yield from _generate(principal, text, evidence, config, timings)
 
 
 def _route(tenant_id: int, text: str, timings: dict[str, float]) -> RouteChoice:
