@@ -29,6 +29,10 @@ class TrainingConfig:
     weight_decay: float = 0.6  # decoupled (AdamW, scaled by the learning rate), on weights only
     dropout: float = 0.0  # on the hidden layer, while training
     label_smoothing: float = 0.0
+    # The word model added to the logits (retrieval.intent_lexical): the spread of its scores (0: none)
+    # and its additive smoothing.
+    lexical_weight: float = 0.5
+    lexical_smoothing: float = 0.1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -36,6 +40,8 @@ class TrainingConfig:
             raise ValueError("hidden must be >= 0, epochs and batch_size >= 1")
         if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError("dropout and label_smoothing must be in [0, 1)")
+        if self.lexical_weight < 0.0 or self.lexical_smoothing <= 0.0:
+            raise ValueError("lexical_weight must be >= 0 and lexical_smoothing > 0")
 
 
 class SoftmaxClassifier:
