@@ -69,3 +69,10 @@ def test_bad_settings_are_refused(options):
         WordNaiveBayes.fit(TEXTS, TARGETS, 2, **options)
     with pytest.raises(ValueError, match="one target per text"):
         WordNaiveBayes.fit(TEXTS, TARGETS[:2], 2, smoothing=0.1, weight=0.5)
+
+
+def test_one_message_scores_as_it_does_in_a_batch(model):
+    texts = ["when is my bill due", "hello!", "zebra", "Hello BILL bill"]
+    batch = model.scores(texts)
+    for i, text in enumerate(texts):
+        np.testing.assert_allclose(model.scores([text])[0], batch[i], rtol=1e-5, atol=1e-6)
