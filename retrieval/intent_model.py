@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 Matrix = npt.NDArray[np.float32]
 ARRAY_NAMES = ("mean", "scale", "w1", "b1", "w2", "b2")
@@ -113,7 +114,20 @@ class _Adam:
 def train_classifier(
     features: Matrix, targets: npt.NDArray[np.intp], n_classes: int, config: TrainingConfig
 ) -> SoftmaxClassifier:
-    """Fit the classifier to ``features`` (n, d) and class indices ``targets`` (n,)."""
+    """Fit the classifier to ``features`` (n, d) and class indices ``targets`` (n,).
+
+    The matrix products run on one BLAS thread: a batch's products are small, and on shared cores
+    OpenBLAS's threads wait for each other at every product (measured on the project's loaded 2-core
+    machine: 3.5 s instead of 20 s for CLINC150's 15,100 x 768 features, 0.6 s instead of 9 s for the
+    default router's 453 examples).
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _train(features, targets, n_classes, config)
+
+
+def _train(
+    features: Matrix, targets: npt.NDArray[np.intp], n_classes: int, config: TrainingConfig
+) -> SoftmaxClassifier:
     if features.ndim != 2 or len(features) != len(targets) or len(features) == 0:
         raise ValueError("features must be (n, d) with one target per row, n > 0")
     if targets.min() < 0 or targets.max() >= n_classes:
