@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits
 
 from retrieval.embedding import Embedder
 from retrieval.intent import OUT_OF_SCOPE, IntentRouter, LabelledTexts, intent_metrics
