@@ -224,6 +224,8 @@ def _spawn(options: dict[str, Any], cache_dir: Path) -> None:
         # (a benchmark's trivia would often route out of scope). `--routes` measures the whole chat
         # path, routing included, unless `--all-to-llm` asks for the baseline.
         "TESSERA_INTENT_ROUTING": "1" if options["routes"] and not options["all_to_llm"] else "0",
+        # the baseline asks the LLM every time: no answer is reused from the cache
+        **({"TESSERA_ANSWER_CACHE": "0"} if options["all_to_llm"] else {}),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),  # not a line per uploaded document
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "evaluate-only",
         "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"),
