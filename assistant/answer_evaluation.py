@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from assistant import services
 from assistant.citations import MARKER, strip_markers
-from assistant.models import AnswerKind, Message
+from assistant.models import AnswerKind, Conversation, Message
 from assistant.prompting import split_sentences
 from assistant.squad import best_over_gold, exact_match, token_f1
 from config.errors import ApplicationError
@@ -115,7 +115,10 @@ def answers_run(
     empty question is refused, as it is to anyone).
 
     The local model is loaded (and the fixed system prompt prefilled) before the first question,
-    as a running server has it, so loading is not counted as a question's latency."""
+    as a running server has it, so loading is not counted as a question's latency. The tenant's
+    earlier conversations are deleted first, so no answer of an earlier run is reused from the
+    answer cache."""
+    Conversation.objects.filter(tenant_id=principal.tenant_id).delete()
     asked = [query for query in queries if query.id in gold]
     if asked:
         services.llm_warm_up(principal=principal)
@@ -176,16 +179,16 @@ def answers_report(runs: Sequence[AnswerRun], failed: Sequence[str], *, llm: str
 
 
 @contextmanager
-def predictions_sink(path: Path | None) -> Iterator[Callable[[AnswerRun], None]]:
-    """A function that writes an answer's line to ``path`` at once, flushed, so a run stopped
+def predictions_sink(path: Path | None) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A function that writes a prediction's line to ``path`` at once, flushed, so a run stopped
     half-way keeps what it answered (a function that does nothing without a path)."""
     if path is None:
-        yield lambda run: None
+        yield lambda row: None
         return
     with path.open("w", encoding="utf-8") as handle:
 
-        def write(run: AnswerRun) -> None:
-            handle.write(json.dumps(run.prediction(), ensure_ascii=False) + "\n")
+        def write(row: dict[str, Any]) -> None:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             handle.flush()
 
         yield write

@@ -73,7 +73,12 @@ SEARCH_INTRO = "Documents that match (no AI-written answer needed for a search):
 
 def route_draft(route: str, timings: dict[str, float]) -> Draft:
     """The fixed reply to a message routed away from the documents (small talk, out of scope, abuse)."""
-    return Draft(kind="no_llm", text=ROUTE_REPLIES[route], evidence=[], timings_ms=timings)
+    return reply_draft(ROUTE_REPLIES[route], timings)
+
+
+def reply_draft(text: str, timings: dict[str, float]) -> Draft:
+    """A fixed reply, without an LLM call (a built-in route's, or a tenant intent's own)."""
+    return Draft(kind="no_llm", text=text, evidence=[], timings_ms=timings)
 
 
 def search_draft(evidence: list[Evidence], timings: dict[str, float]) -> Draft:

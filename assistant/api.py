@@ -52,6 +52,9 @@ class AskApi(APIView):
                 "kind": serializers.CharField(),
                 "route": serializers.CharField(),
                 "llm_called": serializers.BooleanField(),
+                "cached_from": serializers.IntegerField(
+                    allow_null=True, help_text="The answer this one reuses from the answer cache."
+                ),
                 "citations": CITATION,
                 "usage": serializers.DictField(),
             },
@@ -82,6 +85,7 @@ def answer_json(message: Message) -> dict[str, Any]:
         "kind": message.kind,
         "route": message.route,
         "llm_called": message.llm_called,
+        "cached_from": message.cached_from_id,
         "citations": [
             {
                 "marker": c.marker,

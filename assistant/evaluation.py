@@ -15,7 +15,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from assistant.answer_evaluation import answers_report, answers_run, predictions
 from assistant.answerability_evaluation import answerability_report, answerability_run, features_write
 from assistant.llm import Provider
 from assistant.policy import llm_config_for
+from assistant.route_evaluation import messages_run, routes_report
 from assistant.search import DocumentHit, search
 from config.errors import ApplicationError, Conflict
 from governance.access import Principal, principal_for_membership
@@ -272,7 +273,8 @@ class EvaluationOptions:
     rerank: bool = True
     progress: bool = False
     answers: bool = False  # also answer the queries with gold answers, and score the answers
-    predictions: Path | None = None  # with answers: write each answer here, one JSON line each
+    routes: bool = False  # also send the folder's messages through the chat path, and report routing
+    predictions: Path | None = None  # with answers/routes: write each answer here, one JSON line each
     # the answerability check with each question's gold documents present and removed (query id ->
     # gold corpus ids); its features are written to ``features`` when given
     gold_documents: dict[str, list[str]] | None = None
@@ -301,20 +303,42 @@ def evaluate(
     qrels = {q.id: dataset.qrels[q.id] for q in queries if q.id in dataset.qrels}
     scores = evaluate_run(qrels, runs.rankings, DEFAULT_METRICS)
     result = report(dataset, state, runs, scores, options)
-    if options.answers:
-        result.update(answers_evaluate(dataset, queries, principal=principal, state=state, options=options))
+    with predictions_sink(options.predictions) as write:
+        if options.answers:
+            result.update(
+                answers_evaluate(
+                    dataset, queries, principal=principal, state=state, write=write, progress=options.progress
+                )
+            )
+        if options.routes:
+            sent, refused = messages_run(
+                dataset.messages,
+                principal=principal,
+                gold=dataset.answers,
+                documents=state.documents,
+                on_message=lambda run: write(run.prediction()),
+                progress=options.progress,
+            )
+            result.update(routes_report(sent, refused))
     if options.gold_documents is not None:
-        checked = answerability_run(
-            queries,
-            principal=principal,
-            gold=options.gold_documents,
-            documents=state.documents,
-            progress=options.progress,
-        )
-        if options.features:
-            features_write(checked, options.features)
-        result.update(answerability_report(checked))
+        result.update(answerability_evaluate(queries, principal=principal, state=state, options=options))
     return result
+
+
+def answerability_evaluate(
+    queries: Sequence[BeirQuery], *, principal: Principal, state: IngestState, options: EvaluationOptions
+) -> dict[str, Any]:
+    """Check every question with gold documents, present and removed; write the features if asked."""
+    checked = answerability_run(
+        queries,
+        principal=principal,
+        gold=options.gold_documents or {},
+        documents=state.documents,
+        progress=options.progress,
+    )
+    if options.features:
+        features_write(checked, options.features)
+    return answerability_report(checked)
 
 
 def answers_evaluate(
@@ -323,18 +347,18 @@ def answers_evaluate(
     *,
     principal: Principal,
     state: IngestState,
-    options: EvaluationOptions,
+    write: Callable[[dict[str, Any]], None] = lambda row: None,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Answer the queries that have gold answers, write the predictions if asked, report the metrics."""
-    with predictions_sink(options.predictions) as write:
-        answered, refused = answers_run(
-            queries,
-            principal=principal,
-            gold=dataset.answers,
-            documents=state.documents,
-            on_answer=write,
-            progress=options.progress,
-        )
+    """Answer the queries that have gold answers, pass each prediction to ``write``, report the metrics."""
+    answered, refused = answers_run(
+        queries,
+        principal=principal,
+        gold=dataset.answers,
+        documents=state.documents,
+        on_answer=lambda run: write(run.prediction()),
+        progress=progress,
+    )
     config = llm_config_for(principal.tenant)
     llm = f"{config.provider}:{config.model}" if config.provider != Provider.EXTRACTIVE else config.provider
     return answers_report(answered, refused, llm=llm)

@@ -1,13 +1,18 @@
 """Conversations, answers with their ledger (route, LLM use, tokens, cost, latency) and citations,
-and each tenant's answering policy (which LLM, how patient, what budget)."""
+each tenant's answering policy (which LLM, how patient, what budget), and each tenant's own intent
+routing (its intents, labelled examples and trained router versions)."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from governance.models import ApiKey, TenantOwned
+from governance.models import AccessGroup, ApiKey, TenantOwned
 from ingest.models import Chunk, Document, DocumentVersion
+
+# A cache threshold below this would hand one question's answer to a different one.
+MIN_CACHE_THRESHOLD = 0.85
 
 
 class LlmProvider(models.TextChoices):
@@ -31,10 +36,30 @@ class AssistantSettings(TenantOwned):
         blank=True,
         help_text="LLM tokens (prompt + completion) per calendar month; empty: no limit.",
     )
+    answer_cache = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Reuse the answer of a question close enough to one already answered, within the "
+        "same permission scope; empty: the site default (TESSERA_ANSWER_CACHE).",
+    )
+    answer_cache_threshold = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(MIN_CACHE_THRESHOLD), MaxValueValidator(1.0)],
+        help_text="Cosine similarity of two questions' embeddings from which the cached answer is "
+        "reused (1.0: identical questions only); empty: TESSERA_ANSWER_CACHE_THRESHOLD.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=("tenant",), name="assistant_settings_one_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(fields=("tenant",), name="assistant_settings_one_per_tenant"),
+            models.CheckConstraint(
+                condition=models.Q(answer_cache_threshold__isnull=True)
+                | models.Q(answer_cache_threshold__gte=MIN_CACHE_THRESHOLD, answer_cache_threshold__lte=1.0),
+                name="assistant_settings_cache_threshold_range",
+            ),
+        ]
 
 
 class Conversation(TenantOwned):
@@ -86,6 +111,10 @@ class Message(TenantOwned):
     fallback_reason = models.CharField(max_length=300, blank=True)
     sentences = models.JSONField(default=list, blank=True)  # [{"text", "markers", "supported"}]
     unsupported_sentences = models.PositiveIntegerField(default=0)
+    # the answer this one reuses from the answer cache (its LLM call is the one this answer saved)
+    cached_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ("created_at", "id")
@@ -110,3 +139,142 @@ class Citation(TenantOwned):
     class Meta:
         ordering = ("marker",)
         constraints = [models.UniqueConstraint(fields=("message", "marker"), name="citation_unique_marker")]
+
+
+class TenantIntent(TenantOwned):
+    """A route of the tenant's own: answered with a fixed reply, or searched in one access group's
+    documents only (within what the asker may see anyway). Exactly one of the two is set."""
+
+    name = models.SlugField(max_length=32, help_text="The route's name, as examples and the ledger use it.")
+    reply = models.TextField(blank=True, help_text="Answer every message of this intent with this text.")
+    access_group = models.ForeignKey(
+        AccessGroup,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Search only this group's documents for messages of this intent.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [
+            models.UniqueConstraint(fields=("tenant", "name"), name="tenant_intent_unique_name"),
+            models.CheckConstraint(
+                condition=(models.Q(reply="") & models.Q(access_group__isnull=False))
+                | (~models.Q(reply="") & models.Q(access_group__isnull=True)),
+                name="tenant_intent_reply_or_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IntentExample(TenantOwned):
+    """A labelled message: ``label`` is a built-in route or the name of one of the tenant's intents."""
+
+    text = models.CharField(max_length=500)
+    label = models.CharField(max_length=32)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("label", "id")
+        constraints = [models.UniqueConstraint(fields=("tenant", "text"), name="intent_example_unique_text")]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.text[:40]}"
+
+
+class IntentModelStatus(models.TextChoices):
+    TRAINING = "training", "Training"
+    READY = "ready", "Ready (candidate)"
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+    FAILED = "failed", "Failed"
+
+
+class IntentModelVersion(TenantOwned):
+    """One training of a tenant's router: its out-of-fold evaluation, its file, and its life
+    (training -> ready -> active -> retired; or failed, with the reason)."""
+
+    number = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=IntentModelStatus.choices, default=IntentModelStatus.TRAINING
+    )
+    accuracy = models.FloatField(null=True, blank=True)
+    oos_recall = models.FloatField(null=True, blank=True)
+    oos_precision = models.FloatField(null=True, blank=True)
+    # {"method", "labels", "confusion" (rows: true label, columns: predicted), metrics...}
+    evaluation = models.JSONField(default=dict, blank=True)
+    example_counts = models.JSONField(default=dict, blank=True)
+    examples = models.JSONField(default=list, blank=True)  # the tenant's [text, label] pairs trained on
+    train_seconds = models.FloatField(null=True, blank=True)
+    file_path = models.CharField(max_length=300, blank=True, help_text="Relative to MODELS_DIR.")
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    # the version that was active when this one was activated: where a rollback goes back to
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-number",)
+        constraints = [
+            models.UniqueConstraint(fields=("tenant", "number"), name="intent_model_unique_number"),
+            models.UniqueConstraint(
+                fields=("tenant",),
+                condition=models.Q(status="active"),
+                name="intent_model_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"intent model v{self.number} ({self.status})"
+
+
+class AnswerCacheEntry(TenantOwned):
+    """An LLM-written, grounded answer that a close enough question asked within the same permission
+    scope may reuse (assistant.answer_cache)."""
+
+    # sha256 of the principal's visible set (each visible document's current version and when it
+    # became ready): principals who see the same documents share entries, any other set never does
+    scope_signature = models.CharField(max_length=64)
+    embedding_model = models.CharField(max_length=100)  # vectors of another model do not compare
+    question = models.TextField()  # as asked
+    normalised_question = models.TextField()  # the exact-match key (retrieval.question_match.normalise)
+    vector = models.BinaryField()  # float32 little-endian, L2-normalised
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    hits = models.PositiveIntegerField(default=0)
+    last_hit_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=("tenant", "scope_signature", "embedding_model"), name="answer_cache_scope"),
+        ]
+
+
+class AnswerCacheSource(TenantOwned):
+    """A document an entry cites: a change to it deletes the entry."""
+
+    entry = models.ForeignKey(AnswerCacheEntry, on_delete=models.CASCADE, related_name="sources")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("entry", "document"), name="answer_cache_source_unique"),
+        ]
+        indexes = [models.Index(fields=("tenant", "document"), name="answer_cache_source_document")]

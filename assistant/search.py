@@ -71,10 +71,12 @@ class SearchResults:
         return [p for d in self.documents for p in d.passages]
 
 
-def visible_chunk_ids(principal: Principal, exclude_documents: Collection[int] = ()) -> npt.NDArray[np.int64]:
-    """The ids of every chunk ``principal`` may see, as the index searches take them, less those
-    of ``exclude_documents`` (a narrower scope, never a wider one)."""
-    visible = chunks_visible_to(principal).order_by()
+def visible_chunk_ids(
+    principal: Principal, access_group_id: int | None = None, exclude_documents: Collection[int] = ()
+) -> npt.NDArray[np.int64]:
+    """The ids of every chunk ``principal`` may see (of one access group's documents only, if given;
+    less those of ``exclude_documents``), as the index searches take them."""
+    visible = chunks_visible_to(principal, access_group_id=access_group_id).order_by()
     if exclude_documents:
         visible = visible.exclude(version__document_id__in=list(exclude_documents))
     ids = visible.values_list("id", flat=True)
@@ -88,20 +90,22 @@ def search(
     k: int = 10,
     passages_per_document: int = 3,
     rerank: bool = True,
+    access_group_id: int | None = None,
     exclude_documents: Collection[int] = (),
     signals: bool = False,
 ) -> SearchResults:
     """The ``k`` best documents for ``query`` among those ``principal`` may see.
 
     ``rerank`` asks for the reranking stage (late interaction over the fused top documents; a
-    no-op when the embedder gives no token vectors or ``RERANK_TOP_K`` is 0).
-    ``exclude_documents`` leaves documents out of the scope (evaluation: "what if it were not
-    there"). ``signals`` also gathers what the answerability check needs (``results.signals``).
+    no-op when the embedder gives no token vectors or ``RERANK_TOP_K`` is 0). ``access_group_id``
+    narrows the scope to that group's documents (it never widens it), and so does
+    ``exclude_documents`` (evaluation: "what if they were not there"). ``signals`` also gathers what
+    the answerability check needs (``results.signals``).
     """
     results = SearchResults(query=query)
     timings = results.timings_ms
     started = time.perf_counter()
-    scope = visible_chunk_ids(principal, exclude_documents)
+    scope = visible_chunk_ids(principal, access_group_id, exclude_documents)
     timings["scope"] = _ms_since(started)
     started = time.perf_counter()
     indexes = index_store(principal.tenant_id).read()

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from assistant import answering
+from assistant import answer_cache, answering
 from assistant.answerability import evidence_unanswerable
 from assistant.answering import Draft, Token, ms_since
 from assistant.intent_router import TrainingSetError, get_intent_router
@@ -24,17 +24,17 @@ from assistant.models import AnswerKind, Citation, Conversation, Message, Role
 from assistant.policy import budget_spent, llm_config_for
 from assistant.prompting import Evidence, EvidenceBudget, prompt_template, select_evidence
 from assistant.search import SearchResults, search
+from assistant.tenant_routing import RouteChoice, route_choice, tenant_router
 from config.errors import ApplicationError, NotFound
 from governance.access import Principal
 from governance.services import Actor, audit_record
 from ingest.engines import get_embedder
-from retrieval.intent import DEFAULT_ROUTES, IntentModelError
+from retrieval.intent import IntentModelError
 
 MAX_QUESTION_CHARS = 2000
 SEARCH_DOCUMENTS = 5
 # A search shows the best sentences of each document found, not the LLM's tight evidence budget.
 SEARCH_BUDGET = EvidenceBudget(passages=SEARCH_DOCUMENTS, sentences=2 * SEARCH_DOCUMENTS, tokens=400)
-ROUTES = frozenset(DEFAULT_ROUTES)
 
 logger = logging.getLogger(__name__)
 
@@ -121,47 +121,65 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
     started = time.perf_counter()
     timings: dict[str, float] = {}
     config = llm_config_for(principal.tenant)
-    route = _route(question.text, timings)
+    choice = _route(principal.tenant_id, question.text, timings)
+    route = choice.route
+    cache = answer_cache.cache_probe(principal=principal, question=question, route=route, timings=timings)
+    if cache is not None and cache.hit is not None:
+        message = answer_cache.cache_answer(question=question, probe=cache, started=started)
+        yield AnswerEvent("done", message.text, message)
+        return
     draft: Draft | None = None
-    if route in answering.ROUTE_REPLIES:
-        draft = answering.route_draft(route, timings)
-    elif route == "search":
-        draft = answering.search_draft(_evidence(principal, question.text, timings, SEARCH_BUDGET), timings)
-    elif not (
-        found := _retrieve(principal, question.text, timings, signals=settings.TESSERA["ANSWERABILITY"])
-    )[1]:
-        draft = answering.not_found_draft([], **timings)
-    elif reason := evidence_unanswerable(*found, timings):  # too weak to answer: no LLM call
-        draft = answering.not_found_draft(found[1], **timings)
-        draft.fallback_reason = reason
-    else:
-        evidence = found[1]
-        for step in _generate(principal, question.text, evidence, config, timings):
-            if isinstance(step, Token):
-                yield AnswerEvent("token", step.text)
-            else:
-                draft = step
+    for step in _steps(principal, question.text, choice, config, timings):
+        if isinstance(step, Token):
+            yield AnswerEvent("token", step.text)
+        else:
+            draft = step
     if draft is None:  # pragma: no cover - generate() always ends with a draft
         raise RuntimeError("answering produced no answer")
     timings["total"] = ms_since(started)
     message = _store(principal, question, draft, config, route)
+    if cache is not None:
+        answer_cache.cache_keep(probe=cache, message=message)
     yield AnswerEvent("done", message.text, message)
 
 
-def _route(text: str, timings: dict[str, float]) -> str:
+def _steps(
+    principal: Principal, text: str, choice: RouteChoice, config: LlmConfig, timings: dict[str, float]
+) -> Iterator[Token | Draft]:
+    """The reply for the route chosen, as a :class:`Draft` (last); an LLM's answer is streamed
+    first as :class:`Token` s."""
+    if choice.reply:
+        yield answering.reply_draft(choice.reply, timings)
+    elif choice.route in answering.ROUTE_REPLIES:
+        yield answering.route_draft(choice.route, timings)
+    elif choice.route == "search":
+        yield answering.search_draft(_evidence(principal, text, timings, SEARCH_BUDGET), timings)
+    elif not (found := _retrieve(principal, text, timings, within=choice.access_group_id, signals=True))[1]:
+        yield answering.not_found_draft([], **timings)
+    elif reason := evidence_unanswerable(*found, timings):  # too weak to answer: no LLM call
+        abstained = answering.not_found_draft(found[1], **timings)
+        abstained.fallback_reason = reason
+        yield abstained
+    else:
+        yield from _generate(principal, text, found[1], config, timings)
+
+
+def _route(tenant_id: int, text: str, timings: dict[str, float]) -> RouteChoice:
     """Where the message goes: ``question`` (the documents and, if needed, the LLM), ``search``,
-    ``smalltalk``, ``out_of_scope`` or ``abuse``. With routing off, or no router to be had, every
-    message is a question."""
+    ``smalltalk``, ``out_of_scope``, ``abuse`` or one of the tenant's own intents, by the tenant's
+    active router or else the default one. With routing off, or no router to be had, every message
+    is a question."""
     if not settings.TESSERA["INTENT_ROUTING"]:
-        return "question"
+        return RouteChoice("question")
     started = time.perf_counter()
     try:
-        label = get_intent_router().route(text).label
+        router = tenant_router(tenant_id) or get_intent_router()
+        label = router.route(text).label
     except (IntentModelError, TrainingSetError, OSError):
-        logger.exception("intent routing failed: answering as a question")
+        logger.exception("intent routing failed tenant=%s: answering as a question", tenant_id)
         label = "question"
     timings["route"] = ms_since(started)
-    return label if label in ROUTES else "question"
+    return route_choice(tenant_id, label)
 
 
 def answer(*, principal: Principal, question: str, conversation: Conversation | None = None) -> Message:
@@ -190,9 +208,16 @@ def llm_warm_up(*, principal: Principal) -> None:
 
 
 def _evidence(
-    principal: Principal, question: str, timings: dict[str, float], budget: EvidenceBudget | None = None
+    principal: Principal,
+    question: str,
+    timings: dict[str, float],
+    budget: EvidenceBudget | None = None,
+    *,
+    within: int | None = None,
 ) -> list[Evidence]:
-    return _retrieve(principal, question, timings, budget)[1]
+    """The best passages for ``question`` the principal may see (``within``: of that access group's
+    documents only, as a tenant intent asks)."""
+    return _retrieve(principal, question, timings, budget, within=within)[1]
 
 
 def _retrieve(
@@ -201,12 +226,19 @@ def _retrieve(
     timings: dict[str, float],
     budget: EvidenceBudget | None = None,
     *,
+    within: int | None = None,
     signals: bool = False,
 ) -> tuple[SearchResults, list[Evidence]]:
-    """The search's results (with the answerability check's signals if asked) and the evidence kept."""
+    """The search's results and the evidence kept; ``signals`` also gathers what the answerability
+    check needs (when the check is on)."""
     started = time.perf_counter()
     results = search(
-        principal=principal, query=question, k=SEARCH_DOCUMENTS, passages_per_document=1, signals=signals
+        principal=principal,
+        query=question,
+        k=SEARCH_DOCUMENTS,
+        passages_per_document=1,
+        access_group_id=within,
+        signals=signals and settings.TESSERA["ANSWERABILITY"],
     )
     timings["retrieve"] = ms_since(started)
     if not results.documents or results.query_vector is None:

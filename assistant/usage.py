@@ -1,5 +1,6 @@
 """The tenant's ledger in figures: how many answers needed no LLM call, by route, and what the LLM
-calls cost (tokens and estimated money), with what the skipped calls would have cost."""
+calls cost (tokens and estimated money), with what the skipped calls would have cost, and what the
+answer cache saved exactly (the calls of the answers it reused)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ class Usage:
     # (None before its first LLM call: there is nothing to estimate from).
     tokens_saved_estimate: int | None
     cost_saved_estimate_usd: float | None
+    # Answers reused from the answer cache, and the tokens and cost of the LLM calls they saved (those
+    # of the answers they copy, exactly; counted in the estimate above too).
+    cache_hits: int
+    cache_tokens_saved: int
+    cache_cost_saved_usd: float
     routes: list[RouteUsage]
 
     def as_dict(self) -> dict[str, Any]:
@@ -54,6 +60,10 @@ def usage_of(tenant: Tenant, *, since: datetime | None = None) -> Usage:
         prompt=Sum("prompt_tokens", filter=Q(llm_called=True)),
         completion=Sum("completion_tokens", filter=Q(llm_called=True)),
         cost=Sum("cost_usd", filter=Q(llm_called=True)),
+        cache_hits=Count("id", filter=Q(cached_from__isnull=False)),
+        cache_prompt=Sum("cached_from__prompt_tokens"),
+        cache_completion=Sum("cached_from__completion_tokens"),
+        cache_cost=Sum("cached_from__cost_usd"),
     )
     count, calls = totals["answers"], totals["llm_calls"]
     prompt, completion = totals["prompt"] or 0, totals["completion"] or 0
@@ -77,5 +87,8 @@ def usage_of(tenant: Tenant, *, since: datetime | None = None) -> Usage:
         cost_usd=float(cost),
         tokens_saved_estimate=round(without * (prompt + completion) / calls) if calls else None,
         cost_saved_estimate_usd=round(float(cost) * without / calls, 6) if calls else None,
+        cache_hits=totals["cache_hits"],
+        cache_tokens_saved=(totals["cache_prompt"] or 0) + (totals["cache_completion"] or 0),
+        cache_cost_saved_usd=float(totals["cache_cost"] or 0),
         routes=[RouteUsage(route=name, **entry) for name, entry in sorted(routes.items())],
     )

@@ -248,6 +248,13 @@ TESSERA = {
     "LLM_THREADS": env.int("TESSERA_LLM_THREADS", default=os.cpu_count() or 2),
     # Dollars per million tokens, [prompt, completion], by model name (JSON); unpriced models cost 0.
     "LLM_PRICES": env.json("TESSERA_LLM_PRICES", default={}),
+    # The permission-aware answer cache (assistant.answer_cache; a tenant's settings override these):
+    # a question whose embedding is at least THRESHOLD (cosine) close to one answered by the LLM
+    # within the same permission scope reuses that answer and its citations, without an LLM call.
+    "ANSWER_CACHE": env.bool("TESSERA_ANSWER_CACHE", default=True),
+    "ANSWER_CACHE_THRESHOLD": env.float("TESSERA_ANSWER_CACHE_THRESHOLD", default=0.95),
+    # Entries kept per tenant (the least recently used go first).
+    "ANSWER_CACHE_MAX_ENTRIES": env.int("TESSERA_ANSWER_CACHE_MAX_ENTRIES", default=5000),
 }
 if TESSERA["LLM_PROVIDER"] not in ("local", "openai", "extractive"):
     raise ImproperlyConfigured(
@@ -267,6 +274,13 @@ if _threshold is not None and not 0.0 <= _threshold <= 1.0:
     raise ImproperlyConfigured(
         f"TESSERA_ANSWERABILITY_THRESHOLD must be a probability between 0 and 1, not {_threshold}."
     )
+if not 0.85 <= TESSERA["ANSWER_CACHE_THRESHOLD"] <= 1.0:  # as AssistantSettings.answer_cache_threshold
+    raise ImproperlyConfigured(
+        "TESSERA_ANSWER_CACHE_THRESHOLD must be between 0.85 and 1.0 (a cosine similarity), "
+        f"not {TESSERA['ANSWER_CACHE_THRESHOLD']!r}."
+    )
+if TESSERA["ANSWER_CACHE_MAX_ENTRIES"] < 1:
+    raise ImproperlyConfigured("TESSERA_ANSWER_CACHE_MAX_ENTRIES must be at least 1.")
 if TESSERA["SEARCH_FUSION"] not in ("scores", "rrf"):  # a typo must not silently pick the other one
     raise ImproperlyConfigured(
         f"TESSERA_SEARCH_FUSION must be 'scores' or 'rrf', not {TESSERA['SEARCH_FUSION']!r}."

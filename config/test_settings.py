@@ -26,3 +26,6 @@ TESSERA["INTENT_ROUTING"] = os.environ.get("TESSERA_INTENT_ROUTING", "") == "1"
 # Every question reaches the evidence and the LLM unless a test turns the answerability check on (its
 # model is fitted on the real embedder's scores, which the fake embedder does not reproduce).
 TESSERA["ANSWERABILITY"] = os.environ.get("TESSERA_ANSWERABILITY", "") == "1"
+# The answer cache is off unless a test turns it on (assistant/tests/test_answer_cache.py): tests that
+# ask the same question twice expect the LLM to be asked twice.
+TESSERA["ANSWER_CACHE"] = os.environ.get("TESSERA_ANSWER_CACHE", "") == "1"

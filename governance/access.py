@@ -2,7 +2,8 @@
 
 Views, the API, tasks and services turn a request (a session user in a tenant, or an API key)
 into a :class:`Principal`, and ask this module what that principal may read or do
-(``documents_visible_to``, ``chunks_visible_to``, ``require_admin``, ``require_scope``).
+(``documents_visible_to``, ``versions_visible_to``, ``chunks_visible_to``, ``require_admin``,
+``require_scope``).
 """
 
 from __future__ import annotations
@@ -87,19 +88,33 @@ def documents_visible_to(principal: Principal) -> QuerySet[Document]:
     return documents.filter(pk__in=Document.objects.filter(allowed).values("pk"))
 
 
-def chunks_visible_to(principal: Principal) -> QuerySet[Chunk]:
+def chunks_visible_to(principal: Principal, *, access_group_id: int | None = None) -> QuerySet[Chunk]:
     """The searchable chunks ``principal`` may see: those of the current, ready version of each
     visible document. Retrieval passes these ids INTO the index search as its scope.
+    ``access_group_id`` keeps only the visible documents restricted to that group (a tenant intent
+    that searches one collection): it narrows the scope, never widens it.
 
     Written as "chunks whose version is in <the visible current versions>" so the database walks
     the few versions and reads chunk ids from the (version, ordinal) index alone, never the chunk
     rows with their texts and vectors (49 -> 19 ms p50 for SciFact's 16k chunks in SQLite;
     docs/benchmarks.md). The versions
     are the tenant's, so their chunks are too."""
-    versions = DocumentVersion.objects.filter(
+    versions = versions_visible_to(principal, access_group_id=access_group_id)
+    return Chunk.objects.filter(version_id__in=versions.values("pk"))
+
+
+def versions_visible_to(
+    principal: Principal, *, access_group_id: int | None = None
+) -> QuerySet[DocumentVersion]:
+    """The searchable versions ``principal`` may see: the current, ready version of each visible
+    document (one row per document, so far fewer rows than its chunks); ``access_group_id``
+    narrows them as for ``chunks_visible_to``."""
+    documents = documents_visible_to(principal)
+    if access_group_id is not None:
+        documents = documents.filter(access_groups=access_group_id)
+    return DocumentVersion.objects.filter(
         tenant_id=principal.tenant_id,
         status=VersionStatus.READY,
-        document__in=documents_visible_to(principal),
+        document__in=documents,
         document__current_version=F("pk"),
     )
-    return Chunk.objects.filter(version_id__in=versions.values("pk"))

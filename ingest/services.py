@@ -20,6 +20,7 @@ from governance.models import AccessGroup, Tenant
 from governance.services import Actor, audit_record, same_tenant_only
 from ingest.models import Document, DocumentVersion, VersionStatus
 from ingest.parsing import ParseError, ParseLimits, detect_kind, parse_document
+from ingest.signals import documents_changed
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def document_upload(
         )
         if document is not None:
             _supersede_older(version)
+            _changed(tenant.pk, version.document_id, "new_version")
         audit_record(
             tenant=tenant,
             actor=actor,
@@ -225,6 +227,11 @@ def _supersede_older(version: DocumentVersion) -> None:
     Document.objects.filter(pk=version.document_id).update(current_version=None)
 
 
+def _changed(tenant_id: int, document_id: int, reason: str) -> None:
+    """Tell the apps built on ingest (the answer cache) that a document changed, in this transaction."""
+    documents_changed.send(sender=Document, tenant_id=tenant_id, document_ids=[document_id], reason=reason)
+
+
 def _fail_version(version: DocumentVersion, code: str, message: str) -> None:
     version.status = VersionStatus.FAILED
     version.error_code, version.error_message = code, message
@@ -256,6 +263,7 @@ def document_delete(*, document: Document, actor: Actor) -> None:
             extra={"title": document.title, "chunks": len(chunk_ids)},
         )
         tenant_id = document.tenant_id
+        _changed(tenant_id, document.pk, "delete")
         document.delete()
         transaction.on_commit(lambda: remove_chunks_task.delay(tenant_id, chunk_ids, files))
 
@@ -265,6 +273,7 @@ def document_access_groups_set(*, document: Document, groups: Iterable[AccessGro
     group_list = same_tenant_only(groups, document.tenant_id, "Access groups")
     with transaction.atomic():
         document.access_groups.set(group_list)
+        _changed(document.tenant_id, document.pk, "access_groups")
         audit_record(
             tenant=document.tenant,
             actor=actor,
@@ -285,6 +294,7 @@ def document_reindex(*, document: Document, actor: Actor) -> DocumentVersion:
         DocumentVersion.objects.filter(pk=version.pk).update(
             status=VersionStatus.QUEUED, error_code="", error_message="", progress_done=0
         )
+        _changed(document.tenant_id, document.pk, "reindex")
         audit_record(
             tenant=document.tenant,
             actor=actor,

@@ -1,5 +1,6 @@
 """Read and check a BEIR-format folder: ``corpus.jsonl``, ``queries.jsonl`` and ``qrels.tsv``, and
-``answers.jsonl`` where there is one (gold short answers per query, for answer quality).
+``answers.jsonl`` where there is one (gold short answers per query, for answer quality), and
+``messages.jsonl`` where there is one (chat messages with the route each should take).
 
 Lenient where real folders differ harmlessly (a UTF-8 BOM, CRLF line ends, blank lines, numeric
 ids, a missing or null title, extra fields, a qrels file with or without its header line, spaces
@@ -20,6 +21,8 @@ CORPUS_FILE = "corpus.jsonl"
 QUERIES_FILE = "queries.jsonl"
 QRELS_FILE = "qrels.tsv"
 ANSWERS_FILE = "answers.jsonl"  # optional: {"_id": query id, "answers": [gold answer, ...]}
+MESSAGES_FILE = "messages.jsonl"  # optional: {"_id", "text", "expected": a route}, in the order sent
+ROUTE_NAMES = ("question", "search", "smalltalk", "out_of_scope", "abuse")
 
 
 class BeirFormatError(ValueError):
@@ -45,6 +48,16 @@ class BeirQuery:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class BeirMessage:
+    """A chat message and the route it should take; its gold answers, if any, are in ``answers``
+    under its id."""
+
+    id: str
+    text: str
+    expected: str
+
+
 @dataclass(frozen=True)
 class BeirDataset:
     """A folder's records in file order; ``qrels`` keeps only queries that are in ``queries``."""
@@ -54,6 +67,7 @@ class BeirDataset:
     qrels: dict[str, dict[str, int]]
     warnings: list[str] = field(default_factory=list)
     answers: dict[str, list[str]] = field(default_factory=dict)  # query id -> gold answers
+    messages: list[BeirMessage] = field(default_factory=list)  # messages.jsonl, in file order
 
     def judged_queries(self, limit: int = 0) -> list[BeirQuery]:
         """The queries that have qrels rows, in file order; the first ``limit`` of them if set."""
@@ -76,7 +90,9 @@ def load_beir(directory: Path) -> BeirDataset:
     qrels = read_qrels(paths[QRELS_FILE])
     dataset = _cross_check(corpus, queries, qrels, paths[QRELS_FILE])
     if (directory / ANSWERS_FILE).is_file():
-        return _with_answers(dataset, directory / ANSWERS_FILE)
+        dataset = _with_answers(dataset, directory / ANSWERS_FILE)
+    if (directory / MESSAGES_FILE).is_file():
+        dataset = replace(dataset, messages=read_messages(directory / MESSAGES_FILE))
     return dataset
 
 
@@ -172,6 +188,26 @@ def read_answers(path: Path) -> dict[str, list[str]]:
             raise BeirFormatError(path, number, "'answers' must be a non-empty list of non-empty strings")
         answers[query_id] = golds
     return answers
+
+
+def read_messages(path: Path) -> list[BeirMessage]:
+    """The messages of ``messages.jsonl`` (``_id``, ``text``, ``expected``: one of ROUTE_NAMES)."""
+    seen: dict[str, int] = {}
+    messages = []
+    for number, record in _records(path):
+        message_id = _record_id(path, number, record, seen)
+        text = _text_field(path, number, record, "text")
+        if not text.strip():
+            raise BeirFormatError(path, number, "a message needs a non-empty 'text'")
+        expected = record.get("expected")
+        if expected not in ROUTE_NAMES:
+            raise BeirFormatError(
+                path, number, f"'expected' must be one of {', '.join(ROUTE_NAMES)}, not {expected!r}"
+            )
+        messages.append(BeirMessage(id=message_id, text=text, expected=str(expected)))
+    if not messages:
+        raise BeirFormatError(path, 0, "no messages")
+    return messages
 
 
 def _with_answers(dataset: BeirDataset, path: Path) -> BeirDataset:

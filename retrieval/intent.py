@@ -1,10 +1,12 @@
 """Intent routing: which way a chat message goes, decided by a small classifier on the embedder's vectors.
 
-A message whose best label is ``out_of_scope``, or whose classifier is not sure enough (energy score
-below a threshold chosen on validation data, never on test data), is routed out of scope. The
-router is bound to one feature model id (``retrieval.intent_features``) and saved as a single
-``.npz`` file: the classifier's arrays plus a JSON manifest (model id, labels, threshold, training
-configuration, validation metrics). No pickle.
+The classifier's logits are those of a softmax on the embedder's features
+(``retrieval.intent_model``) plus the scores of a naive Bayes on the message's words
+(``retrieval.intent_lexical``). A message whose best label is ``out_of_scope``, or whose classifier
+is not sure enough (energy score below a threshold chosen on validation data, never on test data),
+is routed out of scope. The router is bound to one feature model id (``retrieval.intent_features``)
+and saved as a single ``.npz`` file: both models' arrays plus a JSON manifest (model id, labels,
+threshold, training configuration, validation metrics). No pickle.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy.typing as npt
 
 from retrieval.embedding import Embedder
 from retrieval.intent_features import Featurizer, featurizer_for
+from retrieval.intent_lexical import WordNaiveBayes
 from retrieval.intent_model import SoftmaxClassifier, TrainingConfig, train_classifier
 from retrieval.persist import atomic_write
 
@@ -32,7 +35,7 @@ OOS_SHARE = 0.2
 # Tessera's routes: everything but `question` is answered without an LLM.
 DEFAULT_ROUTES = ("question", "search", "smalltalk", OUT_OF_SCOPE, "abuse")
 FORMAT = "tessera-intent-router"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the word model's arrays
 
 Vectors = npt.NDArray[np.float32]
 
@@ -135,6 +138,7 @@ class IntentRouter:
     Sureness is the energy score, the log-sum-exp of the classifier's logits: on CLINC150's
     validation split it separates out-of-scope messages better than the top probability or the
     margin between the top two (docs/benchmarks.md). ``Route.confidence`` is the top probability.
+    ``lexical``, when given, adds its word scores to the classifier's logits.
     """
 
     def __init__(
@@ -146,11 +150,15 @@ class IntentRouter:
         threshold: float | None,
         oos_label: str = OUT_OF_SCOPE,
         info: Mapping[str, Any] | None = None,
+        lexical: WordNaiveBayes | None = None,
     ) -> None:
         if classifier.n_classes != len(labels):
             raise ValueError(f"{classifier.n_classes} classes but {len(labels)} labels")
+        if lexical is not None and lexical.n_classes != len(labels):
+            raise ValueError(f"the word model has {lexical.n_classes} classes but {len(labels)} labels")
         self.featurizer = featurizer
         self.classifier = classifier
+        self.lexical = lexical
         self.labels = tuple(labels)
         self.threshold = threshold
         self.oos_label = oos_label
@@ -176,8 +184,8 @@ class IntentRouter:
         validation_features = featurizer.features(validation.texts)
         featurized_validation = time.perf_counter()
         config = config or TrainingConfig()
-        router = cls._trained(featurizer, train_features, train.labels, config, oos_label)
-        best, _, score = router._scored(validation_features)
+        router = cls._trained(featurizer, train_features, train, config, oos_label)
+        best, _, score = router._scored(validation_features, validation.texts)
         router._set_threshold(best, score, validation.labels)
         router.info |= {
             "train_examples": len(train.labels),
@@ -210,15 +218,17 @@ class IntentRouter:
         features = featurizer.features(examples.texts)
         featurized = time.perf_counter()
         labels = np.asarray(examples.labels, dtype=object)
+        texts = np.asarray(examples.texts, dtype=object)
         fold = _stratified_folds(examples.labels, folds, seed=config.seed)
         best = np.empty(len(labels), dtype=object)
         score = np.zeros(len(labels), dtype=np.float32)
         for k in range(folds):
             held_out = fold == k
-            model = cls._trained(featurizer, features[~held_out], list(labels[~held_out]), config, oos_label)
-            fold_best, _, fold_score = model._scored(features[held_out])
+            kept = LabelledTexts(tuple(texts[~held_out]), tuple(labels[~held_out]))
+            model = cls._trained(featurizer, features[~held_out], kept, config, oos_label)
+            fold_best, _, fold_score = model._scored(features[held_out], list(texts[held_out]))
             best[held_out], score[held_out] = fold_best, fold_score
-        router = cls._trained(featurizer, features, examples.labels, config, oos_label)
+        router = cls._trained(featurizer, features, examples, config, oos_label)
         router._set_threshold(list(best), score, examples.labels)
         router.info |= {
             "train_examples": len(labels),
@@ -236,19 +246,36 @@ class IntentRouter:
         cls,
         featurizer: Featurizer,
         features: Vectors,
-        labels: Sequence[str],
+        examples: LabelledTexts,
         config: TrainingConfig,
         oos_label: str,
     ) -> IntentRouter:
-        """A router with a freshly trained classifier and no threshold yet."""
-        names = sorted(set(labels))
+        """A router with freshly trained models (``features`` are the examples') and no threshold yet."""
+        names = sorted(set(examples.labels))
         if len(names) < 2:
             raise ValueError("training needs at least two labels")
         index = {label: i for i, label in enumerate(names)}
-        targets = np.array([index[label] for label in labels], dtype=np.intp)
+        targets = np.array([index[label] for label in examples.labels], dtype=np.intp)
         classifier = train_classifier(features, targets, len(names), config)
+        lexical = None
+        if config.lexical_weight:
+            lexical = WordNaiveBayes.fit(
+                examples.texts,
+                targets,
+                len(names),
+                smoothing=config.lexical_smoothing,
+                weight=config.lexical_weight,
+            )
         info = {"trained_at": datetime.now(UTC).isoformat(timespec="seconds"), "config": asdict(config)}
-        return cls(featurizer, classifier, labels=names, threshold=None, oos_label=oos_label, info=info)
+        return cls(
+            featurizer,
+            classifier,
+            labels=names,
+            threshold=None,
+            oos_label=oos_label,
+            info=info,
+            lexical=lexical,
+        )
 
     def _set_threshold(
         self, best: Sequence[str], score: npt.NDArray[np.float32], truth: Sequence[str]
@@ -263,19 +290,24 @@ class IntentRouter:
         return self.oos_label if self.threshold is not None and score < self.threshold else best
 
     def _scored(
-        self, features: Vectors
+        self, features: Vectors, texts: Sequence[str] | None
     ) -> tuple[list[str], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """Best label, its probability and the energy score of each feature row."""
+        """Best label, its probability and the energy score of each message (feature row + text)."""
         logits = self.classifier.logits(np.atleast_2d(features))
+        if self.lexical is not None:
+            if texts is None or len(texts) != len(logits):
+                raise ValueError("this router also reads the words: pass the texts of the feature rows")
+            logits = logits + self.lexical.scores(texts)
         top = logits.argmax(axis=1)
         peak = logits[np.arange(len(top)), top]
         total = np.exp(logits - peak[:, np.newaxis]).sum(axis=1)
         energy = (peak + np.log(total)).astype(np.float32)
         return [self.labels[i] for i in top], (1.0 / total).astype(np.float32), energy
 
-    def route_features(self, features: Vectors) -> list[Route]:
-        """Routes of messages already featurized by this router's featurizer."""
-        best, confidence, score = self._scored(features)
+    def route_features(self, features: Vectors, texts: Sequence[str] | None = None) -> list[Route]:
+        """Routes of messages already featurized by this router's featurizer; ``texts`` (the
+        messages, in the same order) are needed when the router has a word model."""
+        best, confidence, score = self._scored(features, texts)
         return [
             Route(self._label(label, float(v)), float(c))
             for label, c, v in zip(best, confidence, score, strict=True)
@@ -283,13 +315,13 @@ class IntentRouter:
 
     def route(self, text: str) -> Route:
         """Route one message (one forward pass of the embedder: a few milliseconds with ONNX)."""
-        return self.route_features(self.featurizer.features([text]))[0]
+        return self.route_features(self.featurizer.features([text]), [text])[0]
 
     def route_many(self, texts: Sequence[str]) -> list[Route]:
         """Route many messages, featurized in batches."""
         if not texts:
             return []
-        return self.route_features(self.featurizer.features(list(texts)))
+        return self.route_features(self.featurizer.features(list(texts)), texts)
 
     def manifest(self) -> dict[str, Any]:
         """What the saved file says about this router, besides its weights."""
@@ -307,6 +339,8 @@ class IntentRouter:
     def save(self, path: Path) -> None:
         """Write the router to ``path`` (an ``.npz`` file), atomically."""
         arrays: dict[str, Any] = dict(self.classifier.arrays())
+        if self.lexical is not None:
+            arrays |= self.lexical.arrays()
         arrays["manifest"] = np.array(json.dumps(self.manifest(), sort_keys=True))
 
         def write(tmp: Path) -> None:
@@ -326,14 +360,20 @@ class IntentRouter:
                 f"{path} was trained on features {manifest['model_id']!r}, not {featurizer.model_id!r}"
             )
         reserved = {"format", "format_version", "model_id", "labels", "oos_label", "threshold", "score"}
-        return cls(
-            featurizer,
-            SoftmaxClassifier(arrays),
-            labels=manifest["labels"],
-            threshold=manifest["threshold"],
-            oos_label=manifest["oos_label"],
-            info={k: v for k, v in manifest.items() if k not in reserved},
-        )
+        try:
+            classifier = SoftmaxClassifier(arrays)
+            lexical = WordNaiveBayes(arrays) if "lexical_vocabulary" in arrays else None
+            return cls(
+                featurizer,
+                classifier,
+                labels=manifest["labels"],
+                threshold=manifest["threshold"],
+                oos_label=manifest["oos_label"],
+                info={k: v for k, v in manifest.items() if k not in reserved},
+                lexical=lexical,
+            )
+        except (ValueError, KeyError) as exc:
+            raise IntentModelError(f"unreadable intent router at {path}: {exc}") from exc
 
 
 def read_router_file(path: Path) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.generic]]]:

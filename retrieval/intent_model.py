@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 Matrix = npt.NDArray[np.float32]
 ARRAY_NAMES = ("mean", "scale", "w1", "b1", "w2", "b2")
@@ -29,6 +30,10 @@ class TrainingConfig:
     weight_decay: float = 0.6  # decoupled (AdamW, scaled by the learning rate), on weights only
     dropout: float = 0.0  # on the hidden layer, while training
     label_smoothing: float = 0.0
+    # The word model added to the logits (retrieval.intent_lexical): the spread of its scores (0: none)
+    # and its additive smoothing.
+    lexical_weight: float = 0.5
+    lexical_smoothing: float = 0.1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -36,6 +41,8 @@ class TrainingConfig:
             raise ValueError("hidden must be >= 0, epochs and batch_size >= 1")
         if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError("dropout and label_smoothing must be in [0, 1)")
+        if self.lexical_weight < 0.0 or self.lexical_smoothing <= 0.0:
+            raise ValueError("lexical_weight must be >= 0 and lexical_smoothing > 0")
 
 
 class SoftmaxClassifier:
@@ -107,7 +114,20 @@ class _Adam:
 def train_classifier(
     features: Matrix, targets: npt.NDArray[np.intp], n_classes: int, config: TrainingConfig
 ) -> SoftmaxClassifier:
-    """Fit the classifier to ``features`` (n, d) and class indices ``targets`` (n,)."""
+    """Fit the classifier to ``features`` (n, d) and class indices ``targets`` (n,).
+
+    The matrix products run on one BLAS thread: a batch's products are small, and on shared cores
+    OpenBLAS's threads wait for each other at every product (measured on the project's loaded 2-core
+    machine: 3.5 s instead of 20 s for CLINC150's 15,100 x 768 features, 0.6 s instead of 9 s for the
+    default router's 453 examples).
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _train(features, targets, n_classes, config)
+
+
+def _train(
+    features: Matrix, targets: npt.NDArray[np.intp], n_classes: int, config: TrainingConfig
+) -> SoftmaxClassifier:
     if features.ndim != 2 or len(features) != len(targets) or len(features) == 0:
         raise ValueError("features must be (n, d) with one target per row, n > 0")
     if targets.min() < 0 or targets.max() >= n_classes:

@@ -61,6 +61,21 @@ def test_the_share_without_an_llm_call_by_route_and_what_it_saved(tenant):
     assert routes["smalltalk"].without_llm == 2
 
 
+def test_answers_from_the_cache_show_the_tokens_and_cost_they_saved(tenant):
+    original = Message.objects.get(tenant=tenant, prompt_tokens=300)
+    for _ in range(2):
+        hit = _answer(tenant, llm=False)
+        Message.objects.filter(pk=hit.pk).update(cached_from=original)
+    usage = usage_of(tenant)
+    assert (usage.cache_hits, usage.cache_tokens_saved) == (2, 800)  # twice the original's 300 + 100
+    assert usage.cache_cost_saved_usd == pytest.approx(0.008)
+    assert usage.llm_calls == 2 and usage.prompt_tokens == 800  # a hit adds no tokens of its own
+    assert usage_of(TenantFactory()).cache_hits == 0
+    out = StringIO()
+    call_command("usage", tenant="acme", stdout=out)
+    assert "answer cache: 2 hits, 800 tokens and $0.0080 saved" in out.getvalue()
+
+
 def test_no_llm_call_yet_means_nothing_to_estimate_from():
     tenant = TenantFactory()
     _answer(tenant, route="smalltalk", kind="no_llm", llm=False)

@@ -145,10 +145,24 @@ def test_tenants_and_groups_scope_the_visible_chunks():
     }
     assert seen[member] == {open_doc.pk}
     assert seen[insider] == {open_doc.pk, secret.pk}
+
+    # one group's documents only (a tenant intent's collection): narrows, never widens
+    def within(m, group):
+        return set(
+            chunks_visible_to(principal_for_membership(m), access_group_id=group.pk).values_list(
+                "version_id", flat=True
+            )
+        )
+
+    assert within(insider, restricted_group) == {secret.pk}
+    assert within(member, restricted_group) == set()
+    assert within(insider, AccessGroupFactory(tenant=globex)) == set()
+    admin = MembershipFactory(tenant=acme, role=Role.ADMIN)
+    assert within(admin, restricted_group) == {secret.pk}
     outsider = principal_for_membership(MembershipFactory(tenant=globex, role=Role.OWNER))
     assert not chunks_visible_to(outsider).filter(tenant=acme).exists()
     assert set(_search_ids(globex, "merger", k=10)).isdisjoint(secret.chunks.values_list("id", flat=True))
-    assert Membership.objects.count() == 3
+    assert Membership.objects.count() == 4
 
 
 def test_rebuild_index_from_stored_vectors(monkeypatch):

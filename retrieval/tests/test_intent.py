@@ -104,7 +104,7 @@ def test_saved_and_loaded_routers_route_the_same(router, tmp_path):
     assert loaded.route_many(texts) == router.route_many(texts)
     assert loaded.labels == router.labels and loaded.threshold == router.threshold
     manifest = loaded.manifest()
-    assert manifest["model_id"] == "topic-fake-16" and manifest["format_version"] == 1
+    assert manifest["model_id"] == "topic-fake-16" and manifest["format_version"] == 2
     assert manifest["validation"] == router.info["validation"]
     assert manifest["config"]["epochs"] == 40
     assert [p.name for p in path.parent.iterdir()] == ["r.npz"]  # no temp file left
@@ -158,3 +158,40 @@ def test_fit_folds_chooses_the_threshold_on_out_of_fold_scores_and_trains_on_eve
     assert [r.label for r in router.route_many(["topic-2 new", "stray new"])] == ["topic-2", OUT_OF_SCOPE]
     with pytest.raises(ValueError, match="folds must be at least 2"):
         IntentRouter.fit_folds(TopicEmbedder(topics=3), examples, folds=1)
+
+
+def word_rows(start=0):
+    return [[f"please refund my order {start + i}", "billing"] for i in range(8)] + [
+        [f"reset my password now {start + i}", "account"] for i in range(8)
+    ]
+
+
+def test_the_word_model_routes_what_the_embedding_cannot_tell_apart():
+    # FakeEmbedder's vectors are hashes of the texts: only the words carry the intent
+    train, validation = labelled(word_rows()), labelled(word_rows(start=50))
+    config = TrainingConfig(epochs=40, lexical_weight=3.0)
+    router = IntentRouter.fit(FakeEmbedder(), train, validation, config=config)
+    assert router.lexical is not None and router.lexical.n_classes == 2
+    texts = ["a refund please", "my password", "refund this order", "password reset"]
+    assert [r.label for r in router.route_many(texts)] == ["billing", "account", "billing", "account"]
+    features = router.featurizer.features(texts)
+    assert router.route_features(features, texts) == router.route_many(texts)
+    with pytest.raises(ValueError, match="pass the texts"):
+        router.route_features(features)
+    plain = IntentRouter.fit(FakeEmbedder(), train, validation, config=TrainingConfig(lexical_weight=0.0))
+    assert plain.lexical is None and len(plain.route_features(features)) == 4
+
+
+def test_a_saved_router_keeps_its_word_model(router, tmp_path):
+    path = tmp_path / "r.npz"
+    router.save(path)
+    loaded = IntentRouter.load(path, TopicEmbedder(topics=3))
+    assert loaded.lexical is not None
+    np.testing.assert_array_equal(loaded.lexical.log_prob, router.lexical.log_prob)
+    assert loaded.lexical.vocabulary == router.lexical.vocabulary
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files if name != "lexical_idf"}
+    torn = tmp_path / "no-idf.npz"
+    np.savez(torn, **arrays)
+    with pytest.raises(IntentModelError, match=r"unreadable.*lexical_idf"):
+        IntentRouter.load(torn, TopicEmbedder(topics=3))

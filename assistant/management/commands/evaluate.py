@@ -2,10 +2,17 @@
 
     python manage.py evaluate --data ../shared/bench/scifact [--json OUT] [--limit N] [--no-rerank]
     python manage.py evaluate --data ../shared/bench/xquad_en --answers [--predictions OUT.jsonl]
+    python manage.py evaluate --data DIR --routes [--answers] [--all-to-llm] [--predictions OUT.jsonl]
 
 With ``--answers`` (the folder must hold ``answers.jsonl``), every query with gold answers is also
 answered through the real answer path, with the LLM the settings choose, and the short answers are
 scored with SQuAD v1.1 exact match and F1 (see ``assistant.answer_evaluation``).
+
+With ``--routes`` (the folder must hold ``messages.jsonl``), every message is sent through the
+chat path with routing on, and routing accuracy, the share of messages that reached the LLM and
+the scores of the messages with gold answers are reported (see ``assistant.route_evaluation``);
+``--all-to-llm`` turns off everything that answers without the LLM (routing, the checks before
+the LLM, the answer cache): the baseline those figures are compared with.
 
 Runs in a child process with its own data folder and SQLite database under
 ``TESSERA_DATA_DIR/eval-cache/<key>/``, so it never touches the installation it is started from;
@@ -41,7 +48,14 @@ from assistant.evaluation import (
     ingest_code_sha256,
 )
 from ingest.engines import get_embedder
-from retrieval.beir import ANSWERS_FILE, CORPUS_FILE, BeirDataset, BeirFormatError, load_beir
+from retrieval.beir import (
+    ANSWERS_FILE,
+    CORPUS_FILE,
+    MESSAGES_FILE,
+    BeirDataset,
+    BeirFormatError,
+    load_beir,
+)
 from retrieval.persist import file_sha256
 
 CACHE_FOLDER = "eval-cache"
@@ -74,7 +88,22 @@ class Command(BaseCommand):
             "LLM and report SQuAD exact match / F1 of the short answers, abstentions, tokens and latencies",
         )
         parser.add_argument(
-            "--predictions", type=Path, help="with --answers: write each answer here, one JSON line each"
+            "--routes",
+            action="store_true",
+            help="also send each message of DIR/messages.jsonl through the chat path (routing on) and report "
+            "routing accuracy, the share of messages that reached the LLM, and the scores of those with "
+            "gold answers",
+        )
+        parser.add_argument(
+            "--all-to-llm",
+            action="store_true",
+            help="with --routes: the baseline, every message goes to the LLM (no routing, no checks before "
+            "the LLM, no answer cache)",
+        )
+        parser.add_argument(
+            "--predictions",
+            type=Path,
+            help="with --answers or --routes: write each answer here, one JSON line each",
         )
         parser.add_argument(
             "--answerability",
@@ -125,6 +154,7 @@ class Command(BaseCommand):
             rerank=not options["no_rerank"],
             progress=options["verbosity"] >= 1,
             answers=options["answers"],
+            routes=options["routes"],
             predictions=options["predictions"],
             gold_documents=gold_documents(options),
             features=options["features"],
@@ -147,8 +177,12 @@ def _load(data: Path) -> BeirDataset:
 
 
 def _check_answers(dataset: BeirDataset, options: dict[str, Any]) -> None:
-    if options["predictions"] and not options["answers"]:
-        raise CommandError("--predictions writes answers: add --answers.")
+    if options["predictions"] and not (options["answers"] or options["routes"]):
+        raise CommandError("--predictions writes answers: add --answers or --routes.")
+    if options["all_to_llm"] and not options["routes"]:
+        raise CommandError("--all-to-llm is the baseline of --routes: add --routes.")
+    if options["routes"] and not dataset.messages:
+        raise CommandError(f"--routes needs messages: {options['data'] / MESSAGES_FILE} is missing.")
     if options["answers"] and not dataset.answers:
         raise CommandError(
             f"--answers needs gold answers: {options['data'] / ANSWERS_FILE} is missing or empty."
@@ -217,9 +251,13 @@ def _spawn(options: dict[str, Any], cache_dir: Path) -> None:
         "TESSERA_MODELS_DIR": str(tessera["MODELS_DIR"]),
         "TESSERA_CHUNK_TARGET_TOKENS": str(tessera["CHUNK_TARGET_TOKENS"]),
         "TESSERA_CHUNK_OVERLAP_TOKENS": str(tessera["CHUNK_OVERLAP_TOKENS"]),
-        # Every query is a question for the documents here: `--answers` measures the answer path
-        # (routing is measured by `evaluate_intent`); a benchmark's trivia would often route out of scope.
-        "TESSERA_INTENT_ROUTING": "0",
+        # `--answers` alone measures the answer path: every query is a question for the documents
+        # (a benchmark's trivia would often route out of scope). `--routes` measures the whole chat
+        # path, routing included, unless `--all-to-llm` asks for the baseline.
+        "TESSERA_INTENT_ROUTING": "1" if options["routes"] and not options["all_to_llm"] else "0",
+        # the baseline asks the LLM every time: no answer is reused from the cache, and the
+        # answerability check does not abstain before it
+        **({"TESSERA_ANSWER_CACHE": "0", "TESSERA_ANSWERABILITY": "0"} if options["all_to_llm"] else {}),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),  # not a line per uploaded document
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "evaluate-only",
         "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"),
@@ -229,6 +267,8 @@ def _spawn(options: dict[str, Any], cache_dir: Path) -> None:
     argv += ["--no-rerank"] if options["no_rerank"] else []
     argv += ["--json", str(options["json"])] if options["json"] else []
     argv += ["--answers"] if options["answers"] else []
+    argv += ["--routes"] if options["routes"] else []
+    argv += ["--all-to-llm"] if options["all_to_llm"] else []
     argv += ["--predictions", str(options["predictions"])] if options["predictions"] else []
     argv += ["--answerability"] if options["answerability"] else []
     argv += ["--features", str(options["features"])] if options["features"] else []

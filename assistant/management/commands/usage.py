@@ -51,6 +51,8 @@ def _table(usage: Usage) -> str:
         f"  LLM calls {usage.llm_calls:,}: {usage.prompt_tokens:,} prompt + "
         f"{usage.completion_tokens:,} completion tokens, ${usage.cost_usd:.4f}",
         f"  saved by the calls not made: {saved}",
+        f"  answer cache: {usage.cache_hits:,} hits, {usage.cache_tokens_saved:,} tokens and "
+        f"${usage.cache_cost_saved_usd:.4f} saved",
         "  by route:",
     ]
     for route in usage.routes:
