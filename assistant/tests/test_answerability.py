@@ -99,3 +99,20 @@ def test_search_gathers_the_signals_and_can_leave_documents_out(principal):
         principal=principal, query=STRONG, k=5, passages_per_document=1, exclude_documents=[top], signals=True
     )
     assert top not in {d.document_id for d in without.documents} and without.documents
+
+
+@pytest.mark.slow
+def test_the_shipped_model_with_the_real_embedder(real_embedder, use_llm, settings):
+    """The real models end to end: a question the handbook answers reaches the LLM, one about
+    nothing in the documents is answered "not in your documents" without an LLM call."""
+    tenant = TenantFactory()
+    ingest_now(tenant, "handbook.md", HANDBOOK.encode())
+    ingest_now(tenant, "cafeteria.md", b"# Cafeteria\n\nThe cafeteria opens at eight and serves lunch.")
+    principal = principal_for_membership(MembershipFactory(tenant=tenant, role=Role.MEMBER))
+    settings.TESSERA = {**settings.TESSERA, "ANSWERABILITY": True}
+    model = use_llm(DownChatModel())
+    off_topic = _ask(principal, "What is the boiling point of tungsten in kelvin?")
+    assert off_topic.kind == AnswerKind.NOT_FOUND and not off_topic.llm_called and model.calls == 0
+    assert off_topic.fallback_reason.startswith("answerability")
+    on_topic = _ask(principal, "How many weeks of paid parental leave do employees get?")
+    assert model.calls >= 1 and on_topic.kind == AnswerKind.EXTRACTIVE  # it reached the (failing) LLM
