@@ -36,7 +36,7 @@ from retrieval.metrics import percentile
 logger = logging.getLogger(__name__)
 
 # The stages that run before the LLM's first token: with it, the time the asker waits for text.
-BEFORE_LLM = ("retrieve", "compress")
+BEFORE_LLM = ("retrieve", "compress", "answerability")
 
 
 def short_answer(text: str) -> str:

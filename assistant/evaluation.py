@@ -24,6 +24,7 @@ from django.conf import settings
 from tqdm import tqdm
 
 from assistant.answer_evaluation import answers_report, answers_run, predictions_sink
+from assistant.answerability_evaluation import answerability_report, answerability_run, features_write
 from assistant.llm import Provider
 from assistant.policy import llm_config_for
 from assistant.route_evaluation import messages_run, routes_report
@@ -274,6 +275,10 @@ class EvaluationOptions:
     answers: bool = False  # also answer the queries with gold answers, and score the answers
     routes: bool = False  # also send the folder's messages through the chat path, and report routing
     predictions: Path | None = None  # with answers/routes: write each answer here, one JSON line each
+    # the answerability check with each question's gold documents present and removed (query id ->
+    # gold corpus ids); its features are written to ``features`` when given
+    gold_documents: dict[str, list[str]] | None = None
+    features: Path | None = None
 
 
 def evaluate(
@@ -315,7 +320,25 @@ def evaluate(
                 progress=options.progress,
             )
             result.update(routes_report(sent, refused))
+    if options.gold_documents is not None:
+        result.update(answerability_evaluate(queries, principal=principal, state=state, options=options))
     return result
+
+
+def answerability_evaluate(
+    queries: Sequence[BeirQuery], *, principal: Principal, state: IngestState, options: EvaluationOptions
+) -> dict[str, Any]:
+    """Check every question with gold documents, present and removed; write the features if asked."""
+    checked = answerability_run(
+        queries,
+        principal=principal,
+        gold=options.gold_documents or {},
+        documents=state.documents,
+        progress=options.progress,
+    )
+    if options.features:
+        features_write(checked, options.features)
+    return answerability_report(checked)
 
 
 def answers_evaluate(

@@ -12,7 +12,7 @@ within the same tenant, which also drops ids an index still holds for a chunk de
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +23,9 @@ from django.db.models import F
 from governance.access import Principal, chunks_visible_to
 from ingest.engines import get_retriever, index_store
 from ingest.models import Chunk, DocumentVersion, VersionStatus
-from retrieval.hybrid import GroupHit
+from retrieval.answerability import RetrievalSignals, content_terms
+from retrieval.bm25 import Bm25Index
+from retrieval.hybrid import GroupHit, Retrieval
 from retrieval.late_interaction import LateInteractionReranker, TokenVectors, unpack_tokens
 from retrieval.vector_index import VectorIndex
 
@@ -61,6 +63,7 @@ class SearchResults:
     documents: list[DocumentHit] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     query_vector: npt.NDArray[np.float32] | None = None  # the embedded query, for later stages
+    signals: RetrievalSignals | None = None  # for the answerability check, when asked for
 
     @property
     def passages(self) -> list[PassageHit]:
@@ -68,12 +71,15 @@ class SearchResults:
         return [p for d in self.documents for p in d.passages]
 
 
-def visible_chunk_ids(principal: Principal, access_group_id: int | None = None) -> npt.NDArray[np.int64]:
-    """The ids of every chunk ``principal`` may see (of one access group's documents only, if given),
-    as the index searches take them."""
-    ids = (
-        chunks_visible_to(principal, access_group_id=access_group_id).order_by().values_list("id", flat=True)
-    )
+def visible_chunk_ids(
+    principal: Principal, access_group_id: int | None = None, exclude_documents: Collection[int] = ()
+) -> npt.NDArray[np.int64]:
+    """The ids of every chunk ``principal`` may see (of one access group's documents only, if given;
+    less those of ``exclude_documents``), as the index searches take them."""
+    visible = chunks_visible_to(principal, access_group_id=access_group_id).order_by()
+    if exclude_documents:
+        visible = visible.exclude(version__document_id__in=list(exclude_documents))
+    ids = visible.values_list("id", flat=True)
     return np.fromiter(ids.iterator(chunk_size=10_000), dtype=np.int64)
 
 
@@ -85,17 +91,21 @@ def search(
     passages_per_document: int = 3,
     rerank: bool = True,
     access_group_id: int | None = None,
+    exclude_documents: Collection[int] = (),
+    signals: bool = False,
 ) -> SearchResults:
     """The ``k`` best documents for ``query`` among those ``principal`` may see.
 
     ``rerank`` asks for the reranking stage (late interaction over the fused top documents; a
     no-op when the embedder gives no token vectors or ``RERANK_TOP_K`` is 0). ``access_group_id``
-    narrows the scope to that group's documents (it never widens it).
+    narrows the scope to that group's documents (it never widens it), and so does
+    ``exclude_documents`` (evaluation: "what if they were not there"). ``signals`` also gathers what
+    the answerability check needs (``results.signals``).
     """
     results = SearchResults(query=query)
     timings = results.timings_ms
     started = time.perf_counter()
-    scope = visible_chunk_ids(principal, access_group_id)
+    scope = visible_chunk_ids(principal, access_group_id, exclude_documents)
     timings["scope"] = _ms_since(started)
     started = time.perf_counter()
     indexes = index_store(principal.tenant_id).read()
@@ -119,8 +129,9 @@ def search(
         )
     timings["fuse"] = _ms_since(started)
     started = time.perf_counter()
+    tokens: dict[int, TokenVectors] = {}
     if rerank:
-        groups = _rerank(principal, groups, retrieval.tokens)
+        groups, tokens = _rerank(principal, groups, retrieval.tokens)
     timings["rerank"] = _ms_since(started)
     started = time.perf_counter()
     shown = [(group, group.chunks[:passages_per_document]) for group in groups[:k]]
@@ -137,30 +148,87 @@ def search(
             )
         )
     timings["fetch"] = _ms_since(started)
+    if signals and groups:
+        started = time.perf_counter()
+        results.signals = _signals(
+            principal, retrieval, groups, tokens=tokens, bm25=indexes.bm25, documents=results.documents
+        )
+        timings["signals"] = _ms_since(started)
     return results
+
+
+SIGNAL_DOCUMENTS = 3  # the evidence the LLM would see: the best passage of each of the top documents
+SIGNAL_CHUNKS = 3  # the top document's best chunks, whose tokens cover the question's
+
+
+def _signals(
+    principal: Principal,
+    retrieval: Retrieval,
+    groups: list[GroupHit],
+    *,
+    tokens: dict[int, TokenVectors],
+    bm25: Bm25Index,
+    documents: list[DocumentHit],
+) -> RetrievalSignals:
+    """What the answerability check needs, from what this search computed (the top document's
+    token vectors are read only when reranking did not read them already)."""
+    dense = [h.dense_score for h in retrieval.hits.values() if h.dense_score is not None]
+    terms = content_terms(retrieval.query, bm25.tokenizer)
+    top = documents[:SIGNAL_DOCUMENTS]
+    return RetrievalSignals(
+        dense_best=max(dense, default=0.0),
+        token_maxima=_token_maxima(principal, groups[0], retrieval.tokens, tokens),
+        term_idf=tuple(zip(terms, bm25.idf(terms).tolist(), strict=True)),
+        max_idf=float(bm25.idf([""])[0]),  # a term in no document has the largest idf
+        passage_terms=tuple(frozenset(bm25.tokenizer(d.passages[0].text)) for d in top if d.passages),
+        fused_scores=tuple(g.score for g in groups[:SIGNAL_DOCUMENTS]),
+    )
+
+
+def _token_maxima(
+    principal: Principal,
+    group: GroupHit,
+    query_tokens: TokenVectors | None,
+    known: dict[int, TokenVectors],
+) -> npt.NDArray[np.float32] | None:
+    """Per query token, its best cosine with any token of ``group``'s best chunks (None without
+    token vectors)."""
+    if query_tokens is None or query_tokens.size == 0:
+        return None
+    wanted = [h.chunk_id for h in group.chunks[:SIGNAL_CHUNKS]]
+    if any(pk not in known for pk in wanted):
+        known = {**known, **_chunk_tokens(principal, wanted, query_tokens.shape[1])}
+    rows = [known[pk] for pk in wanted if pk in known and len(known[pk])]
+    if not rows:
+        return None
+    return np.asarray((np.concatenate(rows) @ query_tokens.T).max(axis=0), dtype=np.float32)
+
+
+def _chunk_tokens(principal: Principal, chunk_ids: list[int], dimension: int) -> dict[int, TokenVectors]:
+    rows = (
+        Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=chunk_ids)
+        .exclude(token_vectors=None)
+        .values_list("id", "token_vectors")
+    )
+    return {pk: unpack_tokens(bytes(data), dimension) for pk, data in rows if data is not None}
 
 
 def _rerank(
     principal: Principal, groups: list[GroupHit], query_tokens: TokenVectors | None
-) -> list[GroupHit]:
-    """The fused documents with the top ones reordered by late interaction, when it can run."""
+) -> tuple[list[GroupHit], dict[int, TokenVectors]]:
+    """The fused documents with the top ones reordered by late interaction, when it can run, and
+    the token vectors it read."""
     top_k = settings.TESSERA["RERANK_TOP_K"]
     if not top_k or query_tokens is None:
-        return groups
+        return groups, {}
     reranker = LateInteractionReranker(top_k=top_k)
-    dimension = query_tokens.shape[1]
     wanted = reranker.chunk_ids(groups)
-    rows = (
-        Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=wanted)
-        .exclude(token_vectors=None)
-        .values_list("id", "token_vectors")
-    )
-    tokens = {pk: unpack_tokens(bytes(data), dimension) for pk, data in rows if data is not None}
+    tokens = _chunk_tokens(principal, wanted, query_tokens.shape[1])
     if len(tokens) < len(wanted):
         # chunks indexed before token vectors were stored would score as matching nothing: keep
         # the fused order until they are embedded again
-        return groups
-    return reranker.rerank(groups, query_tokens, tokens)
+        return groups, tokens
+    return reranker.rerank(groups, query_tokens, tokens), tokens
 
 
 def _pool(

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from assistant import answer_cache, answering
+from assistant.answerability import evidence_unanswerable
 from assistant.answering import Draft, Token, ms_since
 from assistant.intent_router import TrainingSetError, get_intent_router
 from assistant.llm import LlmConfig, LlmUnavailable, Provider, breaker_for, chat_model_for, estimated_cost
@@ -22,7 +23,7 @@ from assistant.local_llm import LocalChatModel
 from assistant.models import AnswerKind, Citation, Conversation, Message, Role
 from assistant.policy import budget_spent, llm_config_for
 from assistant.prompting import Evidence, EvidenceBudget, prompt_template, select_evidence
-from assistant.search import search
+from assistant.search import SearchResults, search
 from assistant.tenant_routing import RouteChoice, route_choice, tenant_router
 from config.errors import ApplicationError, NotFound
 from governance.access import Principal
@@ -153,10 +154,14 @@ def _steps(
         yield answering.route_draft(choice.route, timings)
     elif choice.route == "search":
         yield answering.search_draft(_evidence(principal, text, timings, SEARCH_BUDGET), timings)
-    elif not (evidence := _evidence(principal, text, timings, within=choice.access_group_id)):
+    elif not (found := _retrieve(principal, text, timings, within=choice.access_group_id, signals=True))[1]:
         yield answering.not_found_draft([], **timings)
+    elif reason := evidence_unanswerable(*found, timings):  # too weak to answer: no LLM call
+        abstained = answering.not_found_draft(found[1], **timings)
+        abstained.fallback_reason = reason
+        yield abstained
     else:
-        yield from _generate(principal, text, evidence, config, timings)
+        yield from _generate(principal, text, found[1], config, timings)
 
 
 def _route(tenant_id: int, text: str, timings: dict[str, float]) -> RouteChoice:
@@ -212,6 +217,20 @@ def _evidence(
 ) -> list[Evidence]:
     """The best passages for ``question`` the principal may see (``within``: of that access group's
     documents only, as a tenant intent asks)."""
+    return _retrieve(principal, question, timings, budget, within=within)[1]
+
+
+def _retrieve(
+    principal: Principal,
+    question: str,
+    timings: dict[str, float],
+    budget: EvidenceBudget | None = None,
+    *,
+    within: int | None = None,
+    signals: bool = False,
+) -> tuple[SearchResults, list[Evidence]]:
+    """The search's results and the evidence kept; ``signals`` also gathers what the answerability
+    check needs (when the check is on)."""
     started = time.perf_counter()
     results = search(
         principal=principal,
@@ -219,16 +238,17 @@ def _evidence(
         k=SEARCH_DOCUMENTS,
         passages_per_document=1,
         access_group_id=within,
+        signals=signals and settings.TESSERA["ANSWERABILITY"],
     )
     timings["retrieve"] = ms_since(started)
     if not results.documents or results.query_vector is None:
-        return []
+        return results, []
     started = time.perf_counter()
     evidence = select_evidence(
         results.query_vector, results.documents, embedder=get_embedder(), budget=budget
     )
     timings["compress"] = ms_since(started)
-    return evidence
+    return results, evidence
 
 
 def _generate(

@@ -230,6 +230,11 @@ TESSERA = {
     # Route each chat message with the intent router before anything else (assistant.intent_router):
     # small talk, out-of-scope requests, abuse and searches are answered without an LLM call.
     "INTENT_ROUTING": env.bool("TESSERA_INTENT_ROUTING", default=True),
+    # Abstain ("not in your documents", no LLM call) when the answerability check finds the evidence
+    # too weak (assistant.answerability); the threshold on p(answerable) overrides the model's own
+    # (empty: the one stored with the model, chosen for at most ~3% false abstentions).
+    "ANSWERABILITY": env.bool("TESSERA_ANSWERABILITY", default=True),
+    "ANSWERABILITY_THRESHOLD": env.float("TESSERA_ANSWERABILITY_THRESHOLD", default=None),
     # The LLM that writes grounded answers (a tenant's own settings override these): local (the
     # embedded GGUF model, no server), openai (any OpenAI-compatible server at LLM_BASE_URL, the key
     # read from the environment variable NAMED by LLM_API_KEY_ENV) or extractive (no LLM).
@@ -263,6 +268,11 @@ if not isinstance(_prices, dict) or not all(
     raise ImproperlyConfigured(
         'TESSERA_LLM_PRICES must be a JSON object {"model": [prompt, completion]}, '
         "in dollars per million tokens."
+    )
+_threshold = TESSERA["ANSWERABILITY_THRESHOLD"]
+if _threshold is not None and not 0.0 <= _threshold <= 1.0:
+    raise ImproperlyConfigured(
+        f"TESSERA_ANSWERABILITY_THRESHOLD must be a probability between 0 and 1, not {_threshold}."
     )
 if not 0.85 <= TESSERA["ANSWER_CACHE_THRESHOLD"] <= 1.0:  # as AssistantSettings.answer_cache_threshold
     raise ImproperlyConfigured(

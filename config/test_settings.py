@@ -23,6 +23,9 @@ TESSERA["LLM_PROVIDER"] = os.environ.get("TESSERA_LLM_PROVIDER", "extractive")
 # Every message is a question unless a test routes it (the `use_router` fixture, or the real router
 # in the tests marked slow): a router trained on the fake embedder's vectors would route at random.
 TESSERA["INTENT_ROUTING"] = os.environ.get("TESSERA_INTENT_ROUTING", "") == "1"
+# Every question reaches the evidence and the LLM unless a test turns the answerability check on (its
+# model is fitted on the real embedder's scores, which the fake embedder does not reproduce).
+TESSERA["ANSWERABILITY"] = os.environ.get("TESSERA_ANSWERABILITY", "") == "1"
 # The answer cache is off unless a test turns it on (assistant/tests/test_answer_cache.py): tests that
 # ask the same question twice expect the LLM to be asked twice.
 TESSERA["ANSWER_CACHE"] = os.environ.get("TESSERA_ANSWER_CACHE", "") == "1"

@@ -74,6 +74,11 @@ class _Postings:
         order = np.argsort(self.ids, kind="stable")
         return self.ids[order], order
 
+    @cached_property
+    def document_frequencies(self) -> IntArray:
+        """How many documents hold each term id (ids past the end: none)."""
+        return np.bincount(self.indices).astype(np.int64)
+
     def rows_of(self, ids: IntArray) -> IntArray:
         """Rows of the given ids that are present (absent ids are skipped)."""
         sorted_ids, order = self.sorted_ids
@@ -204,6 +209,14 @@ class Bm25Index:
         if rows is not None:
             scores, ids = scores[rows], ids[rows]
         return _top_k(scores, ids, k)
+
+    def idf(self, terms: Sequence[str]) -> npt.NDArray[np.float64]:
+        """Each term's idf as scoring uses it (terms as the tokenizer gives them); a term that no
+        document holds gets the largest idf there is, that of a term in no document."""
+        df_all = self._postings.document_frequencies
+        ids = [self._vocab.get(term, -1) for term in terms]
+        df = np.array([df_all[i] if 0 <= i < df_all.size else 0 for i in ids], dtype=np.float64)
+        return np.asarray(np.log1p((len(self) - df + 0.5) / (df + 0.5)), dtype=np.float64)
 
     def warm_up(self) -> None:
         """Compute the scoring weights now rather than on the first search (readers call this)."""

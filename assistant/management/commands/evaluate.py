@@ -39,6 +39,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from assistant.answerability_evaluation import read_gold_documents
 from assistant.evaluation import (
     STATE_FILE,
     EvaluationOptions,
@@ -105,6 +106,16 @@ class Command(BaseCommand):
             help="with --answers or --routes: write each answer here, one JSON line each",
         )
         parser.add_argument(
+            "--answerability",
+            action="store_true",
+            help="also run the answerability check on every question with gold_doc_ids in "
+            "DIR/answers.jsonl, with its gold documents present and removed from the scope, and report "
+            "abstain_gold_present and abstain_gold_removed",
+        )
+        parser.add_argument(
+            "--features", type=Path, help="with --answerability: write each case's features here (JSON lines)"
+        )
+        parser.add_argument(
             "--fresh", action="store_true", help="ingest again even if a cached ingest exists"
         )
         parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
@@ -116,6 +127,7 @@ class Command(BaseCommand):
         options["data"] = Path(options["data"]).resolve()
         options["json"] = Path(options["json"]).resolve() if options["json"] else None
         options["predictions"] = Path(options["predictions"]).resolve() if options["predictions"] else None
+        options["features"] = Path(options["features"]).resolve() if options["features"] else None
         dataset = _load(options["data"])
         if options["inner"]:
             self._evaluate_here(dataset, options)
@@ -123,7 +135,8 @@ class Command(BaseCommand):
         for warning in dataset.warnings:
             self.stderr.write(f"warning: {warning}")
         _check_answers(dataset, options)
-        for path in (options["json"], options["predictions"]):
+        gold_documents(options)  # a folder without gold documents is refused now, not in the child
+        for path in (options["json"], options["predictions"], options["features"]):
             if path:
                 _check_writable(path)
         cache_dir = Path(settings.DATA_DIR) / CACHE_FOLDER / _key(options["data"])
@@ -143,6 +156,8 @@ class Command(BaseCommand):
             answers=options["answers"],
             routes=options["routes"],
             predictions=options["predictions"],
+            gold_documents=gold_documents(options),
+            features=options["features"],
         )
         result = {
             "data": str(options["data"]),
@@ -172,6 +187,22 @@ def _check_answers(dataset: BeirDataset, options: dict[str, Any]) -> None:
         raise CommandError(
             f"--answers needs gold answers: {options['data'] / ANSWERS_FILE} is missing or empty."
         )
+
+
+def gold_documents(options: dict[str, Any]) -> dict[str, list[str]] | None:
+    """With ``--answerability``: each question's gold corpus ids (``gold_doc_ids`` in answers.jsonl)."""
+    if options["features"] and not options["answerability"]:
+        raise CommandError("--features writes the answerability check's features: add --answerability.")
+    if not options["answerability"]:
+        return None
+    path = options["data"] / ANSWERS_FILE
+    try:
+        gold = read_gold_documents(path) if path.exists() else {}
+    except BeirFormatError as exc:
+        raise CommandError(f"Not a readable answers file: {exc}") from exc
+    if not gold:
+        raise CommandError(f"--answerability needs gold_doc_ids in {path}: none found.")
+    return gold
 
 
 def _check_writable(path: Path) -> None:
@@ -224,8 +255,9 @@ def _spawn(options: dict[str, Any], cache_dir: Path) -> None:
         # (a benchmark's trivia would often route out of scope). `--routes` measures the whole chat
         # path, routing included, unless `--all-to-llm` asks for the baseline.
         "TESSERA_INTENT_ROUTING": "1" if options["routes"] and not options["all_to_llm"] else "0",
-        # the baseline asks the LLM every time: no answer is reused from the cache
-        **({"TESSERA_ANSWER_CACHE": "0"} if options["all_to_llm"] else {}),
+        # the baseline asks the LLM every time: no answer is reused from the cache, and the
+        # answerability check does not abstain before it
+        **({"TESSERA_ANSWER_CACHE": "0", "TESSERA_ANSWERABILITY": "0"} if options["all_to_llm"] else {}),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),  # not a line per uploaded document
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "evaluate-only",
         "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"),
@@ -238,6 +270,8 @@ def _spawn(options: dict[str, Any], cache_dir: Path) -> None:
     argv += ["--routes"] if options["routes"] else []
     argv += ["--all-to-llm"] if options["all_to_llm"] else []
     argv += ["--predictions", str(options["predictions"])] if options["predictions"] else []
+    argv += ["--answerability"] if options["answerability"] else []
+    argv += ["--features", str(options["features"])] if options["features"] else []
     completed = subprocess.run(argv, cwd=settings.BASE_DIR, env=env, check=False)  # noqa: S603
     if completed.returncode:
         raise CommandError(f"The evaluation failed (exit status {completed.returncode}; see above).")

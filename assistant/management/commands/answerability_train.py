@@ -1,0 +1,109 @@
+"""Train the answerability check from data the project builds itself, and store it.
+
+    python manage.py answerability_train [--questions 800] [--out retrieval/answerability.json]
+
+Builds the corpus and pseudo-questions (``assistant.answerability_data``: standard-library
+docstrings and this repository's prose, never a benchmark), runs ``evaluate --answerability`` on
+them (the real ingest and search in a child process, each question with its paragraph present
+and removed), fits the logistic regression on 70% of the questions and chooses the threshold on
+the other 30% (at most 3% false abstentions), and writes the model file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from assistant.answerability_data import dataset_build
+from ingest.engines import get_embedder
+from retrieval.answerability import MODEL_FILE, AnswerabilityModel, model_fit
+
+WORK_FOLDER = "answerability-train"
+VALIDATION_SHARE = 3  # in tenths, by a hash of the question id
+
+
+class Command(BaseCommand):
+    help = "Build the answerability check's training data, fit it, and write its model file."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--questions", type=int, default=800, help="pseudo-questions to build (at most one per paragraph)"
+        )
+        parser.add_argument("--out", type=Path, default=MODEL_FILE, help="the model file to write")
+        parser.add_argument("--seed", type=int, default=13)
+        parser.add_argument(
+            "--score",
+            type=Path,
+            help="train nothing: the abstention shares of the model in --out on a file written by "
+            "`evaluate --answerability --features`",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["score"]:
+            self.stdout.write(json.dumps(_score(Path(options["score"]), Path(options["out"]))))
+            return
+        if options["questions"] < 20:
+            raise CommandError("--questions must be at least 20.")
+        work = Path(settings.DATA_DIR) / WORK_FOLDER
+        counts = dataset_build(
+            work / "data",
+            base_dir=Path(settings.BASE_DIR),
+            questions=options["questions"],
+            seed=options["seed"],
+        )
+        features = work / "features.jsonl"
+        call_command(
+            "evaluate", data=str(work / "data"), answerability=True, features=str(features),
+            verbosity=options["verbosity"],
+        )  # fmt: skip
+        rows = [json.loads(line) for line in features.read_text().splitlines() if line.strip()]
+        if not rows:
+            raise CommandError("The evaluation produced no cases to train on.")
+        x = np.array([r["features"] for r in rows], dtype=np.float64)
+        y = np.array([1 if r["gold_present"] else 0 for r in rows])
+        held = np.array([_validation(r["_id"]) for r in rows])
+        model, figures = model_fit(x, y, held)
+        meta = {
+            **counts,
+            **figures,
+            "data": "standard-library docstrings and this repository's prose (assistant.answerability_data)",
+            "seed": options["seed"],
+            "python": platform.python_version(),
+            "embedder": get_embedder().model_id,
+        }
+        model = dataclasses.replace(model, meta=meta)
+        Path(options["out"]).parent.mkdir(parents=True, exist_ok=True)
+        model.save(Path(options["out"]))
+        self.stdout.write(json.dumps({"model": str(options["out"]), **meta, "threshold": model.threshold}))
+
+
+def _score(features: Path, model_file: Path) -> dict[str, Any]:
+    """What ``evaluate --answerability`` reports, from its features file and a model file."""
+    try:
+        model = AnswerabilityModel.load(model_file)
+        rows = [json.loads(line) for line in features.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"Cannot score {features} with {model_file}: {exc}") from exc
+    abstained: dict[bool, list[bool]] = {True: [], False: []}
+    for row in rows:
+        abstained[bool(row["gold_present"])].append(model.verdict(row["features"]).abstain)
+    share = {k: round(sum(v) / len(v), 4) if v else None for k, v in abstained.items()}
+    return {
+        "abstain_gold_present": share[True],
+        "abstain_gold_removed": share[False],
+        "cases": len(rows),
+        "threshold": model.threshold,
+    }
+
+
+def _validation(question_id: str) -> bool:
+    return int(hashlib.sha256(question_id.encode()).hexdigest(), 16) % 10 < VALIDATION_SHARE

@@ -1,0 +1,118 @@
+"""The answerability check in the chat service: weak evidence is answered "not in your documents"
+without an LLM call, strong evidence reaches the LLM, and the ledger says why."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant import services
+from assistant.answerability import answerability_verdict, evidence_unanswerable
+from assistant.models import AnswerKind
+from assistant.search import search
+from assistant.tests.fakes import DownChatModel, scripted
+from governance.access import principal_for_membership
+from governance.models import Role
+from governance.tests.factories import MembershipFactory, TenantFactory
+from ingest.tests.builders import HANDBOOK, ingest_now
+
+pytestmark = pytest.mark.django_db
+
+WEAK = "What does the zanzibar quokka committee budget for glitter?"  # no content word in any document
+STRONG = "How long is paid parental leave?"
+
+
+@pytest.fixture
+def principal():
+    tenant = TenantFactory()
+    ingest_now(tenant, "handbook.md", HANDBOOK.encode())
+    ingest_now(tenant, "cafeteria.md", b"# Cafeteria\n\nThe cafeteria opens at eight and serves lunch.")
+    return principal_for_membership(MembershipFactory(tenant=tenant, role=Role.MEMBER))
+
+
+def _ask(principal, question):
+    asked = services.question_ask(principal=principal, question=question)
+    return list(services.answer_stream(principal=principal, question=asked))[-1].message
+
+
+def test_weak_evidence_is_not_found_without_calling_the_llm(principal, use_llm, use_answerability):
+    model = use_llm(DownChatModel())  # counts calls: any call would be seen
+    use_answerability()
+    message = _ask(principal, WEAK)
+    assert model.calls == 0
+    assert message.kind == AnswerKind.NOT_FOUND and not message.llm_called and message.route == "question"
+    assert (
+        message.fallback_reason.startswith("answerability 0.0")
+        and "< threshold 0.500" in message.fallback_reason
+    )
+    assert "answerability" in message.timings_ms and "llm_total" not in message.timings_ms
+    assert message.citations.count() >= 1  # the closest passages are still shown
+
+
+def test_strong_evidence_reaches_the_llm(principal, use_llm, use_answerability):
+    use_llm(scripted("Sixteen weeks [1]. Employees get sixteen weeks of paid parental leave [1]."))
+    use_answerability()
+    message = _ask(principal, STRONG)
+    assert message.kind == AnswerKind.ANSWERED and message.llm_called and message.fallback_reason == ""
+    assert "answerability" in message.timings_ms
+
+
+def test_the_threshold_setting_overrides_the_models(principal, use_llm, use_answerability, settings):
+    model = use_llm(DownChatModel())
+    use_answerability()
+    settings.TESSERA = {**settings.TESSERA, "ANSWERABILITY_THRESHOLD": 0.0}  # never abstain
+    message = _ask(principal, WEAK)
+    assert model.calls >= 1 and message.kind == AnswerKind.EXTRACTIVE
+
+
+def test_turned_off_the_check_does_not_run(principal, use_llm, settings):
+    model = use_llm(DownChatModel())
+    settings.TESSERA = {**settings.TESSERA, "ANSWERABILITY": False}
+    message = _ask(principal, WEAK)
+    assert model.calls >= 1 and "answerability" not in message.timings_ms
+
+
+def test_without_signals_or_with_an_unusable_model_the_question_goes_on(principal, settings, monkeypatch):
+    from retrieval.answerability import AnswerabilityModelError
+
+    settings.TESSERA = {**settings.TESSERA, "ANSWERABILITY": True}
+    results = search(principal=principal, query=WEAK, k=5, passages_per_document=1)  # no signals asked
+    assert results.signals is None and answerability_verdict(results, []) is None
+
+    def broken():
+        raise AnswerabilityModelError("no file")
+
+    monkeypatch.setattr("assistant.answerability.get_answerability_model", broken)
+    results = search(principal=principal, query=WEAK, k=5, passages_per_document=1, signals=True)
+    timings = {}
+    assert evidence_unanswerable(results, [], timings) == "" and "answerability" in timings
+
+
+def test_search_gathers_the_signals_and_can_leave_documents_out(principal):
+    results = search(principal=principal, query=STRONG, k=5, passages_per_document=1, signals=True)
+    signals = results.signals
+    assert signals is not None and "signals" in results.timings_ms
+    assert dict(signals.term_idf).keys() == {"long", "paid", "parent", "leav"}  # question words dropped
+    assert any("parent" in terms for terms in signals.passage_terms)
+    assert signals.token_maxima is not None and signals.token_maxima.shape == (len(STRONG.split()),)
+    top = results.documents[0].document_id
+    without = search(
+        principal=principal, query=STRONG, k=5, passages_per_document=1, exclude_documents=[top], signals=True
+    )
+    assert top not in {d.document_id for d in without.documents} and without.documents
+
+
+@pytest.mark.slow
+def test_the_shipped_model_with_the_real_embedder(real_embedder, use_llm, settings):
+    """The real models end to end: a question the handbook answers reaches the LLM, one about
+    nothing in the documents is answered "not in your documents" without an LLM call."""
+    tenant = TenantFactory()
+    ingest_now(tenant, "handbook.md", HANDBOOK.encode())
+    ingest_now(tenant, "cafeteria.md", b"# Cafeteria\n\nThe cafeteria opens at eight and serves lunch.")
+    principal = principal_for_membership(MembershipFactory(tenant=tenant, role=Role.MEMBER))
+    settings.TESSERA = {**settings.TESSERA, "ANSWERABILITY": True}
+    model = use_llm(DownChatModel())
+    off_topic = _ask(principal, "What is the boiling point of tungsten in kelvin?")
+    assert off_topic.kind == AnswerKind.NOT_FOUND and not off_topic.llm_called and model.calls == 0
+    assert off_topic.fallback_reason.startswith("answerability")
+    on_topic = _ask(principal, "How many weeks of paid parental leave do employees get?")
+    assert model.calls >= 1 and on_topic.kind == AnswerKind.EXTRACTIVE  # it reached the (failing) LLM

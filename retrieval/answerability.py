@@ -1,0 +1,287 @@
+"""The answerability check: can the evidence retrieved for a question answer it? Decided before any
+LLM call, by a small logistic regression on signals that search already computes.
+
+Features (each a number that is higher when the evidence looks like it holds the answer):
+
+- ``dense_best``: the best chunk's cosine with the question (the embedder's pooled vectors);
+- ``late_mean`` / ``late_low``: the top document's late interaction, per query token the best
+  cosine with any of its tokens (a soft coverage of the question), averaged, and its 25th
+  percentile (the worst-covered part of the question);
+- ``idf_coverage``: the share of the question's content terms (BM25's terms: stemmed, stopwords
+  and question words left out), weighted by idf, that the top passages contain word for word;
+- ``idf_missing``: the largest idf among the content terms the top passages lack, over the largest
+  idf the index has (0 when none is missing), a rare name the passages never mention;
+- ``fused_margin``: how far the top document's fused score is ahead of the second's;
+- ``sentence_best``: the best evidence sentence's cosine with the question.
+
+The model (standardisation, coefficients, threshold) is a small versioned JSON file,
+``answerability.json`` beside this module, written by ``manage.py answerability_train`` from data
+the project builds itself (see ``assistant.answerability_data``). Plain Python and numpy: no Django.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FEATURES = (
+    "dense_best",
+    "late_mean",
+    "late_low",
+    "idf_coverage",
+    "idf_missing",
+    "fused_margin",
+    "sentence_best",
+)
+MODEL_FILE = Path(__file__).resolve().parent / "answerability.json"
+MODEL_KIND = "answerability-logistic"
+FORMAT_VERSION = 1
+
+# Words a question is made of that say nothing about its topic (BM25 keeps them: its stop list is short).
+# fmt: off
+QUESTION_WORDS = frozenset(
+    {
+        "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "many", "much", "does",
+        "did", "do", "done", "was", "were", "is", "are", "am", "been", "being", "has", "have", "had",
+        "can", "could", "would", "should", "shall", "may", "might", "must", "will", "one", "ones",
+        "name", "named", "kind", "type", "called", "call", "also", "some", "any", "other", "else",
+        "there", "their", "they", "them", "his", "her", "its", "it's", "give", "example", "according",
+    }
+)
+# fmt: on
+
+Floats = npt.NDArray[np.float64]
+
+
+class AnswerabilityModelError(ValueError):
+    """A model file that cannot be used (missing, malformed, other features)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalSignals:
+    """What a search saw that the check needs, gathered while searching (nothing is recomputed)."""
+
+    dense_best: float = 0.0
+    # per query token, its best cosine with any token of the top document (None: no token vectors)
+    token_maxima: npt.NDArray[np.float32] | None = None
+    # the question's content terms, their idf, and the largest idf of the index
+    term_idf: tuple[tuple[str, float], ...] = ()
+    max_idf: float = 1.0
+    # the terms of the top passages (the first passage of each of the top documents)
+    passage_terms: tuple[frozenset[str], ...] = ()
+    fused_scores: tuple[float, ...] = ()  # the top documents' fused scores, best first
+
+
+def content_terms(question: str, tokenize: Callable[[str], list[str]]) -> list[str]:
+    """The question's distinct index terms without its question words (``tokenize`` is BM25's)."""
+    words = " ".join(w for w in question.lower().split() if w.strip("?,.!;:'\"()") not in QUESTION_WORDS)
+    return list(dict.fromkeys(tokenize(words)))
+
+
+def features(signals: RetrievalSignals, *, sentence_best: float) -> Floats:
+    """The feature vector of ``FEATURES``, in order."""
+    maxima = signals.token_maxima
+    if maxima is not None and maxima.size:
+        late_mean, late_low = float(maxima.mean()), float(np.percentile(maxima, 25))
+    else:
+        late_mean = late_low = signals.dense_best  # no token vectors: the pooled cosine stands in
+    coverage, missing = idf_coverage(signals.term_idf, signals.passage_terms)
+    scores = signals.fused_scores
+    margin = scores[0] - scores[1] if len(scores) > 1 else 0.0
+    values = [
+        signals.dense_best,
+        late_mean,
+        late_low,
+        coverage,
+        missing / max(signals.max_idf, 1e-9),
+        margin,
+        sentence_best,
+    ]
+    return np.array(values, dtype=np.float64)
+
+
+def idf_coverage(
+    term_idf: Sequence[tuple[str, float]], passage_terms: Iterable[frozenset[str]]
+) -> tuple[float, float]:
+    """(the idf-weighted share of the terms found in some passage, the largest idf of a term found
+    in none). No content term at all: fully covered, nothing missing."""
+    present: set[str] = set().union(*passage_terms)
+    total = sum(idf for _, idf in term_idf)
+    if total <= 0:
+        return 1.0, 0.0
+    covered = sum(idf for term, idf in term_idf if term in present)
+    missing = max((idf for term, idf in term_idf if term not in present), default=0.0)
+    return covered / total, missing
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The check's decision: ``probability`` that the evidence answers, and whether to abstain."""
+
+    probability: float
+    threshold: float
+
+    @property
+    def abstain(self) -> bool:
+        return self.probability < self.threshold
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerabilityModel:
+    """A logistic regression on standardised ``FEATURES``: p(answerable) = sigmoid(w . z + b)."""
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    threshold: float
+    version: int = 1
+    names: tuple[str, ...] = FEATURES
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.names != FEATURES:
+            raise AnswerabilityModelError(f"model features {self.names} are not {FEATURES}")
+        if not len(self.mean) == len(self.scale) == len(self.coef) == len(FEATURES):
+            raise AnswerabilityModelError("one mean, scale and coefficient per feature")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise AnswerabilityModelError(f"threshold {self.threshold} is not a probability")
+
+    def probability(self, x: npt.ArrayLike) -> Floats:
+        """p(answerable) of each row of ``x`` (or of one feature vector)."""
+        rows = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        z = (rows - np.asarray(self.mean)) / np.asarray(self.scale)
+        return _sigmoid(z @ np.asarray(self.coef) + self.intercept)
+
+    def verdict(self, x: npt.ArrayLike, threshold: float | None = None) -> Verdict:
+        """The decision for one feature vector (``threshold`` overrides the model's own)."""
+        chosen = self.threshold if threshold is None else threshold
+        return Verdict(float(self.probability(x)[0]), chosen)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": MODEL_KIND,
+            "format_version": FORMAT_VERSION,
+            "version": self.version,
+            "features": list(self.names),
+            "mean": [round(v, 6) for v in self.mean],
+            "scale": [round(v, 6) for v in self.scale],
+            "coef": [round(v, 6) for v in self.coef],
+            "intercept": round(self.intercept, 6),
+            "threshold": round(self.threshold, 6),
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> AnswerabilityModel:
+        if raw.get("kind") != MODEL_KIND or raw.get("format_version") != FORMAT_VERSION:
+            raise AnswerabilityModelError("not an answerability model file of this format")
+        try:
+            return cls(
+                mean=tuple(float(v) for v in raw["mean"]),
+                scale=tuple(float(v) for v in raw["scale"]),
+                coef=tuple(float(v) for v in raw["coef"]),
+                intercept=float(raw["intercept"]),
+                threshold=float(raw["threshold"]),
+                version=int(raw["version"]),
+                names=tuple(raw["features"]),
+                meta=dict(raw.get("meta", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AnswerabilityModelError(f"malformed answerability model: {exc}") from exc
+
+    def save(self, path: Path) -> None:
+        temp = path.with_suffix(".tmp")
+        temp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        temp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path = MODEL_FILE) -> AnswerabilityModel:
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise AnswerabilityModelError(f"cannot read {path}: {exc}") from exc
+        return cls.from_json(raw)
+
+
+def _sigmoid(values: Floats) -> Floats:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(values, -40, 40))), dtype=np.float64)
+
+
+def fit_logistic(
+    x: npt.ArrayLike, y: npt.ArrayLike, *, l2: float = 1e-2, iterations: int = 50
+) -> tuple[Floats, Floats, Floats, float]:
+    """Logistic regression by IRLS (Newton's method) on standardised columns, with a small L2
+    penalty on the coefficients (not the intercept): (mean, scale, coef, intercept)."""
+    data = np.asarray(x, dtype=np.float64)
+    labels = np.asarray(y, dtype=np.float64)
+    if data.ndim != 2 or labels.shape != (data.shape[0],):
+        raise ValueError("x must be (n, d) and y (n,)")
+    if not 0 < labels.sum() < labels.size:
+        raise ValueError("both classes are needed to fit")
+    mean = data.mean(axis=0)
+    scale = data.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    design = np.hstack([(data - mean) / scale, np.ones((data.shape[0], 1))])
+    penalty = np.diag([l2 * data.shape[0]] * data.shape[1] + [0.0])
+    weights = np.zeros(design.shape[1])
+    for _ in range(iterations):
+        p = _sigmoid(design @ weights)
+        gradient = design.T @ (p - labels) + penalty @ weights
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + penalty
+        step = np.linalg.solve(hessian + 1e-9 * np.eye(hessian.shape[0]), gradient)
+        weights -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return mean, scale, weights[:-1], float(weights[-1])
+
+
+def threshold_for(answerable_probabilities: npt.ArrayLike, *, max_false_abstention: float) -> float:
+    """The highest threshold that abstains on at most ``max_false_abstention`` of the answerable
+    cases (abstain when p < threshold)."""
+    values = np.sort(np.asarray(answerable_probabilities, dtype=np.float64))
+    if values.size == 0:
+        raise ValueError("no answerable cases to choose a threshold on")
+    allowed = math.floor(max_false_abstention * values.size)  # cases allowed below the threshold
+    return float(values[allowed]) if allowed < values.size else 1.0
+
+
+MAX_FALSE_ABSTENTION = 0.03  # of answerable cases, on the validation split
+
+
+def model_fit(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    validation: npt.ArrayLike,
+    *,
+    max_false_abstention: float = MAX_FALSE_ABSTENTION,
+    version: int = 1,
+) -> tuple[AnswerabilityModel, dict[str, float]]:
+    """Fit on the rows not in ``validation`` (a boolean mask), choose the threshold on the
+    validation rows' answerable cases; the model and its figures on the validation rows."""
+    data, labels = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
+    held = np.asarray(validation, dtype=np.bool_)
+    mean, scale, coef, intercept = fit_logistic(data[~held], labels[~held])
+    unthresholded = AnswerabilityModel(
+        tuple(mean.tolist()), tuple(scale.tolist()), tuple(coef.tolist()), intercept, 0.5, version
+    )
+    p = unthresholded.probability(data[held])
+    held_labels = labels[held]
+    threshold = threshold_for(p[held_labels == 1], max_false_abstention=max_false_abstention)
+    figures = {
+        "train_cases": int((~held).sum()),
+        "validation_cases": int(held.sum()),
+        "validation_abstain_answerable": round(float((p[held_labels == 1] < threshold).mean()), 4),
+        "validation_abstain_unanswerable": round(float((p[held_labels == 0] < threshold).mean()), 4),
+    }
+    model = AnswerabilityModel(
+        unthresholded.mean, unthresholded.scale, unthresholded.coef, intercept, threshold, version
+    )
+    return model, figures
