@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from assistant import answer_cache, answering
-from assistant.answerability import evidence_unanswerable
+from assistant.answerability import answerability_verdict, evidence_unanswerable
 from assistant.answering import Draft, Token, ms_since
 from assistant.intent_router import TrainingSetError, get_intent_router
 from assistant.llm import LlmConfig, LlmUnavailable, Provider, breaker_for, chat_model_for, estimated_cost
@@ -122,6 +122,7 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
     timings: dict[str, float] = {}
     config = llm_config_for(principal.tenant)
     choice = _route(principal.tenant_id, question.text, timings)
+    choice, found = _in_the_documents(principal, question.text, choice, timings)
     route = choice.route
     cache = answer_cache.cache_probe(principal=principal, question=question, route=route, timings=timings)
     if cache is not None and cache.hit is not None:
@@ -129,7 +130,7 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
         yield AnswerEvent("done", message.text, message)
         return
     draft: Draft | None = None
-    for step in _steps(principal, question.text, choice, config, timings):
+    for step in _steps(principal, question.text, choice, config, timings, found):
         if isinstance(step, Token):
             yield AnswerEvent("token", step.text)
         else:
@@ -137,24 +138,50 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
     if draft is None:  # pragma: no cover - generate() always ends with a draft
         raise RuntimeError("answering produced no answer")
     timings["total"] = ms_since(started)
-    message = _store(principal, question, draft, config, route)
+    message = _store(principal, question, draft, config, choice)
     if cache is not None:
         answer_cache.cache_keep(probe=cache, message=message)
     yield AnswerEvent("done", message.text, message)
 
 
+def _in_the_documents(
+    principal: Principal, text: str, choice: RouteChoice, timings: dict[str, float]
+) -> tuple[RouteChoice, Found | None]:
+    """Knowledge-base relevance: a message the router finds out of scope is still a question when
+    the principal's documents answer it (the answerability check says so on what the search
+    finds): "Who won the Super Bowl?" is out of scope for most companies, not for a sports league.
+    The route then becomes ``question`` and what was found is passed on, not searched again."""
+    if choice.route != "out_of_scope" or not settings.TESSERA["ANSWERABILITY"]:
+        return choice, None
+    started = time.perf_counter()
+    found = _retrieve(principal, text, timings, signals=True)
+    verdict = answerability_verdict(*found) if found[1] else None
+    timings["kb_check"] = ms_since(started)
+    if verdict is None or verdict.abstain:
+        return choice, None
+    logger.info("out-of-scope message answered from the documents p=%.3f", verdict.probability)
+    return RouteChoice("question", routed_from="out_of_scope"), found
+
+
 def _steps(
-    principal: Principal, text: str, choice: RouteChoice, config: LlmConfig, timings: dict[str, float]
+    principal: Principal,
+    text: str,
+    choice: RouteChoice,
+    config: LlmConfig,
+    timings: dict[str, float],
+    found: Found | None = None,
 ) -> Iterator[Token | Draft]:
     """The reply for the route chosen, as a :class:`Draft` (last); an LLM's answer is streamed
-    first as :class:`Token` s."""
+    first as :class:`Token` s. ``found``: a question's search, already made."""
     if choice.reply:
         yield answering.reply_draft(choice.reply, timings)
     elif choice.route in answering.ROUTE_REPLIES:
         yield answering.route_draft(choice.route, timings)
     elif choice.route == "search":
         yield answering.search_draft(_evidence(principal, text, timings, SEARCH_BUDGET), timings)
-    elif not (found := _retrieve(principal, text, timings, within=choice.access_group_id, signals=True))[1]:
+    elif not (
+        found := found or _retrieve(principal, text, timings, within=choice.access_group_id, signals=True)
+    )[1]:
         yield answering.not_found_draft([], **timings)
     elif reason := evidence_unanswerable(*found, timings):  # too weak to answer: no LLM call
         abstained = answering.not_found_draft(found[1], **timings)
@@ -220,6 +247,9 @@ def _evidence(
     return _retrieve(principal, question, timings, budget, within=within)[1]
 
 
+Found = tuple[SearchResults, list[Evidence]]  # a search's results and the evidence kept
+
+
 def _retrieve(
     principal: Principal,
     question: str,
@@ -228,7 +258,7 @@ def _retrieve(
     *,
     within: int | None = None,
     signals: bool = False,
-) -> tuple[SearchResults, list[Evidence]]:
+) -> Found:
     """The search's results and the evidence kept; ``signals`` also gathers what the answerability
     check needs (when the check is on)."""
     started = time.perf_counter()
@@ -280,17 +310,19 @@ def _generate(
     )
 
 
-def _store(principal: Principal, question: Message, draft: Draft, config: LlmConfig, route: str) -> Message:
+def _store(
+    principal: Principal, question: Message, draft: Draft, config: LlmConfig, choice: RouteChoice
+) -> Message:
     try:
-        return _store_once(principal, question, draft, config, route)
+        return _store_once(principal, question, draft, config, choice)
     except IntegrityError:  # answered meanwhile by another request (a reconnecting stream): keep that one
         return Message.objects.get(reply_to=question)
 
 
 def _store_once(
-    principal: Principal, question: Message, draft: Draft, config: LlmConfig, route: str
+    principal: Principal, question: Message, draft: Draft, config: LlmConfig, choice: RouteChoice
 ) -> Message:
-    checked = draft.checked
+    checked, route = draft.checked, choice.route
     cost = estimated_cost(
         config.model, draft.prompt_tokens, draft.completion_tokens, settings.TESSERA["LLM_PRICES"]
     )
@@ -329,7 +361,12 @@ def _store_once(
             # an abusive message (insults, attempts to take over the assistant) is refused and logged
             action="question.refused" if route == "abuse" else "question.answered",
             target=message,
-            extra={"kind": draft.kind, "route": route, "llm_called": draft.llm_called},
+            extra={
+                "kind": draft.kind,
+                "route": route,
+                "llm_called": draft.llm_called,
+                **({"routed_from": choice.routed_from} if choice.routed_from else {}),
+            },
         )
     return message
 

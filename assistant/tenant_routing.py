@@ -37,6 +37,7 @@ class RouteChoice:
     route: str
     reply: str = ""
     access_group_id: int | None = None
+    routed_from: str = ""  # the router's own label, when the documents overruled it
 
 
 def tenant_router(tenant_id: int) -> IntentRouter | None:

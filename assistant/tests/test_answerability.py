@@ -116,3 +116,50 @@ def test_the_shipped_model_with_the_real_embedder(real_embedder, use_llm, settin
     assert off_topic.fallback_reason.startswith("answerability")
     on_topic = _ask(principal, "How many weeks of paid parental leave do employees get?")
     assert model.calls >= 1 and on_topic.kind == AnswerKind.EXTRACTIVE  # it reached the (failing) LLM
+
+
+# Knowledge-base relevance: the router's "out of scope" is overruled when the documents answer.
+OFF_TOPIC_ROUTER = (("parental leave", "out_of_scope"), ("zanzibar", "out_of_scope"))
+
+
+def test_an_out_of_scope_message_the_documents_answer_is_a_question(
+    principal, use_llm, use_router, use_answerability
+):
+    from governance.models import AuditEvent
+    from retrieval.intent import FakeIntentRouter
+
+    use_router(FakeIntentRouter(OFF_TOPIC_ROUTER))
+    use_answerability()
+    use_llm(scripted("Sixteen weeks [1]. Employees get sixteen weeks of paid parental leave [1]."))
+    message = _ask(principal, STRONG)
+    assert (message.route, message.kind, message.llm_called) == ("question", AnswerKind.ANSWERED, True)
+    assert "kb_check" in message.timings_ms and message.citations.exists()
+    assert (
+        AuditEvent.objects.get(action="question.answered", target_id=str(message.pk)).extra["routed_from"]
+        == "out_of_scope"
+    )
+
+
+def test_an_out_of_scope_message_the_documents_do_not_answer_gets_the_fixed_reply(
+    principal, use_llm, use_router, use_answerability
+):
+    from assistant.answering import ROUTE_REPLIES
+    from retrieval.intent import FakeIntentRouter
+
+    use_router(FakeIntentRouter(OFF_TOPIC_ROUTER))
+    use_answerability()
+    model = use_llm(DownChatModel())
+    message = _ask(principal, WEAK)
+    assert (message.route, message.kind, message.llm_called) == ("out_of_scope", AnswerKind.NO_LLM, False)
+    assert message.text == ROUTE_REPLIES["out_of_scope"] and model.calls == 0
+    assert "kb_check" in message.timings_ms
+
+
+def test_without_the_check_out_of_scope_stays_out_of_scope(principal, use_llm, use_router, settings):
+    from retrieval.intent import FakeIntentRouter
+
+    use_router(FakeIntentRouter(OFF_TOPIC_ROUTER))
+    settings.TESSERA = {**settings.TESSERA, "ANSWERABILITY": False}
+    model = use_llm(DownChatModel())
+    message = _ask(principal, STRONG)
+    assert message.route == "out_of_scope" and model.calls == 0 and "kb_check" not in message.timings_ms
