@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from assistant import answer_cache, answering
 from assistant.answerability import answerability_verdict, evidence_unanswerable
 from assistant.answering import Draft, Token, ms_since
+from assistant.injection import gives_orders_to_the_assistant
 from assistant.intent_router import TrainingSetError, get_intent_router
 from assistant.llm import LlmConfig, LlmUnavailable, Provider, breaker_for, chat_model_for, estimated_cost
 from assistant.local_llm import LocalChatModel
@@ -35,6 +36,9 @@ MAX_QUESTION_CHARS = 2000
 SEARCH_DOCUMENTS = 5
 # A search shows the best sentences of each document found, not the LLM's tight evidence budget.
 SEARCH_BUDGET = EvidenceBudget(passages=SEARCH_DOCUMENTS, sentences=2 * SEARCH_DOCUMENTS, tokens=400)
+# The routes the router may get wrong for a question its documents answer (a search keeps its own
+# reply: it shows the passages anyway).
+OVERRULED_BY_THE_DOCUMENTS = frozenset({"out_of_scope", "smalltalk", "abuse"})
 
 logger = logging.getLogger(__name__)
 
@@ -147,11 +151,15 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
 def _in_the_documents(
     principal: Principal, text: str, choice: RouteChoice, timings: dict[str, float]
 ) -> tuple[RouteChoice, Found | None]:
-    """Knowledge-base relevance: a message the router finds out of scope is still a question when
-    the principal's documents answer it (the answerability check says so on what the search
-    finds): "Who won the Super Bowl?" is out of scope for most companies, not for a sports league.
-    The route then becomes ``question`` and what was found is passed on, not searched again."""
-    if choice.route != "out_of_scope" or not settings.TESSERA["ANSWERABILITY"]:
+    """Knowledge-base relevance: a message the router sends away from the documents (out of scope,
+    small talk, abuse) is still a question when the principal's documents answer it (the
+    answerability check says so on what the search finds): "Who won the Super Bowl?" is out of scope
+    for most companies, not for a sports league. The route then becomes ``question`` and what was
+    found is passed on, not searched again. A message that gives the assistant orders (an injection
+    attempt) is never overruled: it stays refused whatever the documents say."""
+    if choice.route not in OVERRULED_BY_THE_DOCUMENTS or not settings.TESSERA["ANSWERABILITY"]:
+        return choice, None
+    if choice.route == "abuse" and gives_orders_to_the_assistant(text):
         return choice, None
     started = time.perf_counter()
     found = _retrieve(principal, text, timings, signals=True)
@@ -159,8 +167,8 @@ def _in_the_documents(
     timings["kb_check"] = ms_since(started)
     if verdict is None or verdict.abstain:
         return choice, None
-    logger.info("out-of-scope message answered from the documents p=%.3f", verdict.probability)
-    return RouteChoice("question", routed_from="out_of_scope"), found
+    logger.info("%s message answered from the documents p=%.3f", choice.route, verdict.probability)
+    return RouteChoice("question", routed_from=choice.route), found
 
 
 def _steps(
