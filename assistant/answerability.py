@@ -54,7 +54,9 @@ def sentence_best(question_vector: np.ndarray | None, evidence: Sequence[Evidenc
     return max(scores, default=0.0)
 
 
-def answerability_verdict(results: SearchResults, evidence: Sequence[Evidence]) -> Verdict | None:
+def answerability_verdict(
+    results: SearchResults, evidence: Sequence[Evidence], *, relevance: bool = False
+) -> Verdict | None:
     """The check's decision on this evidence, or None when it does not run (turned off, no signals,
     no usable model: the question then goes on to the LLM, as without the check)."""
     if not settings.TESSERA["ANSWERABILITY"] or results.signals is None:
@@ -65,7 +67,11 @@ def answerability_verdict(results: SearchResults, evidence: Sequence[Evidence]) 
         logger.exception("answerability model unusable: answering without the check")
         return None
     x = features(results.signals, sentence_best=sentence_best(results.query_vector, evidence))
-    return model.verdict(x, settings.TESSERA["ANSWERABILITY_THRESHOLD"])
+    threshold = settings.TESSERA["ANSWERABILITY_THRESHOLD"]
+    if relevance and model.relevance_threshold is not None:
+        # the lower bar of knowledge-base relevance (at most the answer bar, when that is set)
+        threshold = min(model.relevance_threshold, threshold if threshold is not None else model.threshold)
+    return model.verdict(x, threshold)
 
 
 def evidence_unanswerable(

@@ -163,7 +163,7 @@ def _in_the_documents(
         return choice, None
     started = time.perf_counter()
     found = _retrieve(principal, text, timings, signals=True)
-    verdict = answerability_verdict(*found) if found[1] else None
+    verdict = answerability_verdict(*found, relevance=True) if found[1] else None
     timings["kb_check"] = ms_since(started)
     if verdict is None or verdict.abstain:
         return choice, None

@@ -144,6 +144,10 @@ class AnswerabilityModel:
     threshold: float
     version: int = 1
     names: tuple[str, ...] = FEATURES
+    # The lower bar of knowledge-base relevance: may a message the router sent away from the
+    # documents go to them after all? Sending a real question away costs more than one LLM call
+    # that says "not in your documents", so it misses fewer answerable cases (None: ``threshold``).
+    relevance_threshold: float | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -151,8 +155,9 @@ class AnswerabilityModel:
             raise AnswerabilityModelError(f"model features {self.names} are not {FEATURES}")
         if not len(self.mean) == len(self.scale) == len(self.coef) == len(FEATURES):
             raise AnswerabilityModelError("one mean, scale and coefficient per feature")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise AnswerabilityModelError(f"threshold {self.threshold} is not a probability")
+        for value in (self.threshold, self.relevance_threshold):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise AnswerabilityModelError(f"threshold {value} is not a probability")
 
     def probability(self, x: npt.ArrayLike) -> Floats:
         """p(answerable) of each row of ``x`` (or of one feature vector)."""
@@ -176,6 +181,11 @@ class AnswerabilityModel:
             "coef": [round(v, 6) for v in self.coef],
             "intercept": round(self.intercept, 6),
             "threshold": round(self.threshold, 6),
+            **(
+                {"relevance_threshold": round(self.relevance_threshold, 6)}
+                if self.relevance_threshold is not None
+                else {}
+            ),
             "meta": self.meta,
         }
 
@@ -190,6 +200,9 @@ class AnswerabilityModel:
                 coef=tuple(float(v) for v in raw["coef"]),
                 intercept=float(raw["intercept"]),
                 threshold=float(raw["threshold"]),
+                relevance_threshold=(
+                    None if raw.get("relevance_threshold") is None else float(raw["relevance_threshold"])
+                ),
                 version=int(raw["version"]),
                 names=tuple(raw["features"]),
                 meta=dict(raw.get("meta", {})),
@@ -254,6 +267,7 @@ def threshold_for(answerable_probabilities: npt.ArrayLike, *, max_false_abstenti
 
 
 MAX_FALSE_ABSTENTION = 0.03  # of answerable cases, on the validation split
+MAX_MISSED_QUESTIONS = 0.01  # the same, for the relevance threshold (a question sent away)
 
 
 def model_fit(
@@ -275,13 +289,22 @@ def model_fit(
     p = unthresholded.probability(data[held])
     held_labels = labels[held]
     threshold = threshold_for(p[held_labels == 1], max_false_abstention=max_false_abstention)
+    relevance = min(threshold, threshold_for(p[held_labels == 1], max_false_abstention=MAX_MISSED_QUESTIONS))
     figures = {
         "train_cases": int((~held).sum()),
         "validation_cases": int(held.sum()),
         "validation_abstain_answerable": round(float((p[held_labels == 1] < threshold).mean()), 4),
         "validation_abstain_unanswerable": round(float((p[held_labels == 0] < threshold).mean()), 4),
+        "validation_irrelevant_answerable": round(float((p[held_labels == 1] < relevance).mean()), 4),
+        "validation_irrelevant_unanswerable": round(float((p[held_labels == 0] < relevance).mean()), 4),
     }
     model = AnswerabilityModel(
-        unthresholded.mean, unthresholded.scale, unthresholded.coef, intercept, threshold, version
+        unthresholded.mean,
+        unthresholded.scale,
+        unthresholded.coef,
+        intercept,
+        threshold,
+        version,
+        relevance_threshold=relevance,
     )
     return model, figures

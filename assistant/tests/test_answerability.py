@@ -186,3 +186,20 @@ def test_small_talk_and_abuse_the_documents_answer_are_questions_unless_they_giv
     message = _ask(principal, text)
     assert message.route == ("question" if overruled else route)
     assert message.llm_called is overruled
+
+
+def test_the_documents_overrule_the_router_at_the_lower_relevance_bar(
+    principal, use_llm, use_router, use_answerability
+):
+    """One model for both decisions: a bar the evidence does not reach for an answer (0.99), and a
+    lower one (0.0) that it does for relevance: the message is a question, then abstains."""
+    from assistant.tests.conftest import COVERAGE_ONLY
+    from retrieval.answerability import AnswerabilityModel
+    from retrieval.intent import FakeIntentRouter
+
+    use_router(FakeIntentRouter(OFF_TOPIC_ROUTER))
+    use_answerability(AnswerabilityModel(**{**COVERAGE_ONLY, "threshold": 0.99, "relevance_threshold": 0.0}))
+    model = use_llm(DownChatModel())
+    message = _ask(principal, STRONG)
+    assert message.route == "question" and message.kind == AnswerKind.NOT_FOUND and model.calls == 0
+    assert "< threshold 0.990" in message.fallback_reason

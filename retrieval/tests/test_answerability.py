@@ -111,6 +111,15 @@ def test_model_fit_chooses_its_threshold_on_the_validation_rows():
     assert figures["train_cases"] == 700 and figures["validation_cases"] == 300
 
 
+def test_the_relevance_bar_misses_fewer_questions_than_the_answer_bar():
+    x, y = _synthetic(np.random.default_rng(1), n=1000)
+    held = np.arange(len(x)) % 10 < 3
+    model, figures = model_fit(x, y, held)
+    assert model.relevance_threshold is not None and model.relevance_threshold <= model.threshold
+    assert figures["validation_irrelevant_answerable"] <= 0.01
+    assert figures["validation_irrelevant_answerable"] <= figures["validation_abstain_answerable"]
+
+
 def test_known_inputs_give_known_decisions_and_the_file_round_trips(tmp_path):
     model = AnswerabilityModel(
         mean=(0.0,) * 7, scale=(1.0,) * 7, coef=(0, 0, 0, 10, 0, 0, 0), intercept=-5, threshold=0.5
@@ -130,6 +139,11 @@ def test_known_inputs_give_known_decisions_and_the_file_round_trips(tmp_path):
         AnswerabilityModel.from_json({**raw, "features": ["dense_best"]})
     with pytest.raises(AnswerabilityModelError):
         AnswerabilityModel.from_json({**raw, "threshold": 2})
+    assert "relevance_threshold" not in raw  # optional: None reads as the answer bar
+    lower = AnswerabilityModel.from_json({**raw, "relevance_threshold": 0.25})
+    assert lower.relevance_threshold == 0.25 and AnswerabilityModel.from_json(lower.to_json()) == lower
+    with pytest.raises(AnswerabilityModelError):
+        AnswerabilityModel.from_json({**raw, "relevance_threshold": -1})
     with pytest.raises(AnswerabilityModelError, match="cannot read"):
         AnswerabilityModel.load(tmp_path / "missing.json")
 
@@ -137,4 +151,5 @@ def test_known_inputs_give_known_decisions_and_the_file_round_trips(tmp_path):
 def test_the_shipped_model_loads():
     model = AnswerabilityModel.load(MODEL_FILE)
     assert model.names == FEATURES and 0 < model.threshold < 1
+    assert model.relevance_threshold is not None and 0 < model.relevance_threshold <= model.threshold
     assert model.meta["questions"] >= 100  # trained by `manage.py answerability_train`
