@@ -255,6 +255,32 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     context.close()
 
 
+AXE_JS = REPO / "tests" / "vendor" / "axe.min.js"
+
+
+@pytest.fixture
+def axe() -> Callable[[Any], list[dict[str, Any]]]:
+    """``axe(page)``: run the vendored axe-core on the page and fail on serious or critical violations
+    (WCAG 2 A/AA rules); returns all violations for the test to inspect."""
+
+    def check(page: Any) -> list[dict[str, Any]]:
+        page.add_script_tag(content=AXE_JS.read_text(encoding="utf-8"))
+        result = page.evaluate(
+            "async () => await axe.run(document, {runOnly: {type: 'tag', "
+            "values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+        )
+        violations: list[dict[str, Any]] = result["violations"]
+        serious = [
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in violations
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert not serious, "accessibility violations:\n" + "\n".join(serious)
+        return violations
+
+    return check
+
+
 @pytest.fixture(autouse=True)
 def fresh_llm_breakers() -> Iterator[None]:
     """Every test starts with closed circuits (a breaker opened by one test must not leak)."""

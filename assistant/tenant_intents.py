@@ -352,7 +352,7 @@ def intent_model_rollback(*, tenant: Tenant, actor: Actor) -> IntentModelVersion
     """Retire the active version and reactivate the one it replaced; None: back to the default router."""
     with transaction.atomic():
         versions = IntentModelVersion.objects.select_for_update().filter(tenant=tenant)
-        current = versions.filter(status=IntentModelStatus.ACTIVE).select_related("previous").first()
+        current = versions.filter(status=IntentModelStatus.ACTIVE).first()
         if current is None:
             raise ApplicationError(
                 "No version is active: the default router is in use already.", code="nothing_to_roll_back"

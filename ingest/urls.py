@@ -7,6 +7,7 @@ app_name = "ingest"
 urlpatterns = [
     path("documents/", views.document_list, name="documents"),
     path("documents/<int:document_id>/", views.document_detail, name="document"),
+    path("documents/<int:document_id>/file/", views.document_file, name="document_file"),
     path("documents/<int:document_id>/status/", views.document_status, name="document_status"),
     path("documents/<int:document_id>/delete/", views.document_delete, name="document_delete"),
     path("documents/<int:document_id>/versions/", views.document_new_version, name="document_new_version"),

@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.files.uploadedfile import UploadedFile
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from config.errors import ApplicationError
+from config.errors import ApplicationError, NotFound
 from governance import selectors as governance_selectors
-from governance.decorators import admin_required
+from governance.decorators import admin_required, member_required
 from governance.middleware import TenantHttpRequest
 from governance.services import Actor
 from ingest import selectors, services
@@ -145,3 +145,38 @@ def document_groups(request: TenantHttpRequest, document_id: int) -> HttpRespons
     services.document_access_groups_set(document=document, groups=groups, actor=Actor.of(principal))
     messages.success(request, "Access saved.")
     return redirect("ingest:document", document_id=document.pk)
+
+
+CONTENT_TYPES = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "html": "text/html",
+    "csv": "text/csv",
+}
+
+
+@member_required
+def document_file(request: TenantHttpRequest, document_id: int) -> FileResponse:
+    """The original file of a document the principal may see (its current version, or ``?version=N``),
+    always as a download: an uploaded HTML file must never run in Tessera's origin."""
+    document = selectors.document_get(principal=request.principal, document_id=document_id)
+    number = request.GET.get("version", "")
+    if number:
+        version = document.versions.filter(number=int(number)).first() if number.isdigit() else None
+    else:
+        version = document.current_version or selectors.latest_version(document)
+    if version is None or not version.file:
+        raise NotFound("This document has no stored file.")
+    try:
+        handle = version.file.open("rb")
+    except FileNotFoundError as exc:
+        raise NotFound("The stored file is missing.") from exc
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=document.original_name or document.title,
+        content_type=CONTENT_TYPES.get(version.kind, "application/octet-stream"),
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    return response

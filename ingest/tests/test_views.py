@@ -127,3 +127,29 @@ def test_status_partial_polls_only_while_in_progress(admin_client):
     DocumentVersion.objects.update(status=VersionStatus.READY, chunk_count=7)
     ready = admin_client.get(reverse("ingest:document_status", args=[document.pk])).content
     assert b"every 2s" not in ready and b"ready (7 chunks)" in ready
+
+
+def test_original_file_is_a_permission_checked_download(admin_client, client, member_of):
+    from governance.models import AccessGroup
+
+    _upload(admin_client, ("page.html", b"<html><body><h1>Hi</h1><script>alert(1)</script></body></html>"))
+    document = Document.objects.get()
+    url = reverse("ingest:document_file", args=[document.pk])
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")  # never rendered in our origin
+    assert response["Content-Security-Policy"] == "sandbox"
+    assert b"<script>" in b"".join(response.streaming_content)
+    assert admin_client.get(url + "?version=1").status_code == 200
+    assert admin_client.get(url + "?version=7").status_code == 404
+    assert admin_client.get(url + "?version=x").status_code == 404
+
+    member = member_of(admin_client.tenant, role=Role.MEMBER, username="mia")
+    client.force_login(member)
+    assert client.get(url).status_code == 200  # unrestricted: every member may read it
+    document.access_groups.add(AccessGroup.objects.create(tenant=admin_client.tenant, name="HR"))
+    assert client.get(url).status_code == 404  # restricted to a group mia is not in
+
+    outsider = member_of(TenantFactory(), role=Role.ADMIN, username="otto")
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404  # another tenant's document looks missing

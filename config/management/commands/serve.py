@@ -51,6 +51,8 @@ class Command(BaseCommand):
                 "8",  # a streamed answer holds its thread while the LLM writes
                 "--timeout",
                 "120",
+                "--graceful-timeout",
+                "15",  # inside serve's own grace below, so gunicorn reaps its workers itself
                 "--access-logfile",
                 "-",
             ],
@@ -68,7 +70,10 @@ class Command(BaseCommand):
                 "--hostname",
                 "tessera@%h",
             ]
-        children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+        # Each child leads a process group of its own: a Ctrl-C reaches only this command, which stops
+        # the children in order, and whatever a child leaves behind (a gunicorn worker forked while the
+        # master was stopping) is killed with its group.
+        children = {name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in commands.items()}
         self.stdout.write(f"Tessera is serving on http://{options['bind']}/ (Ctrl-C stops it)")
         stopping = False
 
@@ -126,3 +131,7 @@ def _terminate(children: list[subprocess.Popen[bytes]], grace: float = 20.0) -> 
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+        try:
+            os.killpg(child.pid, signal.SIGKILL)  # the child's group: anything it forked and left
+        except ProcessLookupError:
+            pass
