@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
@@ -52,12 +54,32 @@ def access_group_get(*, tenant: Tenant, group_id: int) -> AccessGroup:
 
 
 def audit_event_list(
-    *, tenant: Tenant, action: str | None = None, actor: str | None = None
+    *,
+    tenant: Tenant,
+    action: str | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> QuerySet[AuditEvent]:
-    """The tenant's audit trail, newest first, optionally filtered by action prefix and actor."""
+    """The tenant's audit trail, newest first, optionally filtered by action prefix, actor, and a
+    time range (``since`` included, ``until`` excluded)."""
     events = AuditEvent.objects.filter(tenant=tenant)
     if action:
         events = events.filter(action__startswith=action)
     if actor:
         events = events.filter(actor_label__icontains=actor)
+    if since is not None:
+        events = events.filter(created_at__gte=since)
+    if until is not None:
+        events = events.filter(created_at__lt=until)
     return events
+
+
+def audit_action_list(*, tenant: Tenant) -> list[str]:
+    """The distinct actions recorded in the tenant's trail (for the viewer's filter)."""
+    return list(
+        AuditEvent.objects.filter(tenant=tenant)
+        .order_by("action")
+        .values_list("action", flat=True)
+        .distinct()
+    )

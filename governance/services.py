@@ -132,6 +132,142 @@ def user_create(*, username: str, password: str, email: str = "") -> AbstractBas
     return user_model.objects.create_user(username=username, password=password, email=email)
 
 
+ADMIN_ROLES = (Role.OWNER, Role.ADMIN)
+# Roles an administrator hands out from the members page (owners are set by an operator).
+ASSIGNABLE_ROLES = (Role.ADMIN, Role.MEMBER)
+ONE_TIME_PASSWORD_BYTES = 12
+
+
+def _assignable(role: str) -> str:
+    if role not in ASSIGNABLE_ROLES:
+        raise ApplicationError(
+            f"Unknown role '{role}': choose {' or '.join(ASSIGNABLE_ROLES)}.", code="invalid_role"
+        )
+    return role
+
+
+def _keep_an_admin(membership: Membership, *, new_role: str | None) -> None:
+    """Refuse a change that would leave the membership's tenant without an administrator.
+
+    Call inside a transaction that locked the tenant row, so that two admins demoting each other at
+    the same time cannot both succeed."""
+    if membership.role not in ADMIN_ROLES or new_role in ADMIN_ROLES:
+        return
+    others = Membership.objects.filter(tenant_id=membership.tenant_id, role__in=ADMIN_ROLES).exclude(
+        pk=membership.pk
+    )
+    if not others.exists():
+        raise ApplicationError(
+            "A workspace must keep at least one administrator: make someone else an admin first.",
+            code="last_admin",
+        )
+
+
+def _not_an_owner(membership: Membership) -> None:
+    # An owner outranks the admins who use the members page: an operator changes owners.
+    if membership.role == Role.OWNER:
+        raise ApplicationError(
+            "An owner's membership is managed by the operator, not from this page.", code="owner"
+        )
+
+
+def _lock_tenant(tenant_id: int) -> None:
+    Tenant.objects.select_for_update().filter(pk=tenant_id).first()
+
+
+def membership_role_change(*, membership: Membership, role: str, actor: Actor) -> Membership:
+    """Make a member an admin or an admin a member; the tenant keeps at least one admin."""
+    role = _assignable(role)
+    with transaction.atomic():
+        _lock_tenant(membership.tenant_id)
+        locked = Membership.objects.select_for_update().get(pk=membership.pk)
+        if locked.role == role:
+            return locked
+        _not_an_owner(locked)
+        _keep_an_admin(locked, new_role=role)
+        old_role, locked.role = locked.role, role
+        locked.save(update_fields=["role"])
+        audit_record(
+            tenant=locked.tenant,
+            actor=actor,
+            action="membership.role_change",
+            target=locked,
+            extra={"user": locked.user_id, "from": old_role, "to": role},
+        )
+    logger.info("membership role changed tenant=%s membership=%s to=%s", locked.tenant_id, locked.pk, role)
+    return locked
+
+
+def membership_remove(*, membership: Membership, actor: Actor) -> None:
+    """Take a user out of the tenant (and its access groups); the tenant keeps at least one admin."""
+    with transaction.atomic():
+        _lock_tenant(membership.tenant_id)
+        locked = Membership.objects.select_for_update().filter(pk=membership.pk).first()
+        if locked is None:
+            return  # removed meanwhile: nothing left to do
+        _not_an_owner(locked)
+        _keep_an_admin(locked, new_role=None)
+        audit_record(
+            tenant=locked.tenant,
+            actor=actor,
+            action="membership.remove",
+            target=locked,
+            extra={"user": locked.user_id, "role": locked.role},
+        )
+        locked.delete()
+    logger.info("membership removed tenant=%s membership=%s", membership.tenant_id, membership.pk)
+
+
+def member_add(*, tenant: Tenant, username: str, role: str, actor: Actor) -> Membership:
+    """Add an existing user (by username) to the tenant with ``role``."""
+    role = _assignable(role)
+    user = get_user_model().objects.filter(username=username.strip()).first()
+    if user is None:
+        raise ApplicationError(
+            f"No user named '{username.strip()}': create the account instead.", code="unknown_user"
+        )
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(tenant=tenant, user=user, role=role)
+        except IntegrityError as exc:
+            raise Conflict(f"'{user.get_username()}' is already a member.", code="already_member") from exc
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="membership.create",
+            target=membership,
+            extra={"user": user.pk, "role": role},
+        )
+    return membership
+
+
+def member_create(*, tenant: Tenant, username: str, role: str, actor: Actor) -> tuple[Membership, str]:
+    """Create a login with a random one-time password and add it to the tenant; returns the
+    membership and the password, which is shown once and never stored in clear or audited."""
+    role = _assignable(role)
+    username = username.strip()
+    if not username:
+        raise ApplicationError("A new user needs a username.", code="invalid_username")
+    password = secrets.token_urlsafe(ONE_TIME_PASSWORD_BYTES)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                user = user_create(username=username, password=password)
+        except IntegrityError as exc:  # created meanwhile by another request
+            raise Conflict(f"A user named '{username}' already exists.") from exc
+        membership = Membership.objects.create(tenant=tenant, user_id=user.pk, role=role)
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="user.create",
+            target=membership,
+            extra={"user": user.pk, "username": username, "role": role},
+        )
+    logger.info("user created tenant=%s membership=%s", tenant.pk, membership.pk)
+    return membership, password
+
+
 def access_group_create(*, tenant: Tenant, name: str, actor: Actor) -> AccessGroup:
     """Create an access group in ``tenant``; names are unique per tenant."""
     name = name.strip()

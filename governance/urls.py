@@ -1,6 +1,6 @@
 from django.urls import path
 
-from governance import views
+from governance import member_views, views
 
 app_name = "governance"
 
@@ -11,4 +11,10 @@ urlpatterns = [
     path("settings/groups/", views.access_group_list, name="access_groups"),
     path("settings/groups/<int:group_id>/", views.access_group_detail, name="access_group"),
     path("settings/audit/", views.audit_log, name="audit_log"),
+    path("settings/audit/export.csv", views.audit_export, name="audit_export"),
+    path("settings/members/", member_views.member_list, name="members"),
+    path("settings/members/add/", member_views.member_add, name="member_add"),
+    path("settings/members/create/", member_views.member_create, name="member_create"),
+    path("settings/members/<int:membership_id>/role/", member_views.member_role, name="member_role"),
+    path("settings/members/<int:membership_id>/remove/", member_views.member_remove, name="member_remove"),
 ]

@@ -1,23 +1,32 @@
-"""Tenant administration pages: switch tenant, API keys, access groups, audit log.
+"""Tenant administration pages: switch tenant, API keys, access groups, audit log (the members
+page is ``governance.member_views``).
 
 Views translate HTTP to one service or selector call and back; rules live in services.
 """
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from config.errors import NotFound
 from governance import selectors, services
+from governance.audit_export import EXPORT_CHUNK, audit_csv_lines, audit_line
 from governance.decorators import admin_required
-from governance.forms import AccessGroupForm, ApiKeyForm, TenantSwitchForm
+from governance.forms import AccessGroupForm, ApiKeyForm, AuditFilterForm, TenantSwitchForm
 from governance.middleware import SESSION_TENANT_KEY, TenantHttpRequest
+from governance.models import AuditEvent
 from governance.services import Actor
 
 
@@ -106,11 +115,63 @@ def access_group_detail(request: TenantHttpRequest, group_id: int) -> HttpRespon
     return render(request, "governance/access_group_detail.html", context)
 
 
-@admin_required
-def audit_log(request: TenantHttpRequest) -> HttpResponse:
-    """The tenant's audit trail, newest first, filterable by action and actor."""
-    principal = request.principal
+AUDIT_PAGE_SIZE = 50
+
+
+def _audit_events(request: TenantHttpRequest) -> tuple[AuditFilterForm, QuerySet[AuditEvent] | None]:
+    """The filter form from the query string, and the events it selects (None: invalid filters)."""
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        return form, None
+    data, zone = form.cleaned_data, timezone.get_current_timezone()
+
+    def day_start(day: date | None, plus: int = 0) -> datetime | None:
+        if day is None:
+            return None
+        return datetime.combine(day + timedelta(days=plus), time.min, tzinfo=zone)
+
     events = selectors.audit_event_list(
-        tenant=principal.tenant, action=request.GET.get("action"), actor=request.GET.get("actor")
-    )[:200]
-    return render(request, "governance/audit_log.html", {"events": events})
+        tenant=request.principal.tenant,
+        action=data["action"],
+        actor=data["actor"],
+        since=day_start(data["date_from"]),
+        until=day_start(data["date_to"], plus=1),  # the end date is included
+    )
+    return form, events
+
+
+@admin_required
+@require_GET
+def audit_log(request: TenantHttpRequest) -> HttpResponse:
+    """The tenant's audit trail, newest first, filtered by the query string, a page at a time."""
+    form, events = _audit_events(request)
+    page = Paginator(events if events is not None else AuditEvent.objects.none(), AUDIT_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "lines": [audit_line(event) for event in page.object_list],
+        "actions": selectors.audit_action_list(tenant=request.principal.tenant),
+        "query": query.urlencode(),
+    }
+    return render(request, "governance/audit_log.html", context, status=200 if events is not None else 400)
+
+
+@admin_required
+@require_GET
+def audit_export(request: TenantHttpRequest) -> HttpResponseBase:
+    """The filtered audit trail as CSV, streamed (every matching row, not one page)."""
+    _, events = _audit_events(request)
+    if events is None:
+        return audit_log(request)
+    response = StreamingHttpResponse(
+        audit_csv_lines(events.iterator(chunk_size=EXPORT_CHUNK)), content_type="text/csv; charset=utf-8"
+    )
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = (
+        f'attachment; filename="audit-{request.principal.tenant.slug}-{stamp}.csv"'
+    )
+    return response
