@@ -100,14 +100,16 @@ def intent_add(request: TenantHttpRequest) -> HttpResponse:
 
 @admin_required
 @require_POST
-def intent_set_active(request: TenantHttpRequest, name: str) -> HttpResponse:
+def intent_set_active(request: TenantHttpRequest, intent_name: str) -> HttpResponse:
     """Switch an intent on or off (``active`` is "1" or "0")."""
     principal = request.principal
     active = request.POST.get("active") == "1"
     intents.tenant_intent_set_active(
-        tenant=principal.tenant, actor=Actor.of(principal), name=name, active=active
+        tenant=principal.tenant, actor=Actor.of(principal), name=intent_name, active=active
     )
-    messages.success(request, f"Intent '{name}' is {'on' if active else 'off'} from the next training.")
+    messages.success(
+        request, f"Intent '{intent_name}' is {'on' if active else 'off'} from the next training."
+    )
     return redirect("assistant_admin:intents")
 
 
@@ -151,12 +153,12 @@ def model_retrain(request: TenantHttpRequest) -> HttpResponse:
         version = intents.intent_model_retrain(tenant=principal.tenant, actor=Actor.of(principal))
     except ApplicationError as exc:
         return _overview(request, error=exc.message, status=exc.status)
-    return redirect("assistant_admin:intent_version", number=version.number)
+    return redirect("assistant_admin:intent_version", version_number=version.number)
 
 
-def _version_context(request: TenantHttpRequest, number: int) -> dict[str, object]:
+def _version_context(request: TenantHttpRequest, version_number: int) -> dict[str, object]:
     tenant = request.principal.tenant
-    version = selectors.intent_model_get(tenant=tenant, number=number)
+    version = selectors.intent_model_get(tenant=tenant, number=version_number)
     active = selectors.intent_model_list(tenant=tenant).filter(status=IntentModelStatus.ACTIVE).first()
     evaluation = version.evaluation or {}
     rows = zip(evaluation.get("labels", []), evaluation.get("confusion", []), strict=False)
@@ -165,27 +167,31 @@ def _version_context(request: TenantHttpRequest, number: int) -> dict[str, objec
 
 @admin_required
 @require_GET
-def version_detail(request: TenantHttpRequest, number: int) -> HttpResponse:
+def version_detail(request: TenantHttpRequest, version_number: int) -> HttpResponse:
     """A version's status and evaluation (accuracy, out-of-scope recall and precision, confusion)."""
-    return render(request, "assistant/admin/intent_version.html", _version_context(request, number))
+    return render(request, "assistant/admin/intent_version.html", _version_context(request, version_number))
 
 
 @admin_required
 @require_GET
-def version_panel(request: TenantHttpRequest, number: int) -> HttpResponse:
+def version_panel(request: TenantHttpRequest, version_number: int) -> HttpResponse:
     """The version's panel alone: htmx polls it while the version trains."""
     return render(
-        request, "assistant/admin/partials/intent_version_panel.html", _version_context(request, number)
+        request,
+        "assistant/admin/partials/intent_version_panel.html",
+        _version_context(request, version_number),
     )
 
 
 @admin_required
 @require_POST
-def version_activate(request: TenantHttpRequest, number: int) -> HttpResponse:
+def version_activate(request: TenantHttpRequest, version_number: int) -> HttpResponse:
     principal = request.principal
-    version = intents.intent_model_activate(tenant=principal.tenant, actor=Actor.of(principal), number=number)
+    version = intents.intent_model_activate(
+        tenant=principal.tenant, actor=Actor.of(principal), number=version_number
+    )
     messages.success(request, f"Version {version.number} is now the workspace's router.")
-    return redirect("assistant_admin:intent_version", number=version.number)
+    return redirect("assistant_admin:intent_version", version_number=version.number)
 
 
 @admin_required

@@ -16,6 +16,7 @@ class AccessibleFormMixin:
     errors: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")  # a label reads as the field's name, with no colon
         super().__init__(*args, **kwargs)
         self._describe()
 

@@ -59,8 +59,7 @@ class AuditFilterForm(AccessibleFormMixin, forms.Form):
         max_length=64,
         required=False,
         label="Action",
-        help_text="Starts with, e.g. membership.",
-        widget=forms.TextInput(attrs={"list": "audit-actions"}),
+        help_text="Starts with, e.g. membership. or document.upload",
     )
     actor = forms.CharField(max_length=200, required=False, label="Actor")
     date_from = forms.DateField(

@@ -73,13 +73,3 @@ def audit_event_list(
     if until is not None:
         events = events.filter(created_at__lt=until)
     return events
-
-
-def audit_action_list(*, tenant: Tenant) -> list[str]:
-    """The distinct actions recorded in the tenant's trail (for the viewer's filter)."""
-    return list(
-        AuditEvent.objects.filter(tenant=tenant)
-        .order_by("action")
-        .values_list("action", flat=True)
-        .distinct()
-    )

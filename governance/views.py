@@ -154,7 +154,6 @@ def audit_log(request: TenantHttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "lines": [audit_line(event) for event in page.object_list],
-        "actions": selectors.audit_action_list(tenant=request.principal.tenant),
         "query": query.urlencode(),
     }
     return render(request, "governance/audit_log.html", context, status=200 if events is not None else 400)

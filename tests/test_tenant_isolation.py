@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from assistant.models import IntentExample, IntentModelVersion, TenantIntent
 from governance import services
 from governance.models import Role, Tenant
 from governance.services import Actor
-from governance.tests.factories import AccessGroupFactory
+from governance.tests.factories import AccessGroupFactory, MembershipFactory
 from ingest.tests.factories import DocumentFactory
 
 # Django's own admin is for operators (superusers) across tenants, not for tenant users.
@@ -30,13 +31,18 @@ OBJECT_OF_TENANT: dict[str, Callable[[Tenant], Any]] = {
     "group_id": lambda tenant: AccessGroupFactory.create(tenant=tenant).pk,
     "document_id": lambda tenant: DocumentFactory.create(tenant=tenant).pk,
     "question_id": lambda tenant: _question_in(tenant).pk,
+    "membership_id": lambda tenant: MembershipFactory.create(tenant=tenant).pk,
+    "example_id": lambda tenant: (
+        IntentExample.objects.create(tenant=tenant, text="theirs", label="search").pk
+    ),
+    "intent_name": lambda tenant: TenantIntent.objects.create(tenant=tenant, name="theirs", reply="x").name,
+    "version_number": lambda tenant: IntentModelVersion.objects.create(tenant=tenant, number=7).number,
 }
 
 
 def _question_in(tenant: Tenant) -> Any:
     from assistant.services import question_ask
     from governance.access import principal_for_membership
-    from governance.tests.factories import MembershipFactory
 
     owner = principal_for_membership(MembershipFactory.create(tenant=tenant, role=Role.OWNER))
     return question_ask(principal=owner, question="What is the leave policy?")
