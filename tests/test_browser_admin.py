@@ -44,7 +44,7 @@ def test_an_admin_walks_members_settings_intents_and_audit(page, live_server, me
     tenant = TenantFactory(name="Acme Corp")
     member_of(tenant, role=Role.ADMIN, username="dana")
     member_of(tenant, role=Role.MEMBER, username="sam")
-    AccessGroupFactory(tenant=tenant, name="HR")
+    group = AccessGroupFactory(tenant=tenant, name="HR")
     _sign_in(page, live_server, "dana")
 
     # members: promote sam, create a user and see the one-time password, the last-admin guard
@@ -73,6 +73,17 @@ def test_an_admin_walks_members_settings_intents_and_audit(page, live_server, me
         "aria-describedby"
     )
     axe(page)
+
+    # groups: put sam in HR, then take him out again
+    page.get_by_role("link", name="Groups").click()
+    page.get_by_role("link", name="HR").click()
+    axe(page)
+    page.get_by_label("sam (Member)").check()
+    page.get_by_role("button", name="Save members").click()
+    assert [m.user.username for m in group.members.all()] == ["sam"]
+    page.get_by_label("sam (Member)").uncheck()
+    page.get_by_role("button", name="Save members").click()
+    assert group.members.count() == 0
 
     # settings: a bad URL is refused at its field, then a valid save
     page.get_by_role("link", name="Settings").click()

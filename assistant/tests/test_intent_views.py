@@ -208,3 +208,19 @@ def test_members_get_403(client, member_of, name, args, method):
     client.force_login(member_of(tenant, role=Role.MEMBER))
     assert getattr(client, method)(reverse(f"assistant_admin:{name}", args=args)).status_code == 403
     assert IntentModelVersion.objects.get(tenant=tenant).status == IntentModelStatus.READY
+
+
+def test_an_intent_is_switched_off_and_on(admin_client):
+    _canteen(admin_client)
+    intent = TenantIntent.objects.get(tenant=admin_client.tenant, name="canteen")
+    assert _post(admin_client, "intent_set_active", {"active": "0"}, args=["canteen"]).status_code == 302
+    intent.refresh_from_db()
+    assert not intent.is_active
+    page = admin_client.get(reverse("assistant_admin:intents")).content.decode()
+    assert 'aria-label="Switch on canteen"' in page
+    _post(admin_client, "intent_set_active", {"active": "1"}, args=["canteen"])
+    intent.refresh_from_db()
+    assert intent.is_active
+    assert _post(admin_client, "intent_set_active", {"active": "1"}, args=["nope"]).status_code == 404
+    events = AuditEvent.objects.filter(tenant=admin_client.tenant, action="intent.set_active").order_by("id")
+    assert [e.extra["active"] for e in events] == [False, True]
