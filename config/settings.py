@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "governance.middleware.TenantMiddleware",
+    "governance.middleware.PasswordChangeRequiredMiddleware",
     "config.errors.ApplicationErrorMiddleware",
 ]
 

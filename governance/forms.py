@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.validators import UnicodeUsernameValidator
 
 from config.forms import AccessibleFormMixin
@@ -75,3 +76,7 @@ class AuditFilterForm(AccessibleFormMixin, forms.Form):
         if start and end and start > end:
             self.add_error("date_to", "The end date is before the start date.")
         return cleaned
+
+
+class PasswordChangeForm(AccessibleFormMixin, auth_forms.PasswordChangeForm):
+    """Django's own checks (the current password, the validators, the two new ones match)."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django_htmx.middleware import HtmxDetails
 
 from governance.access import Principal, principal_for_membership
 from governance.models import Membership, Tenant
-from governance.selectors import memberships_of_user
+from governance.selectors import memberships_of_user, password_change_required
 
 SESSION_TENANT_KEY = "tessera_tenant_id"
 
@@ -60,3 +63,20 @@ def tenant_of(request: HttpRequest) -> Tenant | None:
 
 def principal_of(request: HttpRequest) -> Principal | None:
     return getattr(request, "principal", None)
+
+
+class PasswordChangeRequiredMiddleware:
+    """Send a user who signed in with a one-time password to the page where they choose their own,
+    whatever they asked for (signing out and static files excepted)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if password_change_required(user=request.user):
+            allowed = {reverse("governance:password_change"), reverse("logout")}
+            if request.path_info not in allowed and not request.path.startswith(
+                settings.STATIC_URL or "/static/"
+            ):
+                return redirect("governance:password_change")
+        return self.get_response(request)

@@ -57,6 +57,20 @@ class Membership(TenantOwned):
         return self.role in (Role.OWNER, Role.ADMIN)
 
 
+class PasswordChangeRequired(models.Model):
+    """A user who was given a one-time password: they choose their own before anything else.
+
+    Belongs to the user, not to a tenant (a login is shared by the tenants it is a member of)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"password change required for {self.user_id}"
+
+
 class AccessGroup(TenantOwned):
     """A named set of members; documents restricted to groups are visible only to their members."""
 

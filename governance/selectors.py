@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
 from config.errors import NotFound
-from governance.models import AccessGroup, ApiKey, AuditEvent, Membership, Tenant
+from governance.models import AccessGroup, ApiKey, AuditEvent, Membership, PasswordChangeRequired, Tenant
 
 
 def memberships_of_user(*, user: AbstractBaseUser | AnonymousUser) -> list[Membership]:
@@ -18,6 +18,11 @@ def memberships_of_user(*, user: AbstractBaseUser | AnonymousUser) -> list[Membe
     return list(
         Membership.objects.filter(user_id=user.pk).select_related("tenant", "user").order_by("tenant__name")
     )
+
+
+def password_change_required(*, user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether the signed-in user still has to replace a one-time password."""
+    return user.is_authenticated and PasswordChangeRequired.objects.filter(user_id=user.pk).exists()
 
 
 def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:

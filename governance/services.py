@@ -23,6 +23,7 @@ from governance.models import (
     ApiScope,
     AuditEvent,
     Membership,
+    PasswordChangeRequired,
     Role,
     Tenant,
     TenantOwned,
@@ -257,6 +258,7 @@ def member_create(*, tenant: Tenant, username: str, role: str, actor: Actor) -> 
         except IntegrityError as exc:  # created meanwhile by another request
             raise Conflict(f"A user named '{username}' already exists.") from exc
         membership = Membership.objects.create(tenant=tenant, user_id=user.pk, role=role)
+        PasswordChangeRequired.objects.create(user_id=user.pk)  # the password is one-time
         audit_record(
             tenant=tenant,
             actor=actor,
@@ -266,6 +268,16 @@ def member_create(*, tenant: Tenant, username: str, role: str, actor: Actor) -> 
         )
     logger.info("user created tenant=%s membership=%s", tenant.pk, membership.pk)
     return membership, password
+
+
+def user_password_set(*, user: AbstractBaseUser, password: str) -> None:
+    """Give ``user`` the password they chose (already validated) and lift a one-time password's
+    change requirement."""
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        PasswordChangeRequired.objects.filter(user_id=user.pk).delete()
+    logger.info("password changed user=%s", user.pk)
 
 
 def access_group_create(*, tenant: Tenant, name: str, actor: Actor) -> AccessGroup:

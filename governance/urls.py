@@ -1,11 +1,12 @@
 from django.urls import path
 
-from governance import member_views, views
+from governance import account_views, member_views, views
 
 app_name = "governance"
 
 urlpatterns = [
     path("tenant/switch/", views.tenant_switch, name="tenant_switch"),
+    path("accounts/password/", account_views.password_change, name="password_change"),
     path("settings/api-keys/", views.api_key_list, name="api_keys"),
     path("settings/api-keys/<int:api_key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("settings/groups/", views.access_group_list, name="access_groups"),

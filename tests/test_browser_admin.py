@@ -12,7 +12,7 @@ from assistant.tenant_intents import intent_example_add, intent_model_train_or_f
 from assistant.tests.conftest import intent_training  # noqa: F401 - the fast training path
 from conftest import ARTIFACTS
 from governance.models import Membership, Role
-from governance.services import Actor
+from governance.services import Actor, member_create
 from governance.tests.factories import AccessGroupFactory, TenantFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -203,3 +203,30 @@ def test_retrain_page_polls_until_the_version_is_trained(page, live_server, memb
     _shot(page, "intent-retrained")
     page.get_by_role("button", name="Activate version 1").click()
     assert IntentModelVersion.objects.get(tenant=tenant, number=1).status == IntentModelStatus.ACTIVE
+
+
+def test_a_created_user_signs_in_with_the_one_time_password_then_chooses_their_own(page, live_server, axe):
+    tenant = TenantFactory(name="Acme Corp")
+    _, password = member_create(
+        tenant=tenant, username="newbie", role=Role.MEMBER, actor=Actor(label="setup")
+    )
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("newbie")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/accounts/password/")
+    assert "one-time password" in page.get_by_test_id("password-change-required").inner_text()
+    axe(page)
+    page.get_by_label("Old password").fill(password)
+    page.get_by_label("New password", exact=True).fill("Tr0ub4dor&3x")
+    page.get_by_label("New password confirmation").fill("something else")
+    page.get_by_role("button", name="Change password").click()
+    assert "didn\u2019t match" in page.locator("#id_new_password2_error").inner_text()
+    axe(page)
+    _shot(page, "password-change")
+    page.get_by_label("Old password").fill(password)
+    page.get_by_label("New password", exact=True).fill("Tr0ub4dor&3x")
+    page.get_by_label("New password confirmation").fill("Tr0ub4dor&3x")
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_selector("#conversation")
+    assert "Your password was changed." in page.get_by_role("status").first.inner_text()

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from config.errors import ApplicationError, Conflict
 from governance import services
-from governance.models import AuditEvent, Membership, Role
+from governance.models import AuditEvent, Membership, PasswordChangeRequired, Role
 from governance.services import Actor
 from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory, UserFactory
 
@@ -246,3 +246,39 @@ def test_group_page_adds_and_removes_members(admin_client, member_of):
     admin_client.post(url, {})  # nothing checked: everyone out
     assert list(group.members.all()) == []
     assert _actions(tenant).count("access_group.members_set") == 2
+
+
+def test_a_one_time_password_must_be_replaced_before_anything_else(client):
+    tenant = TenantFactory()
+    MembershipFactory(tenant=tenant, role=Role.ADMIN)
+    _, password = services.member_create(tenant=tenant, username="newbie", role=Role.MEMBER, actor=BOSS)
+    assert client.post(reverse("login"), {"username": "newbie", "password": password}).status_code == 302
+    for url in (reverse("home"), reverse("ingest:documents"), reverse("governance:members")):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"] == reverse("governance:password_change")
+    page = client.get(reverse("governance:password_change"))
+    assert page.status_code == 200 and b"one-time password" in page.content
+    change = reverse("governance:password_change")
+    wrong = client.post(
+        change, {"old_password": "nope", "new_password1": "Tr0ub4dor&3x", "new_password2": "Tr0ub4dor&3x"}
+    )
+    assert wrong.status_code == 400 and 'id="id_old_password_error"' in wrong.content.decode()
+    weak = client.post(change, {"old_password": password, "new_password1": "123", "new_password2": "123"})
+    assert weak.status_code == 400 and b"too short" in weak.content
+    done = client.post(
+        change, {"old_password": password, "new_password1": "Tr0ub4dor&3x", "new_password2": "Tr0ub4dor&3x"}
+    )
+    assert done.status_code == 302
+    assert client.get(reverse("home")).status_code == 200  # still signed in, free to go
+    assert authenticate(username="newbie", password=password) is None
+    assert authenticate(username="newbie", password="Tr0ub4dor&3x") is not None
+    assert not PasswordChangeRequired.objects.exists()
+
+
+def test_an_existing_user_added_by_username_keeps_their_password(client):
+    tenant = TenantFactory()
+    UserFactory(username="erin")
+    services.member_add(tenant=tenant, username="erin", role=Role.MEMBER, actor=BOSS)
+    assert not PasswordChangeRequired.objects.exists()
+    client.post(reverse("login"), {"username": "erin", "password": "correct horse battery"})
+    assert client.get(reverse("home")).status_code == 200
