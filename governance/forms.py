@@ -63,11 +63,12 @@ class AuditFilterForm(AccessibleFormMixin, forms.Form):
         help_text="Starts with, e.g. membership. or document.upload",
     )
     actor = forms.CharField(max_length=200, required=False, label="Actor")
-    date_from = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}), help_text="Included."
-    )
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}), help_text="Included."
+        required=False,
+        label="To",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Included (the whole day).",
     )
 
     def clean(self) -> dict[str, Any]:
