@@ -1,4 +1,4 @@
-"""A tenant's own intent routing from the command line (the admin pages come later).
+"""A tenant's own intent routing from the command line (admins also have /settings/intents/).
 
     python manage.py intents --tenant SLUG list
     python manage.py intents --tenant SLUG add-example "Where is the canteen menu?" --label canteen
