@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from config.errors import NotFound
 from governance.access import Principal, documents_visible_to
@@ -10,14 +10,23 @@ from ingest.models import Document, DocumentVersion
 
 
 def document_list(*, principal: Principal, query: str = "", status: str = "") -> QuerySet[Document]:
-    """Visible documents with their newest version, filtered by title and status."""
-    documents = documents_visible_to(principal).prefetch_related(
-        "access_groups", Prefetch("versions", queryset=DocumentVersion.objects.order_by("-number"))
+    """Visible documents with their newest version, filtered by name (title or file name) and by the
+    status of that newest version (a document whose first upload failed but whose new version is
+    ready is ready, not failed)."""
+    newest_status = (
+        DocumentVersion.objects.filter(document=OuterRef("pk")).order_by("-number").values("status")[:1]
+    )
+    documents = (
+        documents_visible_to(principal)
+        .annotate(newest_status=Subquery(newest_status))
+        .prefetch_related(
+            "access_groups", Prefetch("versions", queryset=DocumentVersion.objects.order_by("-number"))
+        )
     )
     if query:
-        documents = documents.filter(title__icontains=query)
+        documents = documents.filter(Q(title__icontains=query) | Q(original_name__icontains=query))
     if status:
-        documents = documents.filter(versions__status=status).distinct()
+        documents = documents.filter(newest_status=status)
     return documents
 
 
