@@ -110,6 +110,9 @@ def test_admin_uploads_watches_indexing_and_filters(page, live_server, worker, m
     axe(page)  # while uploading and indexing
     _wait_ready(page, "leave-policy.pdf")
     _wait_ready(page, "handbook.docx")
+    handbook = Document.objects.get(tenant=tenant, original_name="handbook.docx")
+    link = _upload_item(page, "handbook.docx").get_by_role("link", name="handbook.docx")
+    assert link.get_attribute("href") == f"/documents/{handbook.pk}/"
 
     _drop(
         page,
@@ -123,7 +126,7 @@ def test_admin_uploads_watches_indexing_and_filters(page, live_server, worker, m
     assert "password" in locked.inner_text().lower()
     _wait_ready(page, "notes.pdf")
     announced = page.get_by_test_id("announcer").inner_text()
-    assert "locked.pdf: refused" in announced and "notes.pdf" in announced
+    assert "locked.pdf: refused" in announced and "notes.pdf: ready" in announced
 
     # The list caught up: every document, ready or failed with its stored reason.
     rows = page.get_by_test_id("documents")
@@ -151,6 +154,7 @@ def test_admin_uploads_watches_indexing_and_filters(page, live_server, worker, m
     page.wait_for_url(lambda url: "q=hand" in url and "status=failed" not in url)
     expect(table_rows).to_have_count(1)
     expect(rows).to_contain_text("Employee Handbook")  # the DOCX names itself
+    expect(rows).to_contain_text("handbook.docx")  # and the file's name stays in sight
 
 
 def test_without_javascript_the_plain_form_still_uploads(browser, live_server, worker, member_of):

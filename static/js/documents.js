@@ -8,7 +8,7 @@
   "use strict";
 
   var CONCURRENT_UPLOADS = 3;
-  var MAX_ANNOUNCEMENTS = 5;
+  var MAX_ANNOUNCEMENTS = 10;
 
   function announce(text) {
     var region = document.querySelector("[data-announcer]");
@@ -19,25 +19,31 @@
     while (region.childElementCount > MAX_ANNOUNCEMENTS) region.removeChild(region.firstElementChild);
   }
 
-  /* Announce a document's status when it changes (not when a page or a list first shows it). */
+  /* Announce a document's status when it changes (not when a page or a list first shows it), and
+     always the end (ready or failed) of a document uploaded from this page. */
   var knownStatus = {};
+  var followed = {};
 
   function statusText(cell) {
     return cell.textContent.replace(/\s+/g, " ").replace(/ \d+%$/, "").trim();
   }
 
+  function watchStatus(cell) {
+    var id = cell.getAttribute("data-doc-id");
+    var status = cell.getAttribute("data-doc-status");
+    var changed = knownStatus[id] !== undefined && knownStatus[id] !== status;
+    var ended = status === "ready" || status === "failed";
+    if (changed || (ended && followed[id])) {
+      announce(cell.getAttribute("data-doc-name") + ": " + statusText(cell));
+    }
+    if (ended) delete followed[id];
+    knownStatus[id] = status;
+  }
+
   function watchStatuses(root) {
     if (!root || !root.querySelectorAll) return;
-    var cells = Array.prototype.slice.call(root.querySelectorAll("[data-doc-status]"));
-    if (root.matches && root.matches("[data-doc-status]")) cells.unshift(root);
-    cells.forEach(function (cell) {
-      var id = cell.getAttribute("data-doc-id");
-      var status = cell.getAttribute("data-doc-status");
-      if (knownStatus[id] !== undefined && knownStatus[id] !== status) {
-        announce(cell.getAttribute("data-doc-name") + ": " + statusText(cell));
-      }
-      knownStatus[id] = status;
-    });
+    if (root.matches && root.matches("[data-doc-status]")) watchStatus(root);
+    root.querySelectorAll("[data-doc-status]").forEach(watchStatus);
   }
 
   var refreshTimer = null;
@@ -150,6 +156,8 @@
       bar.textContent = "100%";
       item.setAttribute("data-state", "uploaded");
       state.textContent = "uploaded";
+      followed[String(answer.document_id)] = true;
+      this.linkName(item, answer.url);
       this.followIndexing(item, answer.status_url);
       announce(name + ": uploaded, indexing.");
     } else {
@@ -161,6 +169,16 @@
       announce(name + ": refused: " + reason);
     }
     if (answer && answer.document_id) refreshList();
+  };
+
+  Uploader.prototype.linkName = function (item, url) {
+    var name = item.querySelector(".upload-name");
+    if (!url || !name) return;
+    var link = document.createElement("a");
+    link.href = url;
+    link.textContent = name.textContent;
+    name.textContent = "";
+    name.appendChild(link);
   };
 
   /* The document's status partial, fetched now and then polled by htmx while it is in progress. */
