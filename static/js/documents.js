@@ -64,6 +64,15 @@
     }
   }
 
+  /* Why a file failed when the server gave no JSON answer (a proxy, a signed-out session...). */
+  function failureReason(status) {
+    if (!status) return "the connection failed; try again.";
+    if (status === 403) return "only the workspace's administrators may upload documents.";
+    if (status === 413) return "the file is larger than the server accepts.";
+    if (status < 300) return "your session may have ended; reload the page and sign in again.";
+    return "the server answered " + status + "; try again later.";
+  }
+
   function Uploader(form) {
     this.form = form;
     this.url = form.getAttribute("data-upload-url");
@@ -161,7 +170,7 @@
       this.followIndexing(item, answer.status_url);
       announce(name + ": uploaded, indexing.");
     } else {
-      var reason = answer && answer.message ? answer.message : status ? "the server answered " + status + "." : "the connection failed.";
+      var reason = answer && answer.message ? answer.message : failureReason(status);
       item.setAttribute("data-state", "failed");
       item.classList.add("error");
       bar.remove();
