@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from config.broker import EMBEDDED_BROKER_URL
 from conftest import ARTIFACTS
-from governance.models import Role
+from governance.models import AccessGroup, Role
 from governance.services import Actor
 from governance.tests.factories import TenantFactory
 from ingest import services
@@ -92,6 +92,7 @@ def _wait_ready(page: Any, name: str) -> None:
 
 def test_admin_uploads_watches_indexing_and_filters(page, live_server, worker, member_of, axe):
     tenant = TenantFactory(name="Acme Corp")
+    hr = AccessGroup.objects.create(tenant=tenant, name="HR")
     member_of(tenant, role=Role.ADMIN, username="ada")
     _sign_in(page, live_server, "ada")
     page.get_by_role("link", name="Documents").click()
@@ -114,6 +115,7 @@ def test_admin_uploads_watches_indexing_and_filters(page, live_server, worker, m
     link = _upload_item(page, "handbook.docx").get_by_role("link", name="handbook.docx")
     assert link.get_attribute("href") == f"/documents/{handbook.pk}/"
 
+    page.get_by_label("HR").check()  # the dropped files are for HR only
     _drop(
         page,
         [
@@ -132,6 +134,8 @@ def test_admin_uploads_watches_indexing_and_filters(page, live_server, worker, m
     rows = page.get_by_test_id("documents")
     expect(rows.locator("[data-doc-status='failed']")).to_have_count(1)
     expect(rows.locator("[data-doc-status='ready']")).to_have_count(3)  # its own polls caught up
+    assert list(Document.objects.get(original_name="notes.pdf").access_groups.all()) == [hr]
+    assert not Document.objects.get(original_name="handbook.docx").access_groups.exists()
     versions = DocumentVersion.objects.filter(tenant=tenant)
     assert sorted(versions.values_list("status", flat=True)) == ["failed", "ready", "ready", "ready"]
     assert all(v.chunk_count > 0 for v in versions.filter(status=VersionStatus.READY))
@@ -155,6 +159,16 @@ def test_admin_uploads_watches_indexing_and_filters(page, live_server, worker, m
     expect(table_rows).to_have_count(1)
     expect(rows).to_contain_text("Employee Handbook")  # the DOCX names itself
     expect(rows).to_contain_text("handbook.docx")  # and the file's name stays in sight
+
+    # Delete asks first, on a page of its own (it works without JavaScript too).
+    page.get_by_role("link", name="Delete Employee Handbook").click()
+    page.get_by_role("heading", name="Delete “Employee Handbook”?").wait_for()
+    axe(page)
+    assert Document.objects.filter(original_name="handbook.docx").exists()
+    page.get_by_role("button", name="Delete “Employee Handbook”").click()
+    page.get_by_text("'Employee Handbook' was deleted.").wait_for()
+    assert not Document.objects.filter(original_name="handbook.docx").exists()
+    expect(page.locator("#documents tbody tr")).to_have_count(3)
 
 
 def test_without_javascript_the_plain_form_still_uploads(browser, live_server, worker, member_of):
