@@ -6,13 +6,16 @@ from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from config.errors import NotFound
 from governance.access import Principal, documents_visible_to
-from ingest.models import Document, DocumentVersion
+from ingest.models import IN_PROGRESS, Document, DocumentVersion
+
+# The status filter's value for "any step before ready" (queued, parsing, ..., indexing).
+IN_PROGRESS_FILTER = "in_progress"
 
 
 def document_list(*, principal: Principal, query: str = "", status: str = "") -> QuerySet[Document]:
     """Visible documents with their newest version, filtered by name (title or file name) and by the
     status of that newest version (a document whose first upload failed but whose new version is
-    ready is ready, not failed)."""
+    ready is ready, not failed); ``IN_PROGRESS_FILTER`` matches every step before ready."""
     newest_status = (
         DocumentVersion.objects.filter(document=OuterRef("pk")).order_by("-number").values("status")[:1]
     )
@@ -25,7 +28,9 @@ def document_list(*, principal: Principal, query: str = "", status: str = "") ->
     )
     if query:
         documents = documents.filter(Q(title__icontains=query) | Q(original_name__icontains=query))
-    if status:
+    if status == IN_PROGRESS_FILTER:
+        documents = documents.filter(newest_status__in=IN_PROGRESS)
+    elif status:
         documents = documents.filter(newest_status=status)
     return documents
 

@@ -20,8 +20,8 @@ from governance.decorators import admin_required, member_required
 from governance.middleware import TenantHttpRequest
 from governance.services import Actor
 from ingest import selectors, services
-from ingest.forms import DocumentFilterForm
-from ingest.models import Document, VersionStatus
+from ingest.forms import STATUS_FILTERS, DocumentFilterForm
+from ingest.models import Document
 from ingest.services import Upload
 
 
@@ -107,7 +107,7 @@ def document_list(request: TenantHttpRequest) -> HttpResponse:
         "query": query.urlencode(),
         "groups": governance_selectors.access_group_list(tenant=principal.tenant),
         "results": results,
-        "statuses": VersionStatus.choices,
+        "statuses": STATUS_FILTERS[1:],
         "max_upload_mb": settings.TESSERA["MAX_UPLOAD_BYTES"] // (1024 * 1024),
     }
     template = "ingest/partials/document_rows.html" if request.htmx else "ingest/documents.html"

@@ -242,6 +242,9 @@ def test_search_by_name_and_filter_by_newest_status(admin_client):
     page = admin_client.get(url, {"status": "embedding", "q": "sec"})
     assert _titles(page) == ["Security"]
     assert b'<option value="embedding" selected>' in page.content and b'value="sec"' in page.content
+    in_progress = admin_client.get(url, {"status": "in_progress"})
+    assert _titles(in_progress) == ["Security"]
+    assert b'<option value="in_progress" selected>In progress</option>' in in_progress.content
     assert admin_client.get(url, {"status": "bogus"}).status_code == 400
 
 
