@@ -29,6 +29,16 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 INDEXING_TIMEOUT_MS = 120_000
 
 
+def _forget_broker_pools(app: Any) -> None:
+    """Drop the app's pooled broker connections, so that the next task is sent with its current
+    configuration (what Celery itself does after a fork; kombu keys its pools by the transport
+    options, so the new folders get a pool of their own)."""
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
 @pytest.fixture
 def worker(celery_worker_factory: Any) -> Iterator[Any]:
     """A real worker on the embedded broker in this test's data folder, and the project's Celery app
@@ -39,10 +49,10 @@ def worker(celery_worker_factory: Any) -> Iterator[Any]:
     keys = ("broker_url", "broker_transport_options", "result_backend")
     saved = {key: app.conf[key] for key in keys}
     app.conf.update({key: started.client.conf[key] for key in keys})
-    app.close()  # drop pooled connections made with the old folders
+    _forget_broker_pools(app)
     yield started
     app.conf.update(saved)
-    app.close()
+    _forget_broker_pools(app)
 
 
 def _sign_in(page: Any, live_server: Any, username: str) -> None:
