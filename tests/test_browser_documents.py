@@ -180,6 +180,11 @@ def test_admin_uploads_watches_indexing_and_filters(page, live_server, worker, m
     assert not Document.objects.filter(original_name="handbook.docx").exists()
     expect(page.locator("#documents tbody tr")).to_have_count(3)
 
+    notes = Document.objects.get(original_name="notes.pdf")
+    page.goto(f"{live_server.url}/documents/{notes.pk}/")
+    assert "ready (1 chunk)" in page.get_by_test_id(f"status-{notes.pk}").inner_text()
+    axe(page)  # the document's own page: versions, new version, access groups
+
 
 def test_without_javascript_the_plain_form_still_uploads(browser, live_server, worker, member_of):
     tenant = TenantFactory()

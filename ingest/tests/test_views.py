@@ -111,6 +111,7 @@ def test_new_version_and_delete_through_http(admin_client, django_capture_on_com
     ]
     page = admin_client.get(reverse("ingest:document", args=[document.pk]))
     assert page.status_code == 200 and b"Replaced by a newer version" in page.content
+    assert b'hx-trigger="every 2s"' in page.content  # the new version's status, live
     with django_capture_on_commit_callbacks():
         assert admin_client.post(reverse("ingest:document_delete", args=[document.pk])).status_code == 302
     assert not Document.objects.exists()

@@ -210,12 +210,17 @@
   }
 
   function setUp() {
+    watchStatuses(document.body);
+    if (window.htmx) window.htmx.onLoad(watchStatuses);
+    document.body.addEventListener("htmx:responseError", stopPollingGone);
     var form = document.querySelector("form[data-upload-url]");
-    if (!form) return;
+    if (form) setUpUploads(form);
+  }
+
+  function setUpUploads(form) {
     var uploader = new Uploader(form);
     var zone = form.querySelector("[data-dropzone]");
     zone.hidden = false;
-    form.classList.add("droppable");
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       uploader.add(uploader.input.files);
@@ -236,8 +241,17 @@
     // A file dropped beside the zone must not make the browser leave the page to open it.
     document.addEventListener("dragover", preventFileDrops);
     document.addEventListener("drop", preventFileDrops);
-    watchStatuses(document.body);
-    if (window.htmx) window.htmx.onLoad(watchStatuses);
+  }
+
+  /* A document deleted meanwhile (elsewhere) answers 404: say so and stop asking. */
+  function stopPollingGone(event) {
+    var cell = event.detail && event.detail.elt;
+    if (!cell || !cell.matches("[data-doc-status]") || event.detail.xhr.status !== 404) return;
+    var gone = document.createElement("div");
+    gone.className = "status";
+    gone.textContent = "deleted";
+    cell.replaceWith(gone);
+    announce(cell.getAttribute("data-doc-name") + ": deleted.");
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setUp);
