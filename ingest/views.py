@@ -47,8 +47,11 @@ def _read_upload(
 PAGE_SIZE = 25
 
 
-def _upload_one(request: TenantHttpRequest, uploaded: UploadedFile) -> tuple[dict[str, Any], int]:
-    """Upload one file; its result (``ok``, ``message``, ``code``, ids) and the HTTP status it earns."""
+def _upload_one(
+    request: TenantHttpRequest, uploaded: UploadedFile, document: Document | None = None
+) -> tuple[dict[str, Any], int]:
+    """Upload one file (a new document, or a new version of ``document``); its result (``ok``,
+    ``message``, ``code``, ids) and the HTTP status it earns."""
     principal = request.principal
     groups = governance_selectors.access_group_list(tenant=principal.tenant).filter(
         pk__in=[int(g) for g in request.POST.getlist("access_groups") if g.isdigit()]
@@ -58,16 +61,35 @@ def _upload_one(request: TenantHttpRequest, uploaded: UploadedFile) -> tuple[dic
         version = services.document_upload(
             tenant=principal.tenant,
             actor=Actor.of(principal),
-            upload=_read_upload(request, uploaded),
-            access_groups=groups,
+            upload=_read_upload(request, uploaded, document),
+            access_groups=groups if document is None else (),
+            document=document,
         )
     except ApplicationError as exc:
-        document = getattr(exc, "document", None)
-        document_id = document.pk if document is not None else exc.extra.get("document_id")
+        failed = getattr(exc, "document", None)
+        document_id = failed.pk if failed is not None else exc.extra.get("document_id")
         result = {"name": name, "ok": False, "code": exc.code, "message": exc.message}
         return {**result, "document_id": document_id}, exc.status
     result = {"name": name, "ok": True, "document_id": version.document_id, "status": version.status}
     return {**result, "version": version.number}, 201
+
+
+def _upload_json(
+    request: TenantHttpRequest, uploaded: UploadedFile | None, document: Document | None = None
+) -> JsonResponse:
+    """The page script's answer for one file: 201 or a 4xx, with the reason and where to follow it."""
+    if uploaded is None:
+        return JsonResponse({"ok": False, "code": "no_file", "message": "Choose a file."}, status=400)
+    result, status = _upload_one(request, uploaded, document)
+    if result["document_id"] is not None:
+        result["status_url"] = reverse("ingest:document_status", args=[result["document_id"]])
+        result["url"] = reverse("ingest:document", args=[result["document_id"]])
+    return JsonResponse(result, status=status)
+
+
+def _wants_json(request: TenantHttpRequest) -> bool:
+    """The page's script asks for JSON first; a browser's own form submission asks for HTML."""
+    return request.headers.get("Accept", "").startswith("application/json")
 
 
 def _filters(request: TenantHttpRequest) -> dict[str, Any]:
@@ -119,14 +141,7 @@ def document_list(request: TenantHttpRequest) -> HttpResponse:
 def document_upload(request: TenantHttpRequest) -> JsonResponse:
     """One file (``file``) uploaded by the page's script: JSON with the result, 201 or a 4xx with
     the reason, so that each file of a drop gets its own progress bar and its own answer."""
-    uploaded = request.FILES.get("file")
-    if uploaded is None:
-        return JsonResponse({"ok": False, "code": "no_file", "message": "Choose a file."}, status=400)
-    result, status = _upload_one(request, uploaded)
-    if result["document_id"] is not None:
-        result["status_url"] = reverse("ingest:document_status", args=[result["document_id"]])
-        result["url"] = reverse("ingest:document", args=[result["document_id"]])
-    return JsonResponse(result, status=status)
+    return _upload_json(request, request.FILES.get("file"))
 
 
 @admin_required
@@ -165,10 +180,13 @@ def document_delete(request: TenantHttpRequest, document_id: int) -> HttpRespons
 @admin_required
 @require_POST
 def document_new_version(request: TenantHttpRequest, document_id: int) -> HttpResponse:
-    """Upload a file that replaces the document's content; the old version leaves search at once."""
+    """Upload a file that replaces the document's content; the old version leaves search at once.
+    The page's script asks for JSON (``document_upload``'s answer); the plain form is redirected."""
     principal = request.principal
     document = selectors.document_get(principal=principal, document_id=document_id)
     uploaded = request.FILES.get("file")
+    if _wants_json(request):
+        return _upload_json(request, uploaded, document)
     if uploaded is None:
         raise ApplicationError("Choose a file.", code="no_file")
     services.document_upload(

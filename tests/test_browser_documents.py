@@ -184,6 +184,12 @@ def test_admin_uploads_watches_indexing_and_filters(page, live_server, worker, m
     page.goto(f"{live_server.url}/documents/{notes.pk}/")
     assert "ready (1 chunk)" in page.get_by_test_id(f"status-{notes.pk}").inner_text()
     axe(page)  # the document's own page: versions, new version, access groups
+    page.set_input_files(
+        "#new-version-file", [_payload("notes-v2.pdf", make_pdf([["Expenses: within sixty days."]]), PDF)]
+    )
+    page.get_by_role("button", name="Upload new version").click()
+    _wait_ready(page, "notes-v2.pdf")  # the new version's own upload bar, then its indexing
+    assert list(notes.versions.order_by("number").values_list("status", flat=True)) == ["superseded", "ready"]
 
 
 def test_without_javascript_the_plain_form_still_uploads(browser, live_server, worker, member_of):

@@ -310,3 +310,26 @@ def test_other_tenants_document_pages_are_404(admin_client):
         assert admin_client.get(reverse(f"ingest:{name}", args=[theirs.pk])).status_code == 404, name
     assert admin_client.post(reverse("ingest:document_delete", args=[theirs.pk])).status_code == 404
     assert Document.objects.filter(pk=theirs.pk).exists()
+
+
+def test_new_version_answers_json_to_the_pages_script(admin_client, django_capture_on_commit_callbacks):
+    assert _post_one(admin_client, "a.md", b"# A\n\nalpha").status_code == 201
+    document = Document.objects.get()
+    url = reverse("ingest:document_new_version", args=[document.pk])
+    as_script = {"HTTP_ACCEPT": "application/json"}
+    with django_capture_on_commit_callbacks() as callbacks:
+        good = admin_client.post(url, {"file": SimpleUploadedFile("a2.md", b"# A\n\nalpha two")}, **as_script)
+    assert good.status_code == 201 and good.json()["version"] == 2 and len(callbacks) == 1
+    assert good.json()["status_url"] == reverse("ingest:document_status", args=[document.pk])
+    bad = admin_client.post(
+        url, {"file": SimpleUploadedFile("b.png", b"\x89PNG\r\n\x1a\n" + bytes(99))}, **as_script
+    )
+    assert bad.status_code == 415 and bad.json()["code"] == "unsupported_type"
+    assert bad.json()["document_id"] == document.pk  # stored as this document's failed version 3
+    assert list(document.versions.order_by("number").values_list("status", flat=True)) == [
+        VersionStatus.SUPERSEDED,
+        VersionStatus.QUEUED,
+        VersionStatus.FAILED,
+    ]
+    missing = admin_client.post(url, {}, **as_script)
+    assert missing.status_code == 400 and missing.json()["code"] == "no_file"

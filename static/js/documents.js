@@ -85,6 +85,8 @@
 
   Uploader.prototype.add = function (files) {
     var self = this;
+    // A new version is one file: the first of a drop.
+    if (this.form.hasAttribute("data-upload-single")) files = Array.prototype.slice.call(files, 0, 1);
     var count = files.length;
     if (!count) return;
     this.panel.hidden = false;
