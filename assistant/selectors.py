@@ -51,14 +51,22 @@ def passage_get(*, principal: Principal, citation_id: int) -> Passage:
     # hidden since, deleted, or replaced by a newer version: the same "not found"
     if citation is None or chunk is None or not _visible(principal, chunk.pk):
         raise NotFound("No such passage.")
+    title = chunk.version.document.title or citation.title
     return Passage(
         citation=citation,
         document_id=chunk.version.document_id,
-        title=chunk.version.document.title or citation.title,
+        title=title,
         page=chunk.page,
-        heading_path=list(chunk.heading_path or []),
+        heading_path=_place(chunk.heading_path or [], title),
         segments=segments(chunk.text, citation.spans or []),
     )
+
+
+def _place(heading_path: list[str], title: str) -> list[str]:
+    """The heading path without a first heading that only repeats the document's title."""
+    if heading_path and heading_path[0].strip().casefold() == title.strip().casefold():
+        return heading_path[1:]
+    return list(heading_path)
 
 
 def _visible(principal: Principal, chunk_id: int) -> bool:

@@ -52,8 +52,9 @@ def ask(request: TenantHttpRequest) -> HttpResponse:
     question = services.question_ask(
         principal=principal, question=request.POST.get("question", ""), conversation=conversation
     )
-    if request.htmx:
-        return render(request, "assistant/partials/turn.html", {"question": question})
+    if request.htmx:  # the turn, and the conversation list (a new conversation joins it)
+        context = {"question": question, "conversations": services.conversations_of(principal)[:50]}
+        return render(request, "assistant/partials/turn.html", context)
     for _ in services.answer_stream(principal=principal, question=question):
         pass  # no JavaScript: answer before the page comes back
     return redirect(f"{reverse('home')}?c={question.conversation_id}")

@@ -49,6 +49,8 @@ def test_answer_citation_passage_feedback_keyboard_and_axe(page, live_server, me
     assert "sixteen weeks" in answer.locator("strong").inner_text()  # Markdown, rendered on the server
     assert answer.get_by_test_id("answer-badge").inner_text().startswith("Answered from documents")
     assert _active_id(page) == "question"  # focus is back in the box after sending
+    sidebar = page.get_by_role("navigation", name="Conversations")
+    assert sidebar.get_by_role("link", name="How long is parental leave?").is_visible()  # listed at once
 
     marker = answer.locator("a.cite").first
     assert marker.inner_text() == "[1]"
@@ -59,7 +61,7 @@ def test_answer_citation_passage_feedback_keyboard_and_axe(page, live_server, me
     cited = panel.locator(".passage-text mark").all_inner_texts()
     assert any("sixteen weeks of paid parental leave" in span for span in cited), cited
     assert panel.locator("h2").inner_text() == "Employee handbook"
-    assert "Parental leave" in panel.locator(".passage-place").inner_text()
+    assert panel.locator(".passage-place").inner_text() == "Source [1] · Parental leave"
     file_link = panel.get_by_role("link", name="Download the original file")
     assert file_link.get_attribute("href") == f"/documents/{version.document_id}/file/"
     ARTIFACTS.mkdir(exist_ok=True)

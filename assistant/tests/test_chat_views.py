@@ -191,3 +191,29 @@ def test_segments_cut_text_at_clamped_merged_spans():
         ("d", True),
         ("ef", False),
     ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "badge"),
+    [
+        ({"kind": "answered", "llm_called": True}, "Answered from documents"),
+        ({"kind": "not_found"}, "Not in your documents"),
+        ({"kind": "extractive"}, "Extractive fallback"),
+        ({"kind": "no_llm", "route": "out_of_scope"}, "No LLM needed (out of scope)"),
+        ({"kind": "no_llm", "route": "search"}, "No LLM needed (search)"),
+        ({"kind": "answered", "cached_from_id": 1}, "From the answer cache"),
+    ],
+)
+def test_answer_badge(fields, badge):
+    from assistant.templatetags.answers import answer_badge
+
+    assert answer_badge(Message(**fields)) == badge
+
+
+def test_asking_in_a_new_conversation_lists_it_in_the_sidebar_at_once(client, member_of, tenant):
+    client.force_login(member_of(tenant))
+    response = client.post(reverse("assistant:ask"), {"question": "Parental leave?"}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    conversation = Conversation.objects.get(tenant=tenant)
+    assert '<ul id="conversation-list" hx-swap-oob="true">' in html
+    assert f'href="/?c={conversation.pk}" aria-current="page">Parental leave?</a>' in html
