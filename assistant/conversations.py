@@ -20,12 +20,15 @@ MAX_COMMENT_CHARS = 2000
 def conversation_rename(*, principal: Principal, conversation_id: int, title: str) -> Conversation:
     """Give one of the principal's conversations a new title (white space collapsed)."""
     title = " ".join(title.split())
-    if not title:
-        raise ApplicationError("A conversation needs a title.", code="empty_title")
-    if len(title) > MAX_TITLE_CHARS:
-        raise ApplicationError(f"Titles are limited to {MAX_TITLE_CHARS} characters.", code="title_too_long")
     with transaction.atomic():
+        # looked up first: another principal's conversation is "not found", whatever the input
         conversation = conversation_get(principal=principal, conversation_id=conversation_id)
+        if not title:
+            raise ApplicationError("A conversation needs a title.", code="empty_title")
+        if len(title) > MAX_TITLE_CHARS:
+            raise ApplicationError(
+                f"Titles are limited to {MAX_TITLE_CHARS} characters.", code="title_too_long"
+            )
         conversation.title = title
         conversation.save(update_fields=["title", "updated_at"])
         audit_record(
@@ -54,20 +57,15 @@ def conversation_delete(*, principal: Principal, conversation_id: int) -> None:
 def feedback_record(*, principal: Principal, message_id: int, rating: str, comment: str = "") -> Feedback:
     """The principal's thumbs up or down (with an optional comment) on one of the answers in its
     own conversations; a second verdict on the same answer replaces the first."""
-    if rating not in Rating.values:
-        raise ApplicationError("Rate the answer up or down.", code="invalid_rating")
     comment = comment.strip()
-    if len(comment) > MAX_COMMENT_CHARS:
-        raise ApplicationError(
-            f"Comments are limited to {MAX_COMMENT_CHARS} characters.", code="comment_too_long"
-        )
     owner: dict[str, object] = (
         {"user_id": principal.user_id}
         if principal.user_id is not None
         else {"user__isnull": True, "api_key_id": principal.api_key_id}
     )
     with transaction.atomic():
-        message = _answer_of(principal, message_id)
+        message = _answer_of(principal, message_id)  # first: another's answer is "not found"
+        _check_feedback(rating, comment)
         feedback, created = Feedback.objects.select_for_update().update_or_create(
             tenant_id=principal.tenant_id,
             message=message,
@@ -88,6 +86,15 @@ def feedback_record(*, principal: Principal, message_id: int, rating: str, comme
             extra={"rating": rating, "comment": bool(comment)},
         )
     return feedback
+
+
+def _check_feedback(rating: str, comment: str) -> None:
+    if rating not in Rating.values:
+        raise ApplicationError("Rate the answer up or down.", code="invalid_rating")
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise ApplicationError(
+            f"Comments are limited to {MAX_COMMENT_CHARS} characters.", code="comment_too_long"
+        )
 
 
 def _answer_of(principal: Principal, message_id: int) -> Message:
