@@ -92,6 +92,12 @@ def test_rename_and_delete_a_conversation(page, live_server, member_of, use_llm)
     member_of(tenant, username="sam")
     use_llm(scripted("Sixteen weeks [1]."))
     _sign_in(page, live_server, "sam")
+    box = page.get_by_label("Your question")
+    box.fill("How long is")
+    box.press("Shift+Enter")  # a new line, not a send
+    box.type("parental leave?")
+    assert box.input_value() == "How long is\nparental leave?"
+    assert not Message.objects.filter(tenant=tenant).exists()
     _ask(page, "How long is parental leave?")
     conversation = Conversation.objects.get(tenant=tenant)
     page.goto(f"{live_server.url}/?c={conversation.pk}")

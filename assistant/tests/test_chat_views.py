@@ -217,3 +217,12 @@ def test_asking_in_a_new_conversation_lists_it_in_the_sidebar_at_once(client, me
     conversation = Conversation.objects.get(tenant=tenant)
     assert '<ul id="conversation-list" hx-swap-oob="true">' in html
     assert f'href="/?c={conversation.pk}" aria-current="page">Parental leave?</a>' in html
+
+
+def test_cited_spans_locate_the_evidence_sentences_in_reading_order():
+    from assistant.citations import cited_spans
+
+    text = "Intro. Leave is sixteen weeks. Meals are paid. Leave is sixteen weeks."
+    spans = cited_spans(text, ["Leave is sixteen weeks.", "Meals are paid.", "Not in the text."])
+    assert [text[s:e] for s, e in spans] == ["Leave is sixteen weeks.", "Meals are paid."]
+    assert spans[0][0] == 7
