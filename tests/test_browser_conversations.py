@@ -85,6 +85,13 @@ def test_answer_citation_passage_feedback_keyboard_and_axe(page, live_server, me
     feedback = Feedback.objects.get(message__tenant=tenant, user=user)
     assert (feedback.rating, feedback.comment) == ("down", "It missed the country rules")
 
+    comment = answer.locator("input[name='comment']")
+    comment.evaluate("input => input.removeAttribute('maxlength')")  # as a hand-made request could
+    comment.fill("x" * 2001)
+    answer.get_by_role("button", name="Yes").click()
+    assert "limited to 2000 characters" in answer.get_by_role("alert").inner_text()
+    assert Feedback.objects.get(message__tenant=tenant, user=user).rating == "down"  # unchanged
+
 
 def test_rename_and_delete_a_conversation(page, live_server, member_of, use_llm):
     tenant = TenantFactory(name="Acme Corp")

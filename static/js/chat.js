@@ -57,6 +57,22 @@
     }
   });
 
+  // A refused verdict (a 4xx from the feedback view) is said in the form, never silently dropped.
+  document.addEventListener("htmx:responseError", function (event) {
+    const source = event.detail.elt;
+    const form = source && source.closest ? source.closest("form.feedback") : null;
+    if (!form) return;
+    let note = form.querySelector(".feedback-error");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "feedback-error error";
+      note.setAttribute("role", "alert");
+      form.appendChild(note);
+    }
+    const reply = new DOMParser().parseFromString(event.detail.xhr.responseText || "", "text/html");
+    note.textContent = (reply.body.textContent || "").trim() || "Your feedback could not be saved.";
+  });
+
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") closePassage();
   });
