@@ -17,8 +17,9 @@ from django.utils import timezone
 from assistant.models import AnswerKind
 from assistant.usage import Usage, answers_of, usage_of, window_start
 from governance.models import Tenant
+from retrieval.bm25_tokenizer import ENGLISH_STOPWORDS, Bm25Tokenizer
 from retrieval.metrics import percentile
-from retrieval.question_match import normalise
+from retrieval.question_match import key_terms, normalise
 
 RANGES = (7, 30, 90)  # the dashboard's choices, in days
 DEFAULT_RANGE = 30
@@ -36,6 +37,15 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("total", "Total"),
 )
 GAPS_SHOWN = 10
+# Words that make a question a question but say nothing of what it asks about.
+# fmt: off
+QUESTION_WORDS = frozenset({
+    "how", "what", "when", "where", "which", "who", "whom", "whose", "why", "can", "could", "do", "does",
+    "did", "should", "would", "may", "might", "must", "has", "have", "had", "am", "were", "been", "being",
+    "we", "our", "my", "me", "you", "your", "its", "any", "some", "get",
+})
+# fmt: on
+_GAP_WORDS = Bm25Tokenizer(stopwords=ENGLISH_STOPWORDS | QUESTION_WORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,7 @@ class KnowledgeGap:
     question: str  # the latest wording
     count: int
     last_asked: datetime
+    wordings: int = 1  # how many different (normalised) wordings were grouped
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,21 +167,32 @@ def _stage_samples(rows: Iterable[object]) -> dict[str, list[float]]:
     return samples
 
 
+def gap_key(question: str) -> frozenset[str]:
+    """What a question asks about, for grouping similar ones: its content words, stemmed (case,
+    punctuation, word order, stop and question words aside: "How do I reset the VPN?" and "resetting
+    my vpn" are one), and its numbers and names kept whole, so "leave in 2025" and "leave in 2026" stay
+    apart. Empty for a question of stop words only (grouped by its normalised text instead)."""
+    return frozenset(_GAP_WORDS(question)) | key_terms(question)
+
+
 def knowledge_gaps(tenant: Tenant, *, since: datetime, limit: int = GAPS_SHOWN) -> list[KnowledgeGap]:
-    """The questions most often answered "not in your documents" (the documents to write next):
-    the same question asked in another case, spacing or punctuation counts as one."""
+    """The questions most often answered "not in your documents" (the documents to write next),
+    similar questions grouped (``gap_key``), the most asked first, then the most recent."""
     rows = (
         answers_of(tenant, since=since)
         .filter(kind=AnswerKind.NOT_FOUND, reply_to__isnull=False)
         .order_by("created_at", "id")
         .values_list("reply_to__text", "created_at")
     )
-    groups: dict[str, KnowledgeGap] = {}
+    groups: dict[frozenset[str], KnowledgeGap] = {}
+    wordings: dict[frozenset[str], set[str]] = {}
     for text, asked_at in rows.iterator(chunk_size=2000):
-        key = normalise(text)
-        if not key:
+        normalised = normalise(text)
+        if not normalised:
             continue
+        key = gap_key(text) or frozenset({normalised})
+        wordings.setdefault(key, set()).add(normalised)
         count = groups[key].count + 1 if key in groups else 1
-        groups[key] = KnowledgeGap(question=text.strip(), count=count, last_asked=asked_at)
+        groups[key] = KnowledgeGap(text.strip(), count, asked_at, wordings=len(wordings[key]))
     ranked = sorted(groups.values(), key=lambda gap: (-gap.count, -gap.last_asked.timestamp()))
     return ranked[:limit]

@@ -11,7 +11,7 @@ from django.utils import timezone
 from assistant.models import AnswerKind
 from assistant.tests.usage_ledger import NOW, ledger_row
 from assistant.usage import usage_of, window_start
-from assistant.usage_selectors import knowledge_gaps, latency_by_stage, usage_by_day, usage_dashboard
+from assistant.usage_selectors import gap_key, knowledge_gaps, latency_by_stage, usage_by_day, usage_dashboard
 from governance.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +115,9 @@ def test_knowledge_gaps_group_the_same_question_and_rank_by_count_then_recency()
     ledger_row(tenant, "How do I reset the VPN?", at=days_ago(5), kind=gap)
     ledger_row(tenant, "how do i  reset the vpn", at=days_ago(3), kind=gap)
     ledger_row(tenant, "  HOW do I reset the VPN?? ", at=days_ago(1), kind=gap)
+    ledger_row(tenant, "Resetting my VPN", at=days_ago(4), kind=gap)  # another wording, same question
+    ledger_row(tenant, "How many days of leave in 2025?", at=days_ago(6), kind=gap)
+    ledger_row(tenant, "how many days of leave in 2026?", at=days_ago(7), kind=gap)  # another year: apart
     ledger_row(tenant, "Where is the printer?", at=days_ago(2), kind=gap)
     ledger_row(tenant, "Who signs expenses?", at=days_ago(0), kind=gap)
     ledger_row(tenant, "How do I reset the VPN?", at=days_ago(0), kind=AnswerKind.ANSWERED)  # answered
@@ -123,9 +126,20 @@ def test_knowledge_gaps_group_the_same_question_and_rank_by_count_then_recency()
 
     gaps = knowledge_gaps(tenant, since=window_start(30, now=NOW))
     assert [(g.question, g.count) for g in gaps] == [
-        ("HOW do I reset the VPN??", 3),  # the latest wording
+        ("HOW do I reset the VPN??", 4),  # the latest wording
         ("Who signs expenses?", 1),  # ties: the most recent first
         ("Where is the printer?", 1),
+        ("How many days of leave in 2025?", 1),
+        ("how many days of leave in 2026?", 1),
     ]
-    assert gaps[0].last_asked == days_ago(1)
-    assert [g.count for g in knowledge_gaps(tenant, since=window_start(30, now=NOW), limit=1)] == [3]
+    assert (gaps[0].last_asked, gaps[0].wordings) == (
+        days_ago(1),
+        2,
+    )  # "how do i reset the vpn", "resetting my vpn"
+    assert [g.count for g in knowledge_gaps(tenant, since=window_start(30, now=NOW), limit=1)] == [4]
+
+
+def test_the_gap_key_keeps_what_a_question_asks_about():
+    assert gap_key("How do I reset the VPN?") == gap_key("resetting my vpn") == frozenset({"reset", "vpn"})
+    assert gap_key("Leave in 2025?") != gap_key("Leave in 2026?")
+    assert gap_key("What is it?") == frozenset()

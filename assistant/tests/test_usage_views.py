@@ -113,6 +113,18 @@ def test_another_tenants_questions_never_appear(client, acme, member_of):
     assert "Globex merger codename?" in html and "Who approves travel?" not in html
 
 
+def test_similar_gaps_are_one_row_with_their_count(client, acme, member_of):
+    now = timezone.now()
+    ledger_row(acme, "who approves TRAVEL", at=now - timedelta(hours=2), kind=AnswerKind.NOT_FOUND)
+    ledger_row(acme, "Approval of travel?", at=now - timedelta(hours=1), kind=AnswerKind.NOT_FOUND)
+    client.force_login(member_of(acme, role=Role.ADMIN))
+    html = client.get(URL).content.decode()
+    row = (
+        '<td>Approval of travel? <span class="muted">(and 1 other wording)</span></td><td class="num">2</td>'
+    )
+    assert row in html and "who approves TRAVEL" not in html  # the latest wording stands for both
+
+
 def _figures(html):
     return dict(re.findall(r'<dd data-figure="(\w+)">([^<]*)</dd>', html))
 
