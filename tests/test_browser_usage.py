@@ -35,7 +35,7 @@ def _ledger(tenant):
     ledger_row(tenant, "<script>alert(1)</script> Where is the VPN guide?", at=now, kind=AnswerKind.NOT_FOUND)
     ledger_row(
         tenant,
-        "<script>alert(1)</script>  where is the VPN guide",
+        "<script>alert(1)</script> Where is the VPN guide",
         at=now - timedelta(days=8),
         kind=AnswerKind.NOT_FOUND,
     )
