@@ -33,6 +33,14 @@ class Series:
 
 
 @dataclass(frozen=True, slots=True)
+class TableColumn:
+    """A column of the table only, its cells already written (a share beside the counts)."""
+
+    name: str
+    cells: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ChartSpec:
     """What to draw: ``labels`` name the categories (the table's rows); ``axis_labels`` (same length)
     are the shorter ones written under the bars; ``stacked`` piles the series, else they stand side
@@ -46,6 +54,7 @@ class ChartSpec:
     axis_labels: tuple[str, ...] | None = None
     label_heading: str = "Day"
     value_format: Callable[[float], str] = plain_number
+    table_columns: tuple[TableColumn, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.series:
@@ -59,6 +68,8 @@ class ChartSpec:
                 raise ValueError(f"series '{series.name}' has a negative or missing value")
         if self.axis_labels is not None and len(self.axis_labels) != len(self.labels):
             raise ValueError("axis_labels must match labels one for one")
+        if any(len(column.cells) != len(self.labels) for column in self.table_columns):
+            raise ValueError("a table column needs one cell per label")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,14 +187,15 @@ def _legend(spec: ChartSpec) -> list[str]:
 
 
 def _table(spec: ChartSpec) -> SafeString:
-    head = "".join(f'<th scope="col">{escape(s.name)}</th>' for s in spec.series)
+    names = [s.name for s in spec.series] + [c.name for c in spec.table_columns]
+    head = "".join(f'<th scope="col">{escape(name)}</th>' for name in names)
     rows = []
     for index, label in enumerate(spec.labels):
-        cells = "".join(
-            f'<td class="num">{escape(spec.value_format(s.values[index]))}</td>' for s in spec.series
-        )
+        texts = [spec.value_format(s.values[index]) for s in spec.series]
+        texts += [column.cells[index] for column in spec.table_columns]
+        cells = "".join(f'<td class="num">{escape(text)}</td>' for text in texts)
         rows.append(f'<tr><th scope="row">{escape(label)}</th>{cells}</tr>')
-    body = "".join(rows) or f'<tr><td colspan="{len(spec.series) + 1}">No data.</td></tr>'
+    body = "".join(rows) or f'<tr><td colspan="{len(names) + 1}">No data.</td></tr>'
     html = (
         f'<table class="chart-data" id="{escape(spec.chart_id)}-data"><caption>{escape(spec.title)}</caption>'
         f'<thead><tr><th scope="col">{escape(spec.label_heading)}</th>{head}</tr></thead>'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from assistant.charts import Chart, ChartSpec, Series, bar_chart, plain_number
+from assistant.charts import Chart, ChartSpec, Series, TableColumn, bar_chart, plain_number
 from assistant.usage_selectors import UsageDashboard
 
 
@@ -14,6 +14,11 @@ def dollars(value: float) -> str:
 
 def milliseconds(value: float) -> str:
     return f"{value:,.1f} ms"
+
+
+def share(part: int, whole: int) -> str:
+    """As ``manage.py usage`` writes a share: "60.0%"; "-" when nothing was asked."""
+    return f"{part / whole:.1%}" if whole else "-"
 
 
 def dashboard_charts(dashboard: UsageDashboard) -> dict[str, Chart]:
@@ -28,6 +33,7 @@ def dashboard_charts(dashboard: UsageDashboard) -> dict[str, Chart]:
         *series: Series,
         stacked: bool = False,
         value_format: Callable[[float], str] = plain_number,
+        table_columns: tuple[TableColumn, ...] = (),
     ) -> Chart:
         spec = ChartSpec(
             chart_id=chart_id,
@@ -37,6 +43,7 @@ def dashboard_charts(dashboard: UsageDashboard) -> dict[str, Chart]:
             stacked=stacked,
             axis_labels=short,
             value_format=value_format,
+            table_columns=table_columns,
         )
         return bar_chart(spec)
 
@@ -51,6 +58,9 @@ def dashboard_charts(dashboard: UsageDashboard) -> dict[str, Chart]:
             Series("Without an LLM", tuple(d.without_llm for d in days)),
             Series("With an LLM call", tuple(d.llm_calls for d in days)),
             stacked=True,
+            table_columns=(
+                TableColumn("Share without an LLM", tuple(share(d.without_llm, d.answers) for d in days)),
+            ),
         ),
         "tokens": daily("tokens", "LLM tokens per day", Series("Tokens", tuple(d.tokens for d in days))),
         "cost": daily(

@@ -7,7 +7,16 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from assistant.charts import PLOT_HEIGHT, TOP, ChartSpec, Series, bar_chart, bar_heights, nice_ceiling
+from assistant.charts import (
+    PLOT_HEIGHT,
+    TOP,
+    ChartSpec,
+    Series,
+    TableColumn,
+    bar_chart,
+    bar_heights,
+    nice_ceiling,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -115,6 +124,27 @@ def test_an_empty_chart_still_renders_and_says_so():
     chart = bar_chart(ChartSpec(chart_id="n", title="t", labels=(), series=(Series("Q", ()),)))
     assert "No data." in _parse(chart.svg).attrib["aria-label"]
     assert "No data." in chart.table
+
+
+def test_table_only_columns_follow_the_series_escaped():
+    spec = ChartSpec(
+        chart_id="c",
+        title="t",
+        labels=("a", "b"),
+        series=(Series("Q", (1, 2)),),
+        table_columns=(TableColumn("Share <b>", ("50.0%", "<i>")),),
+    )
+    table = bar_chart(spec).table
+    assert '<th scope="col">Share &lt;b&gt;</th>' in table
+    assert '<td class="num">1</td><td class="num">50.0%</td>' in table and "&lt;i&gt;" in table
+    with pytest.raises(ValueError, match="one cell per label"):
+        ChartSpec(
+            chart_id="c",
+            title="t",
+            labels=("a",),
+            series=(Series("Q", (1,)),),
+            table_columns=spec.table_columns,
+        )
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,10 @@ def test_an_admin_sees_charts_tables_and_gaps(client, acme, member_of):
     assert re.search(r"<th scope=\"row\">LLM</th><td class=\"num\">1</td><td class=\"num\">800.0</td>", html)
     assert 'href="/usage/"' in html  # the navigation's link
     assert '<option value="30" selected>' in html  # the default period, shown as chosen
+    today, yesterday = timezone.localdate(), timezone.localdate() - timedelta(days=1)
+    cells = '<td class="num">{}</td><td class="num">{}</td><td class="num">{}</td>'
+    assert f'<th scope="row">{today}</th>' + cells.format(0, 1, "0.0%") in html  # without, with, share
+    assert f'<th scope="row">{yesterday}</th>' + cells.format(1, 0, "100.0%") in html
 
 
 def test_the_range_selects_the_days(client, acme, member_of):
