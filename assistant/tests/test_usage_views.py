@@ -149,6 +149,8 @@ def test_the_page_and_the_usage_command_agree(client, acme, member_of, days):
     assert figures["llm_calls"] == str(usage["llm_calls"])
     assert figures["tokens"] == f"{usage['prompt_tokens'] + usage['completion_tokens']:,}"
     assert figures["cost_usd"] == f"${usage['cost_usd']:.4f}"
+    assert figures["tokens_saved_estimate"] == f"~{usage['tokens_saved_estimate']:,}"
+    assert figures["cost_saved_estimate_usd"] == f"~${usage['cost_saved_estimate_usd']:.4f}"
     assert figures["cache_hits"] == str(usage["cache_hits"]) == "1"
     assert figures["cache_tokens_saved"] == f"{usage['cache_tokens_saved']:,}" == "520"
     assert usage["answers"] == (5 if days == 7 else 6)  # the 20-day-old gap only in 30 days
