@@ -129,6 +129,16 @@ def test_similar_gaps_are_one_row_with_their_count(client, acme, member_of):
     assert row in html and "who approves TRAVEL" not in html  # the latest wording stands for both
 
 
+def test_the_page_costs_the_same_few_queries_however_many_answers(
+    client, acme, member_of, django_assert_max_num_queries
+):
+    for n in range(40):
+        ledger_row(acme, f"gap {n}", kind=AnswerKind.NOT_FOUND, timings_ms={"retrieve": float(n)})
+    client.force_login(member_of(acme, role=Role.ADMIN))
+    with django_assert_max_num_queries(10):
+        assert client.get(URL).status_code == 200
+
+
 def _figures(html):
     return dict(re.findall(r'<dd data-figure="(\w+)">([^<]*)</dd>', html))
 
