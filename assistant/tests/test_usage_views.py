@@ -164,3 +164,11 @@ def test_the_page_and_the_usage_command_agree(client, acme, member_of, days):
     assert figures["cache_hits"] == str(usage["cache_hits"]) == "1"
     assert figures["cache_tokens_saved"] == f"{usage['cache_tokens_saved']:,}" == "520"
     assert usage["answers"] == (5 if days == 7 else 6)  # the 20-day-old gap only in 30 days
+
+
+def test_a_tenant_with_no_answers_yet_gets_empty_charts_not_an_error(client, member_of):
+    client.force_login(member_of(TenantFactory(), role=Role.ADMIN))
+    html = client.get(URL, {"days": "90"}).content.decode()
+    assert html.count('role="img"') == 4  # no latency chart without timings
+    assert "No timings in this period." in html and "None in this period." in html
+    assert '<dd data-figure="without_llm">0 (-)</dd>' in html
