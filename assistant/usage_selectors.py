@@ -1,6 +1,7 @@
 """The usage dashboard's figures, read from the tenant's ledger (its assistant messages): the
 totals of ``assistant.usage.usage_of`` (the same ones ``manage.py usage`` prints), the same figures
-day by day, latency percentiles per pipeline stage, and the questions the documents did not answer."""
+day by day, latency percentiles per pipeline stage, the questions the documents did not answer, and
+what users said of the answers (``assistant.selectors.feedback_summary``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from assistant.models import AnswerKind
+from assistant.selectors import FeedbackSummary, feedback_summary
 from assistant.usage import Usage, answers_of, usage_of, window_start
 from governance.models import Tenant
 from retrieval.bm25_tokenizer import ENGLISH_STOPWORDS, Bm25Tokenizer
@@ -37,6 +39,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("total", "Total"),
 )
 GAPS_SHOWN = 10
+FEEDBACK_COMMENTS_SHOWN = 10
 # Words that make a question a question but say nothing of what it asks about.
 # fmt: off
 QUESTION_WORDS = frozenset({
@@ -86,6 +89,7 @@ class UsageDashboard:
     by_day: list[DayUsage]
     latency: list[StageLatency]
     gaps: list[KnowledgeGap]
+    feedback: FeedbackSummary  # thumbs given or changed in the period, and the latest comments
 
 
 def usage_dashboard(tenant: Tenant, *, days: int, now: datetime | None = None) -> UsageDashboard:
@@ -98,6 +102,7 @@ def usage_dashboard(tenant: Tenant, *, days: int, now: datetime | None = None) -
         by_day=usage_by_day(tenant, since=since, days=days),
         latency=latency_by_stage(tenant, since=since),
         gaps=knowledge_gaps(tenant, since=since),
+        feedback=feedback_summary(tenant_id=tenant.pk, since=since, comments=FEEDBACK_COMMENTS_SHOWN),
     )
 
 

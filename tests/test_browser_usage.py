@@ -9,10 +9,10 @@ import pytest
 from django.utils import timezone
 
 from assistant.models import AnswerKind
-from assistant.tests.usage_ledger import ledger_row
+from assistant.tests.usage_ledger import feedback_row, ledger_row
 from conftest import ARTIFACTS
 from governance.models import Role
-from governance.tests.factories import TenantFactory
+from governance.tests.factories import TenantFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -39,7 +39,9 @@ def _ledger(tenant):
         at=now - timedelta(days=8),
         kind=AnswerKind.NOT_FOUND,
     )
-    ledger_row(tenant, "hello", at=now, route="smalltalk", kind=AnswerKind.NO_LLM)
+    answer = ledger_row(tenant, "hello", at=now, route="smalltalk", kind=AnswerKind.NO_LLM)
+    feedback_row(answer, UserFactory(), "up", "Quick and right", at=now)
+    feedback_row(answer, UserFactory(), "down", "Missed the <b>travel</b> policy", at=now)
 
 
 def _sign_in(page, url, username):
@@ -66,6 +68,8 @@ def test_the_dashboard_draws_its_charts_and_passes_axe(page, live_server, member
     assert "<script>alert(1)</script> Where is the VPN guide?" in gaps.inner_text()  # shown as text
     assert gaps.locator("tbody tr").first.locator("td").nth(1).inner_text() == "2"
     assert page.evaluate("document.querySelectorAll('main script').length") == 0
+    comments = page.get_by_test_id("usage-feedback-comments").inner_text()
+    assert "Missed the <b>travel</b> policy" in comments and "Quick and right" in comments
     page.get_by_text("The figures as a table").first.click()
     assert page.get_by_role("table", name="Questions per day").is_visible()
     axe(page)

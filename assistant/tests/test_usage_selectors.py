@@ -9,10 +9,10 @@ import pytest
 from django.utils import timezone
 
 from assistant.models import AnswerKind
-from assistant.tests.usage_ledger import NOW, ledger_row
+from assistant.tests.usage_ledger import NOW, feedback_row, ledger_row
 from assistant.usage import usage_of, window_start
 from assistant.usage_selectors import gap_key, knowledge_gaps, latency_by_stage, usage_by_day, usage_dashboard
-from governance.tests.factories import TenantFactory
+from governance.tests.factories import TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -143,3 +143,16 @@ def test_the_gap_key_keeps_what_a_question_asks_about():
     assert gap_key("How do I reset the VPN?") == gap_key("resetting my vpn") == frozenset({"reset", "vpn"})
     assert gap_key("Leave in 2025?") != gap_key("Leave in 2026?")
     assert gap_key("What is it?") == frozenset()
+
+
+def test_feedback_in_the_period_counts_and_its_latest_comments():
+    tenant, other = TenantFactory(), TenantFactory()
+    answer = ledger_row(tenant, at=days_ago(1))
+    feedback_row(answer, UserFactory(), "up", at=days_ago(1))
+    feedback_row(answer, UserFactory(), "up", "Spot on", at=days_ago(2))
+    feedback_row(answer, UserFactory(), "down", "Too vague", at=days_ago(0))
+    feedback_row(answer, UserFactory(), "down", "Old news", at=days_ago(40))  # before the window
+    feedback_row(ledger_row(other), UserFactory(), "down", "Elsewhere", at=days_ago(0))
+    feedback = usage_dashboard(tenant, days=30, now=NOW).feedback
+    assert (feedback.up, feedback.down) == (2, 1)
+    assert [c.comment for c in feedback.recent_comments] == ["Too vague", "Spot on"]

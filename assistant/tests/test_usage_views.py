@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assistant.models import AnswerKind
-from assistant.tests.usage_ledger import ledger_row
+from assistant.tests.usage_ledger import feedback_row, ledger_row
 from governance.models import Role
 from governance.tests.factories import TenantFactory
 
@@ -135,7 +135,7 @@ def test_the_page_costs_the_same_few_queries_however_many_answers(
     for n in range(40):
         ledger_row(acme, f"gap {n}", kind=AnswerKind.NOT_FOUND, timings_ms={"retrieve": float(n)})
     client.force_login(member_of(acme, role=Role.ADMIN))
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(12):
         assert client.get(URL).status_code == 200
 
 
@@ -172,3 +172,23 @@ def test_a_tenant_with_no_answers_yet_gets_empty_charts_not_an_error(client, mem
     assert html.count('role="img"') == 4  # no latency chart without timings
     assert "No timings in this period." in html and "None in this period." in html
     assert '<dd data-figure="without_llm">0 (-)</dd>' in html
+
+
+def test_the_feedback_panel_shows_this_tenants_verdicts_and_comments_escaped(client, acme, member_of):
+    admin = member_of(acme, role=Role.ADMIN)
+    answer = ledger_row(acme, "Meals?")
+    now = timezone.now()
+    feedback_row(answer, admin, "down", "<img src=x onerror=alert(1)> wrong figure", at=now)
+    feedback_row(answer, member_of(acme), "up", at=now)
+    globex = TenantFactory()
+    feedback_row(ledger_row(globex, "Globex?"), member_of(globex), "down", "Globex complaint", at=now)
+    client.force_login(admin)
+    html = client.get(URL).content.decode()
+    figures = _figures(html)
+    assert (figures["feedback_up"], figures["feedback_down"], figures["feedback_share_up"]) == (
+        "1",
+        "1",
+        "50.0%",
+    )
+    assert "&lt;img src=x onerror=alert(1)&gt; wrong figure" in html and "<img src=x" not in html
+    assert "Globex complaint" not in html

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from assistant.models import AnswerKind, Conversation, Message, Role
+from assistant.models import AnswerKind, Conversation, Feedback, Message, Role
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.get_fixed_timezone(0))
 
@@ -31,3 +31,12 @@ def ledger_row(
     Message.objects.filter(pk__in=(asked.pk, answer.pk)).update(created_at=at)
     answer.refresh_from_db()
     return answer
+
+
+def feedback_row(answer, user, rating, comment="", *, at=NOW):
+    """A user's verdict on ``answer``, given (or last changed) at ``at``."""
+    row = Feedback.objects.create(
+        tenant=answer.tenant, message=answer, user=user, rating=rating, comment=comment
+    )
+    Feedback.objects.filter(pk=row.pk).update(created_at=at, updated_at=at)
+    return row
