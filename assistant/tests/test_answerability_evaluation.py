@@ -146,3 +146,29 @@ def test_the_training_corpus_holds_the_language_reference_and_questions_ask_by_a
     question = pseudo_question(paragraph, random.Random(0))
     assert question is not None and question.answer == "1997"
     assert question.text.startswith(("When", "In what year")) and "1997" not in question.text
+
+
+def test_the_sentence_vector_cache_embeds_each_text_once_and_gives_the_same_vectors():
+    import numpy as np
+
+    from assistant.answerability_evaluation import SentenceVectorCache
+    from retrieval.embedding import FakeEmbedder
+
+    inner = FakeEmbedder()
+    seen: list[str] = []
+    original = inner.embed_documents
+
+    def counting(texts, batch_size=32):
+        seen.extend(texts)
+        return original(texts, batch_size)
+
+    inner.embed_documents = counting  # type: ignore[method-assign]
+    cache = SentenceVectorCache(inner, max_texts=3)
+    first = cache.embed_documents(["a b", "c d", "a b"])
+    np.testing.assert_allclose(first, original(["a b", "c d", "a b"]))
+    assert seen == ["a b", "c d"]  # a repeated text is embedded once
+    np.testing.assert_allclose(cache.embed_documents(["c d"]), first[1:2])
+    assert seen == ["a b", "c d"]
+    cache.embed_documents(["e", "f"])  # over max_texts: the cache starts again
+    assert seen[-2:] == ["e", "f"] and cache.embed_documents([]).shape == (0, inner.dimension)
+    assert cache.count_tokens("a b") == inner.count_tokens("a b")
