@@ -162,7 +162,7 @@ def test_the_sentence_vector_cache_embeds_each_text_once_and_gives_the_same_vect
         seen.extend(texts)
         return original(texts, batch_size)
 
-    inner.embed_documents = counting  # type: ignore[method-assign]
+    inner.embed_documents = counting
     cache = SentenceVectorCache(inner, max_texts=3)
     first = cache.embed_documents(["a b", "c d", "a b"])
     np.testing.assert_allclose(first, original(["a b", "c d", "a b"]))
