@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from config.errors import NotFound
 from governance.access import Principal, documents_visible_to
-from ingest.models import Document, DocumentVersion
+from ingest.models import IN_PROGRESS, Document, DocumentVersion
+
+# The status filter's value for "any step before ready" (queued, parsing, ..., indexing).
+IN_PROGRESS_FILTER = "in_progress"
 
 
 def document_list(*, principal: Principal, query: str = "", status: str = "") -> QuerySet[Document]:
-    """Visible documents with their newest version, filtered by title and status."""
-    documents = documents_visible_to(principal).prefetch_related(
-        "access_groups", Prefetch("versions", queryset=DocumentVersion.objects.order_by("-number"))
+    """Visible documents with their newest version, filtered by name (title or file name) and by the
+    status of that newest version (a document whose first upload failed but whose new version is
+    ready is ready, not failed); ``IN_PROGRESS_FILTER`` matches every step before ready."""
+    newest_status = (
+        DocumentVersion.objects.filter(document=OuterRef("pk")).order_by("-number").values("status")[:1]
+    )
+    documents = (
+        documents_visible_to(principal)
+        .annotate(newest_status=Subquery(newest_status))
+        .prefetch_related(
+            "access_groups", Prefetch("versions", queryset=DocumentVersion.objects.order_by("-number"))
+        )
     )
     if query:
-        documents = documents.filter(title__icontains=query)
-    if status:
-        documents = documents.filter(versions__status=status).distinct()
+        documents = documents.filter(Q(title__icontains=query) | Q(original_name__icontains=query))
+    if status == IN_PROGRESS_FILTER:
+        documents = documents.filter(newest_status__in=IN_PROGRESS)
+    elif status:
+        documents = documents.filter(newest_status=status)
     return documents
 
 

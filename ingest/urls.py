@@ -6,6 +6,7 @@ app_name = "ingest"
 
 urlpatterns = [
     path("documents/", views.document_list, name="documents"),
+    path("documents/upload/", views.document_upload, name="document_upload"),
     path("documents/<int:document_id>/", views.document_detail, name="document"),
     path("documents/<int:document_id>/file/", views.document_file, name="document_file"),
     path("documents/<int:document_id>/status/", views.document_status, name="document_status"),

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.files.uploadedfile import UploadedFile
-from django.http import FileResponse, HttpResponse
+from django.core.paginator import Paginator
+from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.errors import ApplicationError, NotFound
@@ -15,7 +20,8 @@ from governance.decorators import admin_required, member_required
 from governance.middleware import TenantHttpRequest
 from governance.services import Actor
 from ingest import selectors, services
-from ingest.models import Document, VersionStatus
+from ingest.forms import STATUS_FILTERS, DocumentFilterForm
+from ingest.models import Document
 from ingest.services import Upload
 
 
@@ -38,42 +44,104 @@ def _read_upload(
     return Upload(name=name, data=uploaded.read())
 
 
+PAGE_SIZE = 25
+
+
+def _upload_one(
+    request: TenantHttpRequest, uploaded: UploadedFile, document: Document | None = None
+) -> tuple[dict[str, Any], int]:
+    """Upload one file (a new document, or a new version of ``document``); its result (``ok``,
+    ``message``, ``code``, ids) and the HTTP status it earns."""
+    principal = request.principal
+    groups = governance_selectors.access_group_list(tenant=principal.tenant).filter(
+        pk__in=[int(g) for g in request.POST.getlist("access_groups") if g.isdigit()]
+    )
+    name = uploaded.name or "untitled"
+    try:
+        version = services.document_upload(
+            tenant=principal.tenant,
+            actor=Actor.of(principal),
+            upload=_read_upload(request, uploaded, document),
+            access_groups=groups if document is None else (),
+            document=document,
+        )
+    except ApplicationError as exc:
+        failed = getattr(exc, "document", None)
+        document_id = failed.pk if failed is not None else exc.extra.get("document_id")
+        result = {"name": name, "ok": False, "code": exc.code, "message": exc.message}
+        return {**result, "document_id": document_id}, exc.status
+    result = {"name": name, "ok": True, "document_id": version.document_id, "status": version.status}
+    return {**result, "version": version.number}, 201
+
+
+def _upload_json(
+    request: TenantHttpRequest, uploaded: UploadedFile | None, document: Document | None = None
+) -> JsonResponse:
+    """The page script's answer for one file: 201 or a 4xx, with the reason and where to follow it."""
+    if uploaded is None:
+        return JsonResponse({"ok": False, "code": "no_file", "message": "Choose a file."}, status=400)
+    result, status = _upload_one(request, uploaded, document)
+    if result["document_id"] is not None:
+        result["status_url"] = reverse("ingest:document_status", args=[result["document_id"]])
+        result["url"] = reverse("ingest:document", args=[result["document_id"]])
+    return JsonResponse(result, status=status)
+
+
+def _wants_json(request: TenantHttpRequest) -> bool:
+    """The page's script asks for JSON first; a browser's own form submission asks for HTML."""
+    return request.headers.get("Accept", "").startswith("application/json")
+
+
+def _filters(request: TenantHttpRequest) -> dict[str, Any]:
+    form = DocumentFilterForm(request.GET)
+    if not form.is_valid():
+        problems = "; ".join(f"{name}: {' '.join(map(str, errs))}" for name, errs in form.errors.items())
+        raise ApplicationError(f"Unknown filter: {problems}", code="bad_filter")
+    return form.cleaned_data
+
+
 @admin_required
 @require_http_methods(["GET", "POST"])
 def document_list(request: TenantHttpRequest) -> HttpResponse:
-    """The tenant's documents with live status; POST uploads one or many files."""
+    """The tenant's documents with live status, searchable and paginated; POST uploads one or many
+    files (the form without JavaScript; the page's script sends each file to ``document_upload``)."""
     principal = request.principal
-    results, status = [], 200
+    results: list[dict[str, Any]] = []
+    status = 200
     if request.method == "POST":
-        groups = governance_selectors.access_group_list(tenant=principal.tenant).filter(
-            pk__in=[int(g) for g in request.POST.getlist("access_groups") if g.isdigit()]
-        )
         files = request.FILES.getlist("files")
         if not files:
             results.append({"name": "", "ok": False, "message": "Choose at least one file."})
             status = 400
         for uploaded in files:
-            try:
-                version = services.document_upload(
-                    tenant=principal.tenant,
-                    actor=Actor.of(principal),
-                    upload=_read_upload(request, uploaded),
-                    access_groups=groups,
-                )
-                results.append({"name": uploaded.name, "ok": True, "document": version.document})
-            except ApplicationError as exc:
-                results.append({"name": uploaded.name, "ok": False, "message": exc.message, "code": exc.code})
-                status = status if status != 200 else exc.status
+            result, code = _upload_one(request, uploaded)
+            results.append(result)
+            status = code if status == 200 and code >= 400 else status
+    filters = _filters(request)
+    documents = selectors.document_list(principal=principal, query=filters["q"], status=filters["status"])
+    page = Paginator(documents, PAGE_SIZE).get_page(filters["page"])
+    query = request.GET.copy()
+    query.pop("page", None)
     context = {
-        "documents": selectors.document_list(
-            principal=principal, query=request.GET.get("q", ""), status=request.GET.get("status", "")
-        ),
+        "page": page,
+        "documents": page.object_list,
+        "filters": filters,
+        "query": query.urlencode(),
         "groups": governance_selectors.access_group_list(tenant=principal.tenant),
         "results": results,
-        "statuses": VersionStatus.choices,
+        "statuses": STATUS_FILTERS[1:],
+        "max_upload_mb": settings.TESSERA["MAX_UPLOAD_BYTES"] // (1024 * 1024),
     }
     template = "ingest/partials/document_rows.html" if request.htmx else "ingest/documents.html"
     return render(request, template, context, status=status)
+
+
+@admin_required
+@require_POST
+def document_upload(request: TenantHttpRequest) -> JsonResponse:
+    """One file (``file``) uploaded by the page's script: JSON with the result, 201 or a 4xx with
+    the reason, so that each file of a drop gets its own progress bar and its own answer."""
+    return _upload_json(request, request.FILES.get("file"))
 
 
 @admin_required
@@ -97,10 +165,13 @@ def document_status(request: TenantHttpRequest, document_id: int) -> HttpRespons
 
 
 @admin_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def document_delete(request: TenantHttpRequest, document_id: int) -> HttpResponse:
+    """GET asks for confirmation (a page that works without JavaScript); POST deletes."""
     principal = request.principal
     document = selectors.document_get(principal=principal, document_id=document_id)
+    if request.method == "GET":
+        return render(request, "ingest/document_delete.html", {"document": document})
     services.document_delete(document=document, actor=Actor.of(principal))
     messages.success(request, f"'{document.title}' was deleted.")
     return redirect("ingest:documents")
@@ -109,10 +180,13 @@ def document_delete(request: TenantHttpRequest, document_id: int) -> HttpRespons
 @admin_required
 @require_POST
 def document_new_version(request: TenantHttpRequest, document_id: int) -> HttpResponse:
-    """Upload a file that replaces the document's content; the old version leaves search at once."""
+    """Upload a file that replaces the document's content; the old version leaves search at once.
+    The page's script asks for JSON (``document_upload``'s answer); the plain form is redirected."""
     principal = request.principal
     document = selectors.document_get(principal=principal, document_id=document_id)
     uploaded = request.FILES.get("file")
+    if _wants_json(request):
+        return _upload_json(request, uploaded, document)
     if uploaded is None:
         raise ApplicationError("Choose a file.", code="no_file")
     services.document_upload(
@@ -131,8 +205,8 @@ def document_reindex(request: TenantHttpRequest, document_id: int) -> HttpRespon
     principal = request.principal
     document = selectors.document_get(principal=principal, document_id=document_id)
     services.document_reindex(document=document, actor=Actor.of(principal))
-    messages.success(request, "Indexing again.")
-    return redirect("ingest:document", document_id=document.pk)
+    messages.success(request, f"Indexing '{document.title}' again.")
+    return _back(request, document)
 
 
 @admin_required
@@ -144,6 +218,16 @@ def document_groups(request: TenantHttpRequest, document_id: int) -> HttpRespons
     groups = governance_selectors.access_group_list(tenant=principal.tenant).filter(pk__in=wanted)
     services.document_access_groups_set(document=document, groups=groups, actor=Actor.of(principal))
     messages.success(request, "Access saved.")
+    return redirect("ingest:document", document_id=document.pk)
+
+
+def _back(request: TenantHttpRequest, document: Document) -> HttpResponse:
+    """To the page the form came from (``next``, this site only), else the document's page."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
     return redirect("ingest:document", document_id=document.pk)
 
 

@@ -25,6 +25,8 @@ _LOCK = threading.Lock()
 _MAX_OUTLINE_ENTRIES = 10_000
 _MAX_OUTLINE_DEPTH = 16
 _TITLE_NOISE = ("Microsoft Word - ", "Microsoft PowerPoint - ")
+# Titles that tools write when the author gave none (ReportLab writes "untitled"): the file name is better.
+_PLACEHOLDER_TITLES = frozenset({"untitled", "untitled document", "no title"})
 # A file PDFium opens only with a password, or with a security handler it does not support.
 _LOCKED = (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY)
 
@@ -102,6 +104,8 @@ def _title(document: Any) -> str | None:
     title = single_line(str(raw)) if raw else ""
     for noise in _TITLE_NOISE:
         title = title.removeprefix(noise)
+    if title.strip().lower() in _PLACEHOLDER_TITLES:
+        return None
     return title or None
 
 

@@ -163,6 +163,11 @@ def test_docx_headings_and_table():
     ]
 
 
+def test_a_placeholder_pdf_title_is_no_title():
+    assert parse_document(make_pdf([["Some text."]])).title is None  # ReportLab's "untitled"
+    assert parse_document(make_pdf([["Some text."]], title="Untitled Document")).title is None
+
+
 def test_docx_title_falls_back_to_first_heading():
     assert parse_document(make_docx(with_title=False)).title == "Benefits"
 
