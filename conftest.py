@@ -213,6 +213,33 @@ def celery_worker_factory(
         worker.stop()
 
 
+def _forget_broker_pools(app: Any) -> None:
+    """Drop the app's pooled broker connections, so that the next task is sent with its current
+    configuration (what Celery itself does after a fork; kombu keys its pools by the transport
+    options, so the new folders get a pool of their own)."""
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
+@pytest.fixture
+def live_worker(celery_worker_factory: Any) -> Iterator[Any]:
+    """A real worker on the embedded broker in this test's data folder, and the project's Celery app
+    (which the live server's uploads enqueue through) pointed at the same queue for the test."""
+    from config.broker import EMBEDDED_BROKER_URL
+    from config.celery import app
+
+    started = celery_worker_factory(EMBEDDED_BROKER_URL)
+    keys = ("broker_url", "broker_transport_options", "result_backend")
+    saved = {key: app.conf[key] for key in keys}
+    app.conf.update({key: started.client.conf[key] for key in keys})
+    _forget_broker_pools(app)
+    yield started
+    app.conf.update(saved)
+    _forget_broker_pools(app)
+
+
 CHROMIUM = Path(os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO / "test-artifacts"
 

@@ -1,12 +1,14 @@
 """The answerability check's training data, built by the project itself (never a benchmark's).
 
 A corpus of English prose paragraphs available offline (the docstrings of Python standard-library
-modules and their public classes and functions, this repository's documentation and the demo
-handbook), and one SQuAD-like pseudo-question per paragraph: a sentence of the paragraph with an
-"answer" span taken out (a number, a name, a code identifier or a long word), a wh-word in front
-and some words dropped. Written as a BEIR folder with ``answers.jsonl`` holding each question's
-``gold_doc_ids`` (its paragraph), which ``manage.py evaluate --answerability`` reads: each question
-is searched with its paragraph in the index (answerable) and with it left out (unanswerable).
+modules and their public classes and functions, the Python language reference that ships with
+Python, this repository's documentation and the demo handbook), and one SQuAD-like pseudo-question
+per paragraph: the words around an "answer" span of one sentence (a number, a name, a code
+identifier or a long word), without the span, behind the wh-word its kind asks for, some words
+dropped and some replaced by other paragraphs' words. Written as a BEIR folder with
+``answers.jsonl`` holding each question's ``gold_doc_ids`` (its paragraph), which ``manage.py
+evaluate --answerability`` reads: each question is searched with its paragraph in the index
+(answerable) and with it left out (unanswerable).
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ DROP_WORD = 0.15  # the share of a question's words left out, as a person rephra
 # their own words, so a question made only of its paragraph's words would teach the check that any
 # word missing from the evidence means "unanswerable".
 SWAP_WORD = 0.15
+# Words kept on each side of the answer: a clause or two, sometimes the whole sentence (real
+# questions are shorter than the sentence that answers them).
+CONTEXT_RADIUS = (3, 10)
+_YEAR = re.compile(r"^\(?1[5-9]\d\d\)?[.,;:]?$|^\(?20\d\d\)?[.,;:]?$")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
 _WORD = re.compile(r"\S+")
 _NUMBER = re.compile(r"^\(?\d[\d,.]*\)?[.,;:]?$")
@@ -99,6 +105,18 @@ def _docstrings(name: str) -> list[tuple[str, str]]:
     return [(title, inspect.getdoc(value) or "") for title, value in [(name, module), *members]]
 
 
+def reference_paragraphs() -> Iterator[Paragraph]:
+    """Prose paragraphs of the Python language reference that ships with Python (``pydoc_data``):
+    long explanatory text, closer to a manual or a policy than docstrings are."""
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:
+        return
+    for title, text in sorted(topics.items()):
+        for number, block in enumerate(_prose(text)):
+            yield Paragraph(f"ref:{title}:{number}", title, block)
+
+
 def repo_paragraphs(base_dir: Path) -> Iterator[Paragraph]:
     """Prose paragraphs of the repository's Markdown documentation (no tables, lists or code)."""
     for relative in REPO_DOCUMENTS:
@@ -127,7 +145,9 @@ def _prose(text: str) -> Iterator[str]:
 def pseudo_question(
     paragraph: Paragraph, rng: random.Random, vocabulary: Sequence[str] = ()
 ) -> PseudoQuestion | None:
-    """A question whose answer is a span of one sentence of ``paragraph`` (None if no sentence fits)."""
+    """A question whose answer is a span of one sentence of ``paragraph`` (None if no sentence fits):
+    the wh-word its answer's kind asks for, then the words around the answer (a clause more often
+    than the whole sentence, as people ask), some dropped and some replaced."""
     sentences = [s for s in _SENTENCE.split(paragraph.text) if 8 <= len(s.split()) <= 40]
     rng.shuffle(sentences)
     for sentence in sentences:
@@ -136,12 +156,16 @@ def pseudo_question(
         if span is None:
             continue
         index, wh = span
-        rest = words[:index] + words[index + 1 :]
+        radius = rng.randint(*CONTEXT_RADIUS)
+        start = max(0, index - radius)
+        rest = words[start:index] + words[index + 1 : index + 1 + radius]
+        if start == 0 and index > 0 and rest[0][:1].isupper() and rest[0][1:].islower():
+            rest[0] = rest[0].lower()  # the sentence's first word, now inside the question
         kept = [w for w in rest if rng.random() >= DROP_WORD] or rest
         kept = [_swapped(w, rng, vocabulary) for w in kept]
         if len(kept) < 4:
             continue
-        text = f"{wh} {' '.join(kept)}?".replace(" ,", ",")
+        text = f"{wh} {' '.join(kept).strip(',;:')}?".replace(" ,", ",")
         answer = words[index].strip("`'\"(),.;:")
         return PseudoQuestion(f"q:{paragraph.id}", text, answer, paragraph.id)
     return None
@@ -155,28 +179,31 @@ def _swapped(word: str, rng: random.Random, vocabulary: Sequence[str]) -> str:
 
 
 def _answer_span(words: list[str], rng: random.Random) -> tuple[int, str] | None:
-    """(the index of the answer word, the wh-word asking for it): a number, else a name or code
-    identifier not at the start, else one of the longest words."""
+    """(the index of the answer word, the wh-word asking for it): a number (a year: "When"), else a
+    name or code identifier not at the start, else one of the longest words."""
     numbers = [i for i, w in enumerate(words) if _NUMBER.match(w)]
     if numbers:
-        return rng.choice(numbers), "How many"
+        index = rng.choice(numbers)
+        year = _YEAR.match(words[index]) is not None
+        return index, rng.choice(("When", "In what year") if year else ("How many", "How much"))
     names = [
         i
         for i, w in enumerate(words[1:], start=1)
         if _IDENTIFIER.match(w) and (w.strip("`'\"(").strip()[:1].isupper() or "_" in w or "." in w[:-1])
     ]
     if names:
-        return rng.choice(names), "What"
+        return rng.choice(names), rng.choice(("What", "Which", "Who", "What is"))
     long_words = [i for i, w in enumerate(words) if len(w.strip(",.;:")) >= 7 and w.isalpha()]
     if long_words:
-        return rng.choice(long_words), "What"
+        return rng.choice(long_words), rng.choice(("What", "What does", "Which", "How"))
     return None
 
 
 def dataset_build(target: Path, *, base_dir: Path, questions: int, seed: int = 13) -> dict[str, int]:
     """Write the corpus and pseudo-questions as a BEIR folder under ``target``; their counts."""
     rng = random.Random(seed)
-    paragraphs = list({p.text: p for p in [*stdlib_paragraphs(), *repo_paragraphs(base_dir)]}.values())
+    found = [*stdlib_paragraphs(), *reference_paragraphs(), *repo_paragraphs(base_dir)]
+    paragraphs = list({p.text: p for p in found}.values())
     rng.shuffle(paragraphs)
     vocabulary = sorted(
         {w.lower() for p in paragraphs for w in p.text.split() if len(w) >= 5 and w.isalpha()}

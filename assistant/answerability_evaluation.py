@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from django.conf import settings
 from tqdm import tqdm
 
@@ -28,6 +30,7 @@ from governance.access import Principal
 from ingest.engines import get_embedder
 from retrieval.answerability import AnswerabilityModelError, features
 from retrieval.beir import BeirFormatError, BeirQuery
+from retrieval.embedding import Embedder
 from retrieval.metrics import percentile
 
 logger = logging.getLogger(__name__)
@@ -54,6 +57,38 @@ def read_gold_documents(path: Path) -> dict[str, list[str]]:
     return gold
 
 
+class SentenceVectorCache:
+    """The embedder, remembering each text's vector for one evaluation run: the searches with the
+    gold present and removed, and the questions about one topic, select evidence from the same
+    passages again and again, and embedding their sentences is most of an evaluation's time."""
+
+    def __init__(self, embedder: Embedder, *, max_texts: int = 200_000) -> None:
+        self.embedder = embedder
+        self.model_id, self.dimension, self.max_tokens = (
+            embedder.model_id,
+            embedder.dimension,
+            embedder.max_tokens,
+        )
+        self.max_texts = max_texts
+        self._vectors: dict[str, npt.NDArray[np.float32]] = {}
+
+    def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> npt.NDArray[np.float32]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            if len(self._vectors) + len(missing) > self.max_texts:
+                self._vectors.clear()
+            fresh = self.embedder.embed_documents(missing, batch_size)
+            self._vectors.update(zip(missing, fresh, strict=True))
+        rows = [self._vectors[t] for t in texts]
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dimension)
+
+    def embed_query(self, text: str) -> npt.NDArray[np.float32]:
+        return self.embedder.embed_query(text)
+
+    def count_tokens(self, text: str) -> int:
+        return self.embedder.count_tokens(text)
+
+
 @dataclass(slots=True)
 class Case:
     """One question searched with its gold documents present or removed."""
@@ -74,7 +109,7 @@ class AnswerabilityRuns:
 
 
 def _case(
-    principal: Principal, query: BeirQuery, gold: set[int], *, present: bool
+    principal: Principal, query: BeirQuery, gold: set[int], *, present: bool, embedder: Embedder
 ) -> tuple[list[float], bool, float]:
     """The features of one search (gold documents in or out of the scope), the gold's presence in
     the results, and the time the check's own work took (beyond the answer path's search)."""
@@ -88,7 +123,7 @@ def _case(
     )
     if results.signals is None or results.query_vector is None:
         return [], False, 0.0
-    evidence = select_evidence(results.query_vector, results.documents, embedder=get_embedder())
+    evidence = select_evidence(results.query_vector, results.documents, embedder=embedder)
     started = time.perf_counter()
     x = features(results.signals, sentence_best=sentence_best(results.query_vector, evidence))
     check_ms = (time.perf_counter() - started) * 1000 + results.timings_ms.get("signals", 0.0)
@@ -113,13 +148,14 @@ def answerability_run(
         model = None
     threshold = settings.TESSERA["ANSWERABILITY_THRESHOLD"]
     runs = AnswerabilityRuns()
+    embedder = SentenceVectorCache(get_embedder())
     for query in tqdm(queries, unit="query", desc="answerability", disable=not progress):
         gold_pks = {document_of[i] for i in gold.get(query.id, []) if i in document_of}
         if not gold_pks or not query.text.strip():
             runs.skipped += query.id in gold
             continue
         for present in (True, False):
-            x, found, check_ms = _case(principal, query, gold_pks, present=present)
+            x, found, check_ms = _case(principal, query, gold_pks, present=present, embedder=embedder)
             if not x:
                 continue
             verdict = model.verdict(x, threshold) if model is not None else None

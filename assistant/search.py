@@ -23,7 +23,7 @@ from django.db.models import F
 from governance.access import Principal, chunks_visible_to
 from ingest.engines import get_retriever, index_store
 from ingest.models import Chunk, DocumentVersion, VersionStatus
-from retrieval.answerability import RetrievalSignals, content_terms
+from retrieval.answerability import RetrievalSignals, content_terms, sentence_terms
 from retrieval.bm25 import Bm25Index
 from retrieval.hybrid import GroupHit, Retrieval
 from retrieval.late_interaction import LateInteractionReranker, TokenVectors, unpack_tokens
@@ -174,14 +174,15 @@ def _signals(
     token vectors are read only when reranking did not read them already)."""
     dense = [h.dense_score for h in retrieval.hits.values() if h.dense_score is not None]
     terms = content_terms(retrieval.query, bm25.tokenizer)
-    top = documents[:SIGNAL_DOCUMENTS]
+    texts = [d.passages[0].text for d in documents[:SIGNAL_DOCUMENTS] if d.passages]
     return RetrievalSignals(
         dense_best=max(dense, default=0.0),
         token_maxima=_token_maxima(principal, groups[0], retrieval.tokens, tokens),
         term_idf=tuple(zip(terms, bm25.idf(terms).tolist(), strict=True)),
         max_idf=float(bm25.idf([""])[0]),  # a term in no document has the largest idf
-        passage_terms=tuple(frozenset(bm25.tokenizer(d.passages[0].text)) for d in top if d.passages),
+        passage_terms=tuple(frozenset(bm25.tokenizer(text)) for text in texts),
         fused_scores=tuple(g.score for g in groups[:SIGNAL_DOCUMENTS]),
+        sentence_terms=sentence_terms(texts, bm25.tokenizer),
     )
 
 

@@ -5,11 +5,12 @@ answer cache saved exactly (the calls of the answers it reused)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
 
 from assistant.models import Message, Role
 from governance.models import Tenant
@@ -49,11 +50,25 @@ class Usage:
         return asdict(self)
 
 
+def window_start(days: int, *, now: datetime | None = None) -> datetime:
+    """Midnight (in the current time zone) of the first of the last ``days`` calendar days, today
+    included: the window that ``manage.py usage --days`` and the usage dashboard both report on."""
+    if days < 1:
+        raise ValueError("a window is at least one day")
+    first = timezone.localdate(now) - timedelta(days=days - 1)
+    return timezone.make_aware(datetime.combine(first, time.min))
+
+
+def answers_of(tenant: Tenant, *, since: datetime | None = None) -> QuerySet[Message]:
+    """The tenant's answers (assistant messages, each one the ledger row of a question) since
+    ``since`` (all time when None)."""
+    answers = Message.objects.filter(tenant=tenant, role=Role.ASSISTANT)
+    return answers if since is None else answers.filter(created_at__gte=since)
+
+
 def usage_of(tenant: Tenant, *, since: datetime | None = None) -> Usage:
     """The tenant's answers (assistant messages) since ``since`` (all time when None)."""
-    answers = Message.objects.filter(tenant=tenant, role=Role.ASSISTANT)
-    if since is not None:
-        answers = answers.filter(created_at__gte=since)
+    answers = answers_of(tenant, since=since)
     totals = answers.aggregate(
         answers=Count("id"),
         llm_calls=Count("id", filter=Q(llm_called=True)),

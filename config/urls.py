@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("ingest.urls")),
     path("", include("assistant.urls")),
     path("", include("assistant.admin_urls")),
+    path("", include("assistant.usage_urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("admin/", admin.site.urls),

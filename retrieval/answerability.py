@@ -1,5 +1,6 @@
 """The answerability check: can the evidence retrieved for a question answer it? Decided before any
-LLM call, by a small logistic regression on signals that search already computes.
+LLM call, by a small model (a logistic regression, or one hidden layer of a few units) on signals
+that search already computes.
 
 Features (each a number that is higher when the evidence looks like it holds the answer):
 
@@ -12,7 +13,12 @@ Features (each a number that is higher when the evidence looks like it holds the
 - ``idf_missing``: the largest idf among the content terms the top passages lack, over the largest
   idf the index has (0 when none is missing), a rare name the passages never mention;
 - ``fused_margin``: how far the top document's fused score is ahead of the second's;
-- ``sentence_best``: the best evidence sentence's cosine with the question.
+- ``sentence_best``: the best evidence sentence's cosine with the question;
+- ``passage_coverage``: ``idf_coverage`` by the best single top passage (the union over three
+  passages lets a topic's neighbouring paragraphs cover a question between them);
+- ``sentence_coverage``: the same by the best single sentence of the top passages: a question is
+  usually asked about one statement, and the sentence that answers it holds most of its terms
+  together, where a paragraph that is only on the topic scatters them.
 
 The model (standardisation, coefficients, threshold) is a small versioned JSON file,
 ``answerability.json`` beside this module, written by ``manage.py answerability_train`` from data
@@ -23,8 +29,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +46,13 @@ FEATURES = (
     "idf_missing",
     "fused_margin",
     "sentence_best",
+    "passage_coverage",
+    "sentence_coverage",
 )
 MODEL_FILE = Path(__file__).resolve().parent / "answerability.json"
 MODEL_KIND = "answerability-logistic"
 FORMAT_VERSION = 1
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 
 # Words a question is made of that say nothing about its topic (BM25 keeps them: its stop list is short).
 # fmt: off
@@ -77,12 +87,24 @@ class RetrievalSignals:
     # the terms of the top passages (the first passage of each of the top documents)
     passage_terms: tuple[frozenset[str], ...] = ()
     fused_scores: tuple[float, ...] = ()  # the top documents' fused scores, best first
+    # the terms of each sentence of the top passages
+    sentence_terms: tuple[frozenset[str], ...] = ()
 
 
 def content_terms(question: str, tokenize: Callable[[str], list[str]]) -> list[str]:
     """The question's distinct index terms without its question words (``tokenize`` is BM25's)."""
     words = " ".join(w for w in question.lower().split() if w.strip("?,.!;:'\"()") not in QUESTION_WORDS)
     return list(dict.fromkeys(tokenize(words)))
+
+
+def sentence_terms(texts: Iterable[str], tokenize: Callable[[str], list[str]]) -> tuple[frozenset[str], ...]:
+    """The index terms of each sentence of ``texts`` (``tokenize`` is BM25's)."""
+    return tuple(
+        frozenset(tokenize(sentence))
+        for text in texts
+        for sentence in _SENTENCE_END.split(text)
+        if sentence.strip()
+    )
 
 
 def features(signals: RetrievalSignals, *, sentence_best: float) -> Floats:
@@ -103,6 +125,8 @@ def features(signals: RetrievalSignals, *, sentence_best: float) -> Floats:
         missing / max(signals.max_idf, 1e-9),
         margin,
         sentence_best,
+        best_coverage(signals.term_idf, signals.passage_terms),
+        best_coverage(signals.term_idf, signals.sentence_terms),
     ]
     return np.array(values, dtype=np.float64)
 
@@ -121,6 +145,14 @@ def idf_coverage(
     return covered / total, missing
 
 
+def best_coverage(term_idf: Sequence[tuple[str, float]], term_sets: Sequence[frozenset[str]]) -> float:
+    """The largest ``idf_coverage`` of the question's terms by any one of ``term_sets`` (1 when the
+    question has no content term, 0 when there is no set)."""
+    if not any(idf > 0 for _, idf in term_idf):
+        return 1.0
+    return max((idf_coverage(term_idf, [terms])[0] for terms in term_sets), default=0.0)
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The check's decision: ``probability`` that the evidence answers, and whether to abstain."""
@@ -135,7 +167,9 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class AnswerabilityModel:
-    """A logistic regression on standardised ``FEATURES``: p(answerable) = sigmoid(w . z + b)."""
+    """A logistic regression on standardised ``FEATURES``: p(answerable) = sigmoid(w . z + b); with
+    ``hidden_weights`` (features x units) and ``hidden_bias``, on a hidden layer of rectified units
+    instead: sigmoid(w . relu(z H + c) + b), ``coef`` then holding one weight per unit."""
 
     mean: tuple[float, ...]
     scale: tuple[float, ...]
@@ -149,12 +183,22 @@ class AnswerabilityModel:
     # that says "not in your documents", so it misses fewer answerable cases (None: ``threshold``).
     relevance_threshold: float | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    hidden_weights: tuple[tuple[float, ...], ...] = ()
+    hidden_bias: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.names != FEATURES:
             raise AnswerabilityModelError(f"model features {self.names} are not {FEATURES}")
-        if not len(self.mean) == len(self.scale) == len(self.coef) == len(FEATURES):
-            raise AnswerabilityModelError("one mean, scale and coefficient per feature")
+        if not len(self.mean) == len(self.scale) == len(FEATURES):
+            raise AnswerabilityModelError("one mean and scale per feature")
+        if self.hidden_weights or self.hidden_bias:
+            units = len(self.hidden_bias)
+            if len(self.hidden_weights) != len(FEATURES) or {len(r) for r in self.hidden_weights} != {units}:
+                raise AnswerabilityModelError("one row of hidden weights per feature, one per unit")
+            if len(self.coef) != units:
+                raise AnswerabilityModelError("one coefficient per hidden unit")
+        elif len(self.coef) != len(FEATURES):
+            raise AnswerabilityModelError("one coefficient per feature")
         for value in (self.threshold, self.relevance_threshold):
             if value is not None and not 0.0 <= value <= 1.0:
                 raise AnswerabilityModelError(f"threshold {value} is not a probability")
@@ -163,6 +207,8 @@ class AnswerabilityModel:
         """p(answerable) of each row of ``x`` (or of one feature vector)."""
         rows = np.atleast_2d(np.asarray(x, dtype=np.float64))
         z = (rows - np.asarray(self.mean)) / np.asarray(self.scale)
+        if self.hidden_weights:
+            z = np.maximum(z @ np.asarray(self.hidden_weights) + np.asarray(self.hidden_bias), 0.0)
         return _sigmoid(z @ np.asarray(self.coef) + self.intercept)
 
     def verdict(self, x: npt.ArrayLike, threshold: float | None = None) -> Verdict:
@@ -186,6 +232,14 @@ class AnswerabilityModel:
                 if self.relevance_threshold is not None
                 else {}
             ),
+            **(
+                {
+                    "hidden_weights": [[round(v, 6) for v in row] for row in self.hidden_weights],
+                    "hidden_bias": [round(v, 6) for v in self.hidden_bias],
+                }
+                if self.hidden_weights
+                else {}
+            ),
             "meta": self.meta,
         }
 
@@ -206,6 +260,8 @@ class AnswerabilityModel:
                 version=int(raw["version"]),
                 names=tuple(raw["features"]),
                 meta=dict(raw.get("meta", {})),
+                hidden_weights=tuple(tuple(float(v) for v in row) for row in raw.get("hidden_weights", ())),
+                hidden_bias=tuple(float(v) for v in raw.get("hidden_bias", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise AnswerabilityModelError(f"malformed answerability model: {exc}") from exc
@@ -256,6 +312,64 @@ def fit_logistic(
     return mean, scale, weights[:-1], float(weights[-1])
 
 
+@dataclass(frozen=True, slots=True)
+class HiddenLayerFit:
+    """A fitted one-hidden-layer network on standardised columns (see ``AnswerabilityModel``)."""
+
+    mean: Floats
+    scale: Floats
+    hidden_weights: Floats  # (features, units)
+    hidden_bias: Floats
+    coef: Floats
+    intercept: float
+
+
+def fit_hidden_layer(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    units: int = 16,
+    l2: float = 1e-3,
+    epochs: int = 3000,
+    learning_rate: float = 0.01,
+    seed: int = 0,
+) -> HiddenLayerFit:
+    """A small network (``units`` rectified units, a logistic output) fitted by full-batch Adam on
+    the mean log loss plus an L2 penalty on the weights; seeded, so the same data gives the same
+    model. It can learn what a logistic regression cannot: that a feature matters only when
+    another is high (coverage by one sentence counts when that sentence is also close in meaning)."""
+    data, labels = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if data.ndim != 2 or labels.shape != (data.shape[0],):
+        raise ValueError("x must be (n, d) and y (n,)")
+    if not 0 < labels.sum() < labels.size:
+        raise ValueError("both classes are needed to fit")
+    mean, scale = data.mean(axis=0), data.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    z = (data - mean) / scale
+    rng = np.random.default_rng(seed)
+    params = [
+        rng.normal(0.0, np.sqrt(2.0 / z.shape[1]), size=(z.shape[1], units)),
+        np.zeros(units),
+        rng.normal(0.0, np.sqrt(1.0 / units), size=units),
+        np.zeros(1),
+    ]
+    moments = [(np.zeros_like(w), np.zeros_like(w)) for w in params]
+    for step in range(1, epochs + 1):
+        w1, b1, w2, b2 = params
+        hidden = np.maximum(z @ w1 + b1, 0.0)
+        error = (_sigmoid(hidden @ w2 + b2[0]) - labels) / labels.size
+        back = np.outer(error, w2) * (hidden > 0)
+        grads = [z.T @ back + l2 * w1, back.sum(axis=0), hidden.T @ error + l2 * w2, np.array([error.sum()])]
+        for index, grad in enumerate(grads):
+            first, second = moments[index]
+            first[:] = 0.9 * first + 0.1 * grad
+            second[:] = 0.999 * second + 0.001 * grad**2
+            corrected = first / (1 - 0.9**step), second / (1 - 0.999**step)
+            params[index] = params[index] - learning_rate * corrected[0] / (np.sqrt(corrected[1]) + 1e-8)
+    w1, b1, w2, b2 = params
+    return HiddenLayerFit(mean, scale, w1, b1, w2, float(b2[0]))
+
+
 def threshold_for(answerable_probabilities: npt.ArrayLike, *, max_false_abstention: float) -> float:
     """The highest threshold that abstains on at most ``max_false_abstention`` of the answerable
     cases (abstain when p < threshold)."""
@@ -277,15 +391,14 @@ def model_fit(
     *,
     max_false_abstention: float = MAX_FALSE_ABSTENTION,
     version: int = 1,
+    hidden_units: int = 0,
 ) -> tuple[AnswerabilityModel, dict[str, float]]:
     """Fit on the rows not in ``validation`` (a boolean mask), choose the threshold on the
-    validation rows' answerable cases; the model and its figures on the validation rows."""
+    validation rows' answerable cases; the model and its figures on the validation rows. A
+    logistic regression, or with ``hidden_units`` a network with one hidden layer of that size."""
     data, labels = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
     held = np.asarray(validation, dtype=np.bool_)
-    mean, scale, coef, intercept = fit_logistic(data[~held], labels[~held])
-    unthresholded = AnswerabilityModel(
-        tuple(mean.tolist()), tuple(scale.tolist()), tuple(coef.tolist()), intercept, 0.5, version
-    )
+    unthresholded = _unthresholded(data[~held], labels[~held], hidden_units)
     p = unthresholded.probability(data[held])
     held_labels = labels[held]
     threshold = threshold_for(p[held_labels == 1], max_false_abstention=max_false_abstention)
@@ -298,13 +411,23 @@ def model_fit(
         "validation_irrelevant_answerable": round(float((p[held_labels == 1] < relevance).mean()), 4),
         "validation_irrelevant_unanswerable": round(float((p[held_labels == 0] < relevance).mean()), 4),
     }
-    model = AnswerabilityModel(
-        unthresholded.mean,
-        unthresholded.scale,
-        unthresholded.coef,
-        intercept,
-        threshold,
-        version,
-        relevance_threshold=relevance,
-    )
+    model = replace(unthresholded, threshold=threshold, relevance_threshold=relevance, version=version)
     return model, figures
+
+
+def _unthresholded(data: Floats, labels: npt.NDArray[np.int64], hidden_units: int) -> AnswerabilityModel:
+    if hidden_units:
+        net = fit_hidden_layer(data, labels, units=hidden_units)
+        return AnswerabilityModel(
+            tuple(net.mean.tolist()),
+            tuple(net.scale.tolist()),
+            tuple(net.coef.tolist()),
+            net.intercept,
+            0.5,
+            hidden_weights=tuple(tuple(row) for row in net.hidden_weights.tolist()),
+            hidden_bias=tuple(net.hidden_bias.tolist()),
+        )
+    mean, scale, coef, intercept = fit_logistic(data, labels)
+    return AnswerabilityModel(
+        tuple(mean.tolist()), tuple(scale.tolist()), tuple(coef.tolist()), intercept, 0.5
+    )

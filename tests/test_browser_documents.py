@@ -7,13 +7,11 @@ the test database and the test's data folder (uploaded files, indexes, the broke
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from config.broker import EMBEDDED_BROKER_URL
 from conftest import ARTIFACTS
 from governance.models import AccessGroup, Role
 from governance.services import Actor
@@ -27,32 +25,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 PDF = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 INDEXING_TIMEOUT_MS = 120_000
-
-
-def _forget_broker_pools(app: Any) -> None:
-    """Drop the app's pooled broker connections, so that the next task is sent with its current
-    configuration (what Celery itself does after a fork; kombu keys its pools by the transport
-    options, so the new folders get a pool of their own)."""
-    app._pool = None
-    amqp = app.__dict__.get("amqp")
-    if amqp is not None:
-        amqp._producer_pool = None
-
-
-@pytest.fixture
-def worker(celery_worker_factory: Any) -> Iterator[Any]:
-    """A real worker on the embedded broker in this test's data folder, and the project's Celery app
-    (which the live server's uploads enqueue through) pointed at the same queue for the test."""
-    from config.celery import app
-
-    started = celery_worker_factory(EMBEDDED_BROKER_URL)
-    keys = ("broker_url", "broker_transport_options", "result_backend")
-    saved = {key: app.conf[key] for key in keys}
-    app.conf.update({key: started.client.conf[key] for key in keys})
-    _forget_broker_pools(app)
-    yield started
-    app.conf.update(saved)
-    _forget_broker_pools(app)
 
 
 def _sign_in(page: Any, live_server: Any, username: str) -> None:
@@ -100,7 +72,7 @@ def _wait_ready(page: Any, name: str) -> None:
     assert item.get_attribute("data-state") == "uploaded"
 
 
-def test_admin_uploads_watches_indexing_and_filters(page, live_server, worker, member_of, axe):
+def test_admin_uploads_watches_indexing_and_filters(page, live_server, live_worker, member_of, axe):
     tenant = TenantFactory(name="Acme Corp")
     hr = AccessGroup.objects.create(tenant=tenant, name="HR")
     member_of(tenant, role=Role.ADMIN, username="ada")
@@ -192,7 +164,7 @@ def test_admin_uploads_watches_indexing_and_filters(page, live_server, worker, m
     assert list(notes.versions.order_by("number").values_list("status", flat=True)) == ["superseded", "ready"]
 
 
-def test_without_javascript_the_plain_form_still_uploads(browser, live_server, worker, member_of):
+def test_without_javascript_the_plain_form_still_uploads(browser, live_server, live_worker, member_of):
     tenant = TenantFactory()
     member_of(tenant, role=Role.ADMIN, username="noah")
     context = browser.new_context(java_script_enabled=False)

@@ -18,9 +18,9 @@ def openai_server() -> Iterator[OpenAiServer]:
 # A model that looks only at the idf-weighted coverage of the question's terms by the evidence:
 # p(answerable) = sigmoid(10 * coverage - 5), abstaining below 0.5 (coverage under one half).
 COVERAGE_ONLY = {
-    "mean": (0.0,) * 7,
-    "scale": (1.0,) * 7,
-    "coef": (0.0, 0.0, 0.0, 10.0, 0.0, 0.0, 0.0),
+    "mean": (0.0,) * 9,
+    "scale": (1.0,) * 9,
+    "coef": (0.0, 0.0, 0.0, 10.0, 0.0, 0.0, 0.0, 0.0, 0.0),
     "intercept": -5.0,
     "threshold": 0.5,
 }

@@ -93,6 +93,10 @@ def test_search_gathers_the_signals_and_can_leave_documents_out(principal):
     assert signals is not None and "signals" in results.timings_ms
     assert dict(signals.term_idf).keys() == {"long", "paid", "parent", "leav"}  # question words dropped
     assert any("parent" in terms for terms in signals.passage_terms)
+    # sentence by sentence, each within one of the passages
+    assert len(signals.sentence_terms) >= len(signals.passage_terms)
+    assert all(any(s <= p for p in signals.passage_terms) for s in signals.sentence_terms)
+    assert any({"parent", "leav"} <= terms for terms in signals.sentence_terms)
     assert signals.token_maxima is not None and signals.token_maxima.shape == (len(STRONG.split()),)
     top = results.documents[0].document_id
     without = search(

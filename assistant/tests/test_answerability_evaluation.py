@@ -74,7 +74,7 @@ def test_a_pseudo_question_takes_its_answer_out_of_a_sentence():
     )
     question = pseudo_question(paragraph, random.Random(0))
     assert question is not None and question.answer == "42" and question.paragraph_id == "p"
-    assert question.text.startswith("How many") and "42" not in question.text
+    assert question.text.startswith(("How many", "How much")) and "42" not in question.text
 
 
 def test_the_training_data_is_a_beir_folder_built_the_same_way_each_time(tmp_path, settings):
@@ -95,7 +95,7 @@ def test_a_features_file_is_scored_with_a_model_file(tmp_path, capsys):
 
     model_file = tmp_path / "model.json"
     AnswerabilityModel(**COVERAGE_ONLY).save(model_file)
-    covered, uncovered = [0, 0, 0, 1.0, 0, 0, 0], [0, 0, 0, 0.1, 0, 0, 0]
+    covered, uncovered = [0, 0, 0, 1.0, 0, 0, 0, 0, 0], [0, 0, 0, 0.1, 0, 0, 0, 0, 0]
     rows = [(True, covered), (True, uncovered), (False, uncovered), (False, uncovered)]
     features = tmp_path / "features.jsonl"
     features.write_text(
@@ -106,3 +106,69 @@ def test_a_features_file_is_scored_with_a_model_file(tmp_path, capsys):
     assert result["abstain_gold_present"] == 0.5 and result["abstain_gold_removed"] == 1.0
     with pytest.raises(CommandError, match="Cannot score"):
         call_command("answerability_train", score=str(tmp_path / "missing.jsonl"), out=str(model_file))
+
+
+def test_a_model_is_fitted_from_a_features_file_without_building_data(tmp_path, capsys):
+    import numpy as np
+
+    from retrieval.answerability import AnswerabilityModel
+
+    rng = np.random.default_rng(0)
+    lines = []
+    for number in range(200):
+        present = bool(number % 2)
+        x = rng.normal(size=len(FEATURES)) * 0.3
+        x[8] += 1.0 if present else 0.0  # sentence_coverage tells them apart
+        lines.append(json.dumps({"_id": f"q{number // 2}", "gold_present": present, "features": x.tolist()}))
+    features = tmp_path / "features.jsonl"
+    features.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "model.json"
+    call_command("answerability_train", features=str(features), out=str(out), hidden_units=4)
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    model = AnswerabilityModel.load(out)
+    assert len(model.hidden_bias) == 4 and result["hidden_units"] == 4
+    assert result["validation_abstain_answerable"] <= 0.03 < result["validation_abstain_unanswerable"]
+    assert model.relevance_threshold is not None and model.relevance_threshold <= model.threshold
+    with pytest.raises(CommandError, match="Cannot read the features"):
+        call_command("answerability_train", features=str(tmp_path / "missing.jsonl"), out=str(out))
+    with pytest.raises(CommandError, match="hidden-units"):
+        call_command("answerability_train", features=str(features), out=str(out), hidden_units=-1)
+
+
+def test_the_training_corpus_holds_the_language_reference_and_questions_ask_by_answer_kind():
+    import random
+
+    from assistant.answerability_data import reference_paragraphs
+
+    reference = list(reference_paragraphs())
+    assert len(reference) > 300 and all(p.id.startswith("ref:") for p in reference)
+    paragraph = Paragraph("p", "t", "The first release of the archive format came out in 1997 in Oslo.")
+    question = pseudo_question(paragraph, random.Random(0))
+    assert question is not None and question.answer == "1997"
+    assert question.text.startswith(("When", "In what year")) and "1997" not in question.text
+
+
+def test_the_sentence_vector_cache_embeds_each_text_once_and_gives_the_same_vectors():
+    import numpy as np
+
+    from assistant.answerability_evaluation import SentenceVectorCache
+    from retrieval.embedding import FakeEmbedder
+
+    inner = FakeEmbedder()
+    seen: list[str] = []
+    original = inner.embed_documents
+
+    def counting(texts, batch_size=32):
+        seen.extend(texts)
+        return original(texts, batch_size)
+
+    inner.embed_documents = counting
+    cache = SentenceVectorCache(inner, max_texts=3)
+    first = cache.embed_documents(["a b", "c d", "a b"])
+    np.testing.assert_allclose(first, original(["a b", "c d", "a b"]))
+    assert seen == ["a b", "c d"]  # a repeated text is embedded once
+    np.testing.assert_allclose(cache.embed_documents(["c d"]), first[1:2])
+    assert seen == ["a b", "c d"]
+    cache.embed_documents(["e", "f"])  # over max_texts: the cache starts again
+    assert seen[-2:] == ["e", "f"] and cache.embed_documents([]).shape == (0, inner.dimension)
+    assert cache.count_tokens("a b") == inner.count_tokens("a b")

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from assistant.models import Conversation, Message, Role
-from assistant.usage import usage_of
+from assistant.usage import usage_of, window_start
 from governance.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -102,3 +102,14 @@ def test_the_command_prints_json_and_a_table(tenant):
     assert "smalltalk: 2 answers, 2 without LLM" in out.getvalue()
     with pytest.raises(CommandError, match="No tenant"):
         call_command("usage", tenant="nobody")
+
+
+def test_days_are_calendar_days_today_included_as_on_the_usage_page(tenant):
+    yesterday_late = window_start(1) - timedelta(minutes=1)  # under 24 hours ago, yet yesterday
+    Message.objects.filter(tenant=tenant, route="smalltalk").update(created_at=yesterday_late)
+    out = StringIO()
+    call_command("usage", tenant="acme", days=1, json=True, stdout=out)
+    assert json.loads(out.getvalue())["answers"] == 3
+    out = StringIO()
+    call_command("usage", tenant="acme", days=2, json=True, stdout=out)
+    assert json.loads(out.getvalue())["answers"] == 5

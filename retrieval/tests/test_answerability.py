@@ -13,11 +13,13 @@ from retrieval.answerability import (
     AnswerabilityModel,
     AnswerabilityModelError,
     RetrievalSignals,
+    best_coverage,
     content_terms,
     features,
     fit_logistic,
     idf_coverage,
     model_fit,
+    sentence_terms,
     threshold_for,
 )
 from retrieval.bm25 import Bm25Index
@@ -47,8 +49,9 @@ def test_features_from_known_signals():
         token_maxima=np.array([0.2, 0.4, 0.6, 0.8], dtype=np.float32),
         term_idf=(("leav", 1.0), ("zorblax", 3.0)),
         max_idf=6.0,
-        passage_terms=(frozenset({"leav"}),),
+        passage_terms=(frozenset({"leav"}), frozenset({"other"})),
         fused_scores=(1.5, 0.5, 0.1),
+        sentence_terms=(frozenset({"leav"}), frozenset({"zorblax", "other"})),
     )
     x = features(signals, sentence_best=0.7)
     expected = {
@@ -59,10 +62,36 @@ def test_features_from_known_signals():
         "idf_missing": 0.5,
         "fused_margin": 1.0,
         "sentence_best": 0.7,
+        "passage_coverage": 0.25,
+        "sentence_coverage": 0.75,
     }
     assert x == pytest.approx([expected[name] for name in FEATURES])
     bare = features(RetrievalSignals(dense_best=0.3), sentence_best=0.0)  # no tokens, one document
     assert bare[1] == bare[2] == pytest.approx(0.3) and bare[5] == 0.0
+    assert bare[7] == bare[8] == 1.0  # no content term: nothing left to cover
+
+
+def test_the_best_single_passage_or_sentence_must_hold_the_terms_together():
+    terms = (("leav", 1.0), ("parent", 2.0), ("week", 1.0))
+    scattered = (frozenset({"leav"}), frozenset({"parent"}), frozenset({"week"}))
+    together = (frozenset({"leav", "parent", "week", "paid"}),)
+    assert best_coverage(terms, scattered) == pytest.approx(0.5)
+    assert idf_coverage(terms, scattered)[0] == 1.0  # the union alone cannot tell them apart
+    assert best_coverage(terms, together) == 1.0
+    assert best_coverage(terms, ()) == 0.0 and best_coverage((), ()) == 1.0
+
+
+def test_sentence_terms_split_passages_into_sentences():
+    tokenize = Bm25Tokenizer()
+    texts = ["Parental leave lasts 16 weeks. It is paid! Is it? 3.5 days e.g. here", "Lunch is at noon."]
+    found = sentence_terms(texts, tokenize)
+    assert found == (
+        frozenset(tokenize("Parental leave lasts 16 weeks.")),
+        frozenset(tokenize("It is paid!")),
+        frozenset(tokenize("Is it?")),
+        frozenset(tokenize("3.5 days e.g. here")),
+        frozenset(tokenize("Lunch is at noon.")),
+    )
 
 
 def test_bm25_idf_matches_scoring_and_unknown_terms_get_the_largest():
@@ -122,7 +151,7 @@ def test_the_relevance_bar_misses_fewer_questions_than_the_answer_bar():
 
 def test_known_inputs_give_known_decisions_and_the_file_round_trips(tmp_path):
     model = AnswerabilityModel(
-        mean=(0.0,) * 7, scale=(1.0,) * 7, coef=(0, 0, 0, 10, 0, 0, 0), intercept=-5, threshold=0.5
+        mean=(0.0,) * 9, scale=(1.0,) * 9, coef=(0, 0, 0, 10, 0, 0, 0, 0, 0), intercept=-5, threshold=0.5
     )
     covered = features(
         RetrievalSignals(term_idf=(("a", 1.0),), passage_terms=(frozenset({"a"}),)), sentence_best=0
@@ -153,3 +182,31 @@ def test_the_shipped_model_loads():
     assert model.names == FEATURES and 0 < model.threshold < 1
     assert model.relevance_threshold is not None and 0 < model.relevance_threshold <= model.threshold
     assert model.meta["questions"] >= 100  # trained by `manage.py answerability_train`
+
+
+def test_a_hidden_layer_learns_what_a_logistic_regression_cannot(tmp_path):
+    """Answerable only when two features are both high (an interaction): the network separates
+    the classes, the logistic regression cannot; the network's file round-trips."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(800, len(FEATURES)))
+    y = ((x[:, 3] > 0) & (x[:, 8] > 0)).astype(int)
+    held = np.arange(len(x)) % 10 < 3
+    network, net_figures = model_fit(x, y, held, hidden_units=8)
+    _, logistic_figures = model_fit(x, y, held)
+    assert net_figures["validation_abstain_answerable"] <= 0.03
+    assert net_figures["validation_abstain_unanswerable"] > 0.8
+    logistic_share = logistic_figures["validation_abstain_unanswerable"]
+    assert net_figures["validation_abstain_unanswerable"] > logistic_share + 0.1
+    path = tmp_path / "network.json"
+    network.save(path)
+    loaded = AnswerabilityModel.load(path)
+    assert len(loaded.hidden_weights) == len(FEATURES) and len(loaded.hidden_bias) == len(loaded.coef) == 8
+    assert loaded.probability(x[:5]) == pytest.approx(network.probability(x[:5]), abs=1e-5)
+    assert model_fit(x, y, held, hidden_units=8)[0].probability(x[:5]) == pytest.approx(
+        network.probability(x[:5])
+    )  # seeded: the same data gives the same model
+    raw = json.loads(path.read_text())
+    with pytest.raises(AnswerabilityModelError, match="hidden"):
+        AnswerabilityModel.from_json({**raw, "hidden_bias": raw["hidden_bias"][:-1]})
+    with pytest.raises(AnswerabilityModelError, match="per hidden unit"):
+        AnswerabilityModel.from_json({**raw, "coef": raw["coef"][:-1]})

@@ -1,12 +1,17 @@
 """Train the answerability check from data the project builds itself, and store it.
 
-    python manage.py answerability_train [--questions 800] [--out retrieval/answerability.json]
+    python manage.py answerability_train [--questions 1200] [--hidden-units N] [--out FILE]
+    python manage.py answerability_train --features FEATURES.jsonl [--hidden-units N] [--out FILE]
+    python manage.py answerability_train --score FEATURES.jsonl [--out FILE]
 
 Builds the corpus and pseudo-questions (``assistant.answerability_data``: standard-library
-docstrings and this repository's prose, never a benchmark), runs ``evaluate --answerability`` on
-them (the real ingest and search in a child process, each question with its paragraph present
-and removed), fits the logistic regression on 70% of the questions and chooses the threshold on
-the other 30% (at most 3% false abstentions), and writes the model file.
+docstrings, the Python language reference and this repository's prose, never a benchmark), runs
+``evaluate --answerability`` on them (the real ingest and search in a child process, each question
+with its paragraph present and removed), fits the model (a logistic regression, or a network with
+one hidden layer with ``--hidden-units``) on 70% of the questions and chooses the threshold on the
+other 30% (at most 3% false abstentions; the relevance bar at most 1%), and writes the model file.
+``--features`` fits on the features of an earlier run instead (they are kept in the data
+directory's ``answerability-train/features.jsonl``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from retrieval.answerability import MODEL_FILE, AnswerabilityModel, model_fit
 
 WORK_FOLDER = "answerability-train"
 VALIDATION_SHARE = 3  # in tenths, by a hash of the question id
+HIDDEN_UNITS = 0  # the shipped model's hidden layer (0: a logistic regression)
 
 
 class Command(BaseCommand):
@@ -36,10 +42,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--questions", type=int, default=800, help="pseudo-questions to build (at most one per paragraph)"
+            "--questions",
+            type=int,
+            default=1200,
+            help="pseudo-questions to build (at most one per paragraph)",
         )
         parser.add_argument("--out", type=Path, default=MODEL_FILE, help="the model file to write")
         parser.add_argument("--seed", type=int, default=13)
+        parser.add_argument(
+            "--hidden-units",
+            type=int,
+            default=HIDDEN_UNITS,
+            help="units of the model's hidden layer (0: a logistic regression)",
+        )
+        parser.add_argument(
+            "--features",
+            type=Path,
+            help="fit on this file of `evaluate --answerability --features` instead of building the data "
+            "and running the evaluation (the training data's own features, kept from an earlier run)",
+        )
         parser.add_argument(
             "--score",
             type=Path,
@@ -53,29 +74,21 @@ class Command(BaseCommand):
             return
         if options["questions"] < 20:
             raise CommandError("--questions must be at least 20.")
-        work = Path(settings.DATA_DIR) / WORK_FOLDER
-        counts = dataset_build(
-            work / "data",
-            base_dir=Path(settings.BASE_DIR),
-            questions=options["questions"],
-            seed=options["seed"],
-        )
-        features = work / "features.jsonl"
-        call_command(
-            "evaluate", data=str(work / "data"), answerability=True, features=str(features),
-            verbosity=options["verbosity"],
-        )  # fmt: skip
-        rows = [json.loads(line) for line in features.read_text().splitlines() if line.strip()]
+        if options["hidden_units"] < 0:
+            raise CommandError("--hidden-units must be 0 (a logistic regression) or more.")
+        counts, rows = _training_rows(options)
         if not rows:
             raise CommandError("The evaluation produced no cases to train on.")
         x = np.array([r["features"] for r in rows], dtype=np.float64)
         y = np.array([1 if r["gold_present"] else 0 for r in rows])
         held = np.array([_validation(r["_id"]) for r in rows])
-        model, figures = model_fit(x, y, held)
+        model, figures = model_fit(x, y, held, hidden_units=options["hidden_units"])
         meta = {
             **counts,
             **figures,
-            "data": "standard-library docstrings and this repository's prose (assistant.answerability_data)",
+            "hidden_units": options["hidden_units"],
+            "data": "standard-library docstrings, the Python language reference and this repository's prose "
+            "(assistant.answerability_data)",
             "seed": options["seed"],
             "python": platform.python_version(),
             "embedder": get_embedder().model_id,
@@ -84,6 +97,29 @@ class Command(BaseCommand):
         Path(options["out"]).parent.mkdir(parents=True, exist_ok=True)
         model.save(Path(options["out"]))
         self.stdout.write(json.dumps({"model": str(options["out"]), **meta, "threshold": model.threshold}))
+
+
+def _training_rows(options: dict[str, Any]) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """The counts of the data built and each case's features (building and evaluating the data,
+    unless ``--features`` names a file of an earlier run)."""
+    work = Path(settings.DATA_DIR) / WORK_FOLDER
+    features = Path(options["features"]) if options["features"] else work / "features.jsonl"
+    counts: dict[str, int] = {}
+    if not options["features"]:
+        counts = dataset_build(
+            work / "data",
+            base_dir=Path(settings.BASE_DIR),
+            questions=options["questions"],
+            seed=options["seed"],
+        )
+        call_command(
+            "evaluate", data=str(work / "data"), answerability=True, features=str(features),
+            verbosity=options["verbosity"],
+        )  # fmt: skip
+    try:
+        return counts, [json.loads(line) for line in features.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"Cannot read the features in {features}: {exc}") from exc
 
 
 def _score(features: Path, model_file: Path) -> dict[str, Any]:

@@ -6,13 +6,11 @@ python manage.py usage --tenant SLUG [--days N] [--json]
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
-from assistant.usage import Usage, usage_of
+from assistant.usage import Usage, usage_of, window_start
 from governance.models import Tenant
 
 
@@ -21,7 +19,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tenant", required=True, help="the tenant's slug")
-        parser.add_argument("--days", type=int, default=0, help="only the last N days (default: all)")
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=0,
+            help="only the last N calendar days, today included, as the usage page counts (default: all)",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -30,7 +33,7 @@ class Command(BaseCommand):
             raise CommandError(f"No tenant with slug '{options['tenant']}'.")
         if options["days"] < 0:
             raise CommandError("--days must be 0 (all) or more.")
-        since = timezone.now() - timedelta(days=options["days"]) if options["days"] else None
+        since = window_start(options["days"]) if options["days"] else None
         usage = usage_of(tenant, since=since)
         if options["json"]:
             self.stdout.write(json.dumps(usage.as_dict()))
