@@ -40,6 +40,11 @@ SEARCH_BUDGET = EvidenceBudget(passages=SEARCH_DOCUMENTS, sentences=2 * SEARCH_D
 # The routes the router may get wrong for a question its documents answer (a search keeps its own
 # reply: it shows the passages anyway).
 OVERRULED_BY_THE_DOCUMENTS = frozenset({"out_of_scope", "smalltalk", "abuse"})
+# Small talk ("thanks!", "see you tomorrow") is about the conversation, not about anything the
+# documents hold: the documents overrule the router only when it is unsure that a message is small talk
+# (a question it mistook for one). Out of scope is different: "Who won the Super Bowl?" is out of
+# scope with full confidence, and answerable all the same for a sports league.
+SURE_OF_SMALLTALK = 0.9
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +167,8 @@ def _in_the_documents(
         return choice, None
     if choice.route == "abuse" and gives_orders_to_the_assistant(text):
         return choice, None
+    if choice.route == "smalltalk" and choice.confidence >= SURE_OF_SMALLTALK:
+        return choice, None
     started = time.perf_counter()
     found = _retrieve(principal, text, timings, signals=True)
     verdict = answerability_verdict(*found, relevance=True) if found[1] else None
@@ -210,12 +217,13 @@ def _route(tenant_id: int, text: str, timings: dict[str, float]) -> RouteChoice:
     started = time.perf_counter()
     try:
         router = tenant_router(tenant_id) or get_intent_router()
-        label = router.route(text).label
+        routed = router.route(text)
+        label, confidence = routed.label, routed.confidence
     except (IntentModelError, TrainingSetError, OSError):
         logger.exception("intent routing failed tenant=%s: answering as a question", tenant_id)
-        label = "question"
+        label, confidence = "question", 1.0
     timings["route"] = ms_since(started)
-    return route_choice(tenant_id, label)
+    return route_choice(tenant_id, label, confidence)
 
 
 def answer(*, principal: Principal, question: str, conversation: Conversation | None = None) -> Message:

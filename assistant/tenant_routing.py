@@ -38,6 +38,7 @@ class RouteChoice:
     reply: str = ""
     access_group_id: int | None = None
     routed_from: str = ""  # the router's own label, when the documents overruled it
+    confidence: float = 1.0  # the router's probability for its label (1.0: no router decided)
 
 
 def tenant_router(tenant_id: int) -> IntentRouter | None:
@@ -73,11 +74,11 @@ def _load(tenant_id: int, version_id: int, path: Path, sha256: str) -> IntentRou
         return None
 
 
-def route_choice(tenant_id: int, label: str) -> RouteChoice:
+def route_choice(tenant_id: int, label: str, confidence: float = 1.0) -> RouteChoice:
     """What a router's label means for the tenant: a built-in route, one of its active intents, or
     (an intent since switched off or removed) a question."""
     if label in DEFAULT_ROUTES:
-        return RouteChoice(label)
+        return RouteChoice(label, confidence=confidence)
     intent = TenantIntent.objects.filter(tenant_id=tenant_id, name=label, is_active=True).first()
     if intent is None:
         return RouteChoice("question")

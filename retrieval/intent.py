@@ -411,17 +411,23 @@ class FakeIntentRouter:
         ("show me", "search"),
     )
 
-    def __init__(self, rules: Sequence[tuple[str, str]] | None = None, default: str = "question") -> None:
+    def __init__(
+        self,
+        rules: Sequence[tuple[str, str]] | None = None,
+        default: str = "question",
+        confidence: float = 1.0,
+    ) -> None:
         self.rules = tuple(rules) if rules is not None else self.RULES
         self.default = default
+        self.confidence = confidence  # what every route says of itself
 
     def route(self, text: str) -> Route:
         """The label of the first rule whose phrase the message contains, else the default."""
         lowered = text.lower()
         for phrase, label in self.rules:
             if phrase in lowered:
-                return Route(label, 1.0)
-        return Route(self.default, 1.0)
+                return Route(label, self.confidence)
+        return Route(self.default, self.confidence)
 
     def route_many(self, texts: Sequence[str]) -> list[Route]:
         """``route`` for each message."""

@@ -184,12 +184,28 @@ def test_small_talk_and_abuse_the_documents_answer_are_questions_unless_they_giv
     from retrieval.answerability import AnswerabilityModel
     from retrieval.intent import FakeIntentRouter
 
-    use_router(FakeIntentRouter((("hello", "smalltalk"), ("bot", "abuse"), ("ignore", "abuse"))))
+    rules = (("hello", "smalltalk"), ("bot", "abuse"), ("ignore", "abuse"))
+    use_router(FakeIntentRouter(rules, confidence=0.6))  # unsure: small talk may be a question
     use_answerability(AnswerabilityModel(**{**COVERAGE_ONLY, "threshold": 0.0}))  # the documents answer all
     use_llm(scripted("Sixteen weeks [1]. Employees get sixteen weeks of paid parental leave [1]."))
     message = _ask(principal, text)
     assert message.route == ("question" if overruled else route)
     assert message.llm_called is overruled
+
+
+def test_small_talk_the_router_is_sure_of_stays_small_talk_without_a_search(
+    principal, use_llm, use_router, use_answerability
+):
+    from assistant.tests.conftest import COVERAGE_ONLY
+    from retrieval.answerability import AnswerabilityModel
+    from retrieval.intent import FakeIntentRouter
+
+    use_router(FakeIntentRouter((("hello", "smalltalk"),), confidence=0.97))
+    use_answerability(AnswerabilityModel(**{**COVERAGE_ONLY, "threshold": 0.0}))  # the documents answer all
+    model = use_llm(DownChatModel())
+    message = _ask(principal, "hello, how long is paid parental leave?")
+    assert (message.route, message.llm_called, model.calls) == ("smalltalk", False, 0)
+    assert "kb_check" not in message.timings_ms
 
 
 def test_the_documents_overrule_the_router_at_the_lower_relevance_bar(
