@@ -251,6 +251,7 @@ def _copy(citation: Citation, message: Message) -> Citation:
         heading_path=citation.heading_path,
         char_start=citation.char_start,
         char_end=citation.char_end,
+        spans=citation.spans,
         score=citation.score,
     )
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from tqdm import tqdm
 
@@ -102,6 +102,43 @@ def answer_run(
     )
 
 
+class Asked(Protocol):
+    """What the evaluation sends: an id to report it by and the text an employee would type."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+AskedT = TypeVar("AskedT", bound=Asked)
+
+
+def ask_each(
+    items: Sequence[AskedT], *, principal: Principal, refused: list[str], unit: str, progress: bool = False
+) -> Iterator[tuple[AskedT, Message]]:
+    """Send every item through the real chat path (``services.answer``) as ``principal``; yield each
+    with its stored answer, and add the ids of the items refused (as they would be to anyone: an
+    empty question, say) to ``refused``.
+
+    The tenant's earlier conversations are deleted first, so no answer of an earlier run is reused
+    from the answer cache: every run starts as a new installation does. The local model is loaded
+    (and the fixed system prompt prefilled) before the first item, as a running server has it, so
+    loading is not counted as an answer's latency."""
+    Conversation.objects.filter(tenant_id=principal.tenant_id).delete()
+    if items:
+        services.llm_warm_up(principal=principal)
+    for item in tqdm(items, unit=unit, desc=unit + "s", disable=not progress):
+        try:
+            message = services.answer(principal=principal, question=item.text)
+        except ApplicationError as exc:
+            logger.warning("evaluation %s refused id=%s code=%s", unit, item.id, exc.code)
+            refused.append(item.id)
+            continue
+        yield item, message
+
+
 def answers_run(
     queries: Sequence[BeirQuery],
     *,
@@ -111,26 +148,13 @@ def answers_run(
     on_answer: Callable[[AnswerRun], None] = lambda run: None,
     progress: bool = False,
 ) -> tuple[list[AnswerRun], list[str]]:
-    """Answer every query that has gold answers; the runs, and the ids of questions refused (an
-    empty question is refused, as it is to anyone).
-
-    The local model is loaded (and the fixed system prompt prefilled) before the first question,
-    as a running server has it, so loading is not counted as a question's latency. The tenant's
-    earlier conversations are deleted first, so no answer of an earlier run is reused from the
-    answer cache."""
-    Conversation.objects.filter(tenant_id=principal.tenant_id).delete()
+    """Answer every query that has gold answers; the runs, and the ids of questions refused."""
     asked = [query for query in queries if query.id in gold]
-    if asked:
-        services.llm_warm_up(principal=principal)
     runs: list[AnswerRun] = []
     failed: list[str] = []
-    for query in tqdm(asked, unit="question", desc="answer", disable=not progress):
-        try:
-            message = services.answer(principal=principal, question=query.text)
-        except ApplicationError as exc:
-            logger.warning("evaluation question refused query=%s code=%s", query.id, exc.code)
-            failed.append(query.id)
-            continue
+    for query, message in ask_each(
+        asked, principal=principal, refused=failed, unit="question", progress=progress
+    ):
         runs.append(answer_run(message, query_id=query.id, golds=gold[query.id], documents=documents))
         on_answer(runs[-1])
     return runs, failed

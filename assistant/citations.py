@@ -178,3 +178,19 @@ def word_coverage(sentence: str, passage: str) -> float:
         return 1.0
     vocabulary = set(content_words(passage))
     return sum(w in vocabulary for w in words) / len(words)
+
+
+def cited_spans(passage: str, sentences: Sequence[str]) -> list[list[int]]:
+    """Where ``sentences`` (the evidence kept from a passage) stand in the passage's text, as
+    ``[start, end)`` offsets in reading order; a sentence not found verbatim is left out."""
+    spans: list[list[int]] = []
+    start = 0
+    for sentence in sentences:
+        at = passage.find(sentence, start)
+        if at < 0:
+            at = passage.find(sentence)
+        if at < 0 or not sentence:
+            continue
+        spans.append([at, at + len(sentence)])
+        start = at + len(sentence)
+    return sorted(spans)

@@ -25,6 +25,9 @@ _ORDERS = re.compile(
     | \b(?:the\s+)?(?:rules|instructions)\s+(?:above|before|you\s+were\s+given)\b
     | \byou\s+(?:are|must)\s+now\b
     | \bnew\s+instructions?\s*:
+    | \b(?:repeat|print|reveal|show|display|dump|leak|output|recite|tell\s+me|list)\b[^.!?\n]{0,30}?
+          \b(?:your|the\s+(?:hidden|secret|internal|original|initial))\s+(?:\w+\s+)?
+          (?:instructions|prompt|rules|guidelines|configuration|secrets)\b
     """,
     re.IGNORECASE | re.VERBOSE | re.MULTILINE,
 )

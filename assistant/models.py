@@ -134,11 +134,50 @@ class Citation(TenantOwned):
     heading_path = models.JSONField(default=list, blank=True)
     char_start = models.PositiveIntegerField(default=0)
     char_end = models.PositiveIntegerField(default=0)
+    # the cited span: [start, end) offsets, within the chunk's text, of the sentences the answer
+    # was given from that passage (empty: unknown, for citations stored before spans were kept)
+    spans = models.JSONField(default=list, blank=True)
     score = models.FloatField(default=0.0)
 
     class Meta:
         ordering = ("marker",)
         constraints = [models.UniqueConstraint(fields=("message", "marker"), name="citation_unique_marker")]
+
+
+class Rating(models.TextChoices):
+    UP = "up", "Helpful"
+    DOWN = "down", "Not helpful"
+
+
+class Feedback(TenantOwned):
+    """A user's verdict on one answer (thumbs up or down, an optional comment); one per user and
+    answer, changed in place when they change their mind."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    rating = models.CharField(max_length=8, choices=Rating.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-updated_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("message", "user"),
+                condition=models.Q(user__isnull=False),
+                name="feedback_one_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=("message", "api_key"),
+                condition=models.Q(user__isnull=True, api_key__isnull=False),
+                name="feedback_one_per_api_key",
+            ),
+        ]
+        indexes = [models.Index(fields=("tenant", "-updated_at"), name="feedback_tenant_recent")]
 
 
 class TenantIntent(TenantOwned):

@@ -10,22 +10,15 @@ messages that have gold answers (the answerable questions), scored as ``--answer
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tqdm import tqdm
-
-from assistant import services
-from assistant.answer_evaluation import answer_run
-from assistant.models import AnswerKind, Conversation
-from config.errors import ApplicationError
+from assistant.answer_evaluation import answer_run, ask_each
+from assistant.models import AnswerKind
 from governance.access import Principal
 from retrieval.beir import ROUTE_NAMES, BeirMessage
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -71,21 +64,12 @@ def messages_run(
     on_message: Callable[[MessageRun], None] = lambda run: None,
     progress: bool = False,
 ) -> tuple[list[MessageRun], list[str]]:
-    """Send every message; the runs, and the ids of messages refused (as they would be to anyone).
-
-    The tenant's earlier conversations are deleted first, so an answer cached by an earlier run
-    is never reused: every run starts from an empty cache, as a new installation does."""
-    Conversation.objects.filter(tenant_id=principal.tenant_id).delete()
-    services.llm_warm_up(principal=principal)
+    """Send every message (see ``ask_each``); the runs, and the ids of messages refused."""
     runs: list[MessageRun] = []
     refused: list[str] = []
-    for item in tqdm(messages, unit="message", desc="messages", disable=not progress):
-        try:
-            message = services.answer(principal=principal, question=item.text)
-        except ApplicationError as exc:
-            logger.warning("evaluation message refused message=%s code=%s", item.id, exc.code)
-            refused.append(item.id)
-            continue
+    for item, message in ask_each(
+        messages, principal=principal, refused=refused, unit="message", progress=progress
+    ):
         run = MessageRun(
             id=item.id,
             text=item.text,

@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from assistant import answer_cache, answering
 from assistant.answerability import answerability_verdict, evidence_unanswerable
 from assistant.answering import Draft, Token, ms_since
+from assistant.citations import cited_spans
 from assistant.injection import gives_orders_to_the_assistant
 from assistant.intent_router import TrainingSetError, get_intent_router
 from assistant.llm import LlmConfig, LlmUnavailable, Provider, breaker_for, chat_model_for, estimated_cost
@@ -393,5 +394,6 @@ def _citation(principal: Principal, message: Message, item: Evidence) -> Citatio
         heading_path=list(passage.heading_path),
         char_start=passage.char_start,
         char_end=passage.char_end,
+        spans=cited_spans(passage.text, item.sentences),
         score=float(passage.score),
     )

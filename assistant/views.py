@@ -1,19 +1,21 @@
-"""Chat pages: ask, watch the answer stream in (Server-Sent Events), read it with its sources."""
+"""Chat pages: ask, watch the answer stream in (Server-Sent Events), read it with its sources,
+open a cited passage, rate an answer, rename or delete a conversation."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 
+from django.contrib import messages
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import escape
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from assistant import services
-from assistant.models import Conversation, Message
+from assistant import conversations, selectors, services
+from assistant.models import Conversation, Message, Role
 from governance.decorators import member_required
 from governance.middleware import TenantHttpRequest
 
@@ -26,13 +28,18 @@ def home(request: TenantHttpRequest) -> HttpResponse:
     """The employee's chat: their conversations, and the open one (``?c=id``) with its turns."""
     principal = request.principal
     conversation = _conversation(request, request.GET.get("c", ""))
-    conversations = services.conversations_of(principal)[:50]
     turns = (
-        conversation.messages.prefetch_related("citations").order_by("created_at", "id")
+        list(conversation.messages.prefetch_related("citations").order_by("created_at", "id"))
         if conversation
         else []
     )
-    context = {"conversations": conversations, "conversation": conversation, "turns": turns}
+    answers = [m.pk for m in turns if m.role == Role.ASSISTANT]
+    context = {
+        "conversations": services.conversations_of(principal)[:50],
+        "conversation": conversation,
+        "turns": turns,
+        "feedback": selectors.feedback_by_message(principal=principal, message_ids=answers),
+    }
     return render(request, "assistant/home.html", context)
 
 
@@ -45,8 +52,9 @@ def ask(request: TenantHttpRequest) -> HttpResponse:
     question = services.question_ask(
         principal=principal, question=request.POST.get("question", ""), conversation=conversation
     )
-    if request.htmx:
-        return render(request, "assistant/partials/turn.html", {"question": question})
+    if request.htmx:  # the turn, and the conversation list (a new conversation joins it)
+        context = {"question": question, "conversations": services.conversations_of(principal)[:50]}
+        return render(request, "assistant/partials/turn.html", context)
     for _ in services.answer_stream(principal=principal, question=question):
         pass  # no JavaScript: answer before the page comes back
     return redirect(f"{reverse('home')}?c={question.conversation_id}")
@@ -63,6 +71,55 @@ def answer_stream(request: TenantHttpRequest, question_id: int) -> StreamingHttp
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return response
+
+
+@member_required
+@require_GET
+def passage(request: TenantHttpRequest, citation_id: int) -> HttpResponse:
+    """The passage a citation marker points at, its cited span highlighted (htmx: the side panel)."""
+    found = selectors.passage_get(principal=request.principal, citation_id=citation_id)
+    template = "assistant/partials/passage.html" if request.htmx else "assistant/passage.html"
+    return render(request, template, {"passage": found, "in_panel": bool(request.htmx)})
+
+
+@member_required
+@require_POST
+def feedback(request: TenantHttpRequest, message_id: int) -> HttpResponse:
+    """Thumbs up or down on an answer, with an optional comment (a second one replaces the first)."""
+    given = conversations.feedback_record(
+        principal=request.principal,
+        message_id=message_id,
+        rating=request.POST.get("rating", ""),
+        comment=request.POST.get("comment", ""),
+    )
+    if request.htmx:
+        context = {"message": given.message, "feedback": given, "saved": True}
+        return render(request, "assistant/partials/feedback.html", context)
+    messages.success(request, "Thank you: your feedback is saved.")
+    return redirect(f"{reverse('home')}?c={given.message.conversation_id}#answer-{given.message.reply_to_id}")
+
+
+@member_required
+@require_POST
+def conversation_rename(request: TenantHttpRequest, conversation_id: int) -> HttpResponse:
+    """Rename one of the user's conversations, then show it."""
+    renamed = conversations.conversation_rename(
+        principal=request.principal, conversation_id=conversation_id, title=request.POST.get("title", "")
+    )
+    messages.success(request, "Conversation renamed.")
+    return redirect(f"{reverse('home')}?c={renamed.pk}")
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def conversation_delete(request: TenantHttpRequest, conversation_id: int) -> HttpResponse:
+    """GET: ask for confirmation; POST: delete one of the user's conversations."""
+    if request.method == "POST":
+        conversations.conversation_delete(principal=request.principal, conversation_id=conversation_id)
+        messages.success(request, "Conversation deleted.")
+        return redirect("home")
+    found = services.conversation_get(principal=request.principal, conversation_id=conversation_id)
+    return render(request, "assistant/conversation_delete.html", {"conversation": found})
 
 
 def _conversation(request: TenantHttpRequest, raw_id: str) -> Conversation | None:

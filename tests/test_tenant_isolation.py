@@ -30,6 +30,9 @@ OBJECT_OF_TENANT: dict[str, Callable[[Tenant], Any]] = {
     "group_id": lambda tenant: AccessGroupFactory.create(tenant=tenant).pk,
     "document_id": lambda tenant: DocumentFactory.create(tenant=tenant).pk,
     "question_id": lambda tenant: _question_in(tenant).pk,
+    "message_id": lambda tenant: _answer_in(tenant).pk,
+    "citation_id": lambda tenant: _citation_in(tenant).pk,
+    "conversation_id": lambda tenant: _question_in(tenant).conversation_id,
 }
 
 
@@ -40,6 +43,25 @@ def _question_in(tenant: Tenant) -> Any:
 
     owner = principal_for_membership(MembershipFactory.create(tenant=tenant, role=Role.OWNER))
     return question_ask(principal=owner, question="What is the leave policy?")
+
+
+def _answer_in(tenant: Tenant) -> Any:
+    from assistant.models import Message
+
+    question = _question_in(tenant)
+    return Message.objects.create(
+        tenant=tenant,
+        conversation=question.conversation,
+        role="assistant",
+        reply_to=question,
+        text="Yes [1].",
+    )
+
+
+def _citation_in(tenant: Tenant) -> Any:
+    from assistant.models import Citation
+
+    return Citation.objects.create(tenant=tenant, message=_answer_in(tenant), marker=1, title="Handbook")
 
 
 def _walk(patterns: list[Any], namespace: str = "") -> Iterator[tuple[str, URLPattern]]:

@@ -1,40 +1,30 @@
-"""Render an answer's text safely: everything escaped, then ``[n]`` markers linked to citations."""
+"""Answers in templates: the answer's safe HTML (Markdown, markers linked to their passages,
+unsupported sentences marked), its badge, and where a cited passage stands in its document."""
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
 from django import template
-from django.utils.html import escape, format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.urls import reverse
+from django.utils.safestring import SafeString
 
-from assistant.models import Citation, Message
+from assistant.models import AnswerKind, Citation, Feedback, Message
+from assistant.rendering import render_markdown
 
 register = template.Library()
-
-_MARKER = re.compile(r"\[(\d{1,2})\]")
 
 
 @register.filter
 def answer_html(message: Message) -> SafeString:
-    """The answer as HTML: escaped text (LLM output is untrusted), paragraphs and list items kept,
-    each ``[n]`` a link to citation n of this message, sentences the check found unsupported marked."""
-    blocks: list[str] = []
-    items: list[str] = []
-    unsupported = [str(escape(_core(s["text"]))) for s in message.sentences or [] if not s.get("supported")]
-    for line in message.text.splitlines():
-        html = _markers(_mark_unsupported(str(escape(line.strip())), unsupported), message.pk)
-        if line.strip().startswith("- "):
-            items.append(f"<li>{html[2:]}</li>")
-            continue
-        if items:
-            blocks.append("<ul>" + "".join(items) + "</ul>")
-            items = []
-        if line.strip():
-            blocks.append(f"<p>{html}</p>")
-    if items:
-        blocks.append("<ul>" + "".join(items) + "</ul>")
-    return mark_safe("".join(blocks))  # noqa: S308 - every piece was escaped above
+    """The answer as safe HTML: Markdown with raw HTML and unsafe links off (LLM output is
+    untrusted), each ``[n]`` a link that opens citation n's passage, sentences the check found
+    unsupported marked."""
+    links = {
+        c.marker: reverse("assistant:passage", args=[c.pk]) for c in message.citations.all() if c.chunk_id
+    }
+    unsupported = [_core(s["text"]) for s in message.sentences or [] if not s.get("supported")]
+    return render_markdown(message.text, marker_links=links, unsupported=unsupported)
 
 
 def _core(sentence: str) -> str:
@@ -42,24 +32,28 @@ def _core(sentence: str) -> str:
     return sentence.strip().rstrip(".!?;:").strip()
 
 
-def _mark_unsupported(escaped_line: str, unsupported: list[str]) -> str:
-    for sentence in unsupported:
-        if sentence and sentence in escaped_line:
-            escaped_line = escaped_line.replace(
-                sentence,
-                f'<span class="unsupported" title="Not supported by the passage it cites">{sentence}</span>',
-                1,
-            )
-    return escaped_line
+_BADGES = {
+    AnswerKind.ANSWERED.value: "Answered from documents",
+    AnswerKind.NOT_FOUND.value: "Not in your documents",
+    AnswerKind.EXTRACTIVE.value: "Extractive fallback",
+}
 
 
-def _markers(escaped: str, message_id: int) -> str:
-    return _MARKER.sub(
-        lambda m: str(
-            format_html('<a class="cite" href="#cite-{}-{}">[{}]</a>', message_id, m.group(1), m.group(1))
-        ),
-        escaped,
-    )
+@register.filter
+def answer_badge(message: Message) -> str:
+    """Where the answer came from, in a few words, for the badge beside it."""
+    if message.cached_from_id is not None:
+        return "From the answer cache"
+    if message.kind == AnswerKind.NO_LLM:
+        return f"No LLM needed ({message.route.replace('_', ' ') or 'fixed reply'})"
+    return _BADGES.get(message.kind, "Answer")
+
+
+@register.inclusion_tag("assistant/partials/feedback.html", takes_context=True)
+def feedback_form(context: template.Context, message: Message) -> dict[str, Any]:
+    """The thumbs and comment under an answer, showing the user's verdict if they gave one."""
+    given: dict[int, Feedback] = context.get("feedback") or {}
+    return {"message": message, "feedback": given.get(message.pk), "csrf_token": context.get("csrf_token")}
 
 
 @register.filter

@@ -53,7 +53,7 @@ def test_ask_then_stream_the_answer_with_escaped_tokens_and_the_rendered_answer_
     assert "<script>" not in tokens and "&lt;script&gt;" in tokens
     done = events[-1][1]
     assert "<script>" not in done and "&lt;script&gt;" in done
-    assert 'class="cite" href="#cite-' in done and "Employee handbook" in done
+    assert 'class="cite" href="/chat/passages/' in done and "Employee handbook" in done
     assert '<span class="unsupported"' in done  # the script sentence is backed by no passage
     answer = Message.objects.get(reply_to=question)
     assert answer.kind == AnswerKind.ANSWERED and answer.llm_called

@@ -177,3 +177,19 @@ def test_onnx_token_vectors_come_from_the_same_pass_as_the_pooled_vector(onnx_em
     vector, query_tokens = onnx_embedder.embed_query_tokens(SENTENCES[0])
     np.testing.assert_allclose(vector, onnx_embedder.embed_query(SENTENCES[0]), atol=1e-6)
     assert query_tokens.shape == tokens[0].shape
+
+
+def test_a_repeated_query_is_embedded_once_and_callers_get_copies(onnx_embedder, monkeypatch):
+    calls = []
+    real = onnx_embedder.embed_documents_tokens
+    monkeypatch.setattr(
+        onnx_embedder, "embed_documents_tokens", lambda texts: calls.append(texts) or real(texts)
+    )
+    text = "a question asked by the cache probe, then by the search"
+    first = onnx_embedder.embed_query(text)
+    vector, tokens = onnx_embedder.embed_query_tokens(text)
+    assert calls == [[text]]
+    np.testing.assert_array_equal(first, vector)
+    vector[:] = 0  # a caller writing into its copy changes nothing for the next one
+    np.testing.assert_array_equal(onnx_embedder.embed_query(text), first)
+    assert tokens.shape[1] == first.shape[0]

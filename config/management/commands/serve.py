@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -131,7 +132,5 @@ def _terminate(children: list[subprocess.Popen[bytes]], grace: float = 20.0) -> 
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)  # the child's group: anything it forked and left
-        except ProcessLookupError:
-            pass
