@@ -139,7 +139,9 @@ def test_the_chat_page_streams_the_servers_tokens_then_the_cited_answer(
     assert len(openai_server.completions) == 1
     page = client.get(reverse("home"), {"c": question.conversation_id})  # the stored turn, re-read
     assert page.status_code == 200 and 'data-kind="answered"' in page.content.decode()
-    assert f'href="#cite-{answer.pk}-1"' in page.content.decode()
+    citation = answer.citations.get()
+    passage = reverse("assistant:passage", args=[citation.pk])
+    assert f'<a class="cite" href="{passage}" data-marker="1"' in page.content.decode()
 
 
 def test_a_dead_server_gives_extractive_answers_then_opens_the_circuit_until_reset(
