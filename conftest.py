@@ -309,6 +309,14 @@ def axe() -> Callable[[Any], list[dict[str, Any]]]:
 
 
 @pytest.fixture(autouse=True)
+def fresh_cache() -> None:
+    """Every test starts with an empty cache (API rate-limit counts must not leak between tests)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def fresh_llm_breakers() -> Iterator[None]:
     """Every test starts with closed circuits (a breaker opened by one test must not leak)."""
     from assistant.llm import reset_breakers

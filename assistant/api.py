@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from assistant import services
 from assistant.models import Message
-from governance.access import require_scope
+from config.api import AnswerRateThrottle, KeyRateThrottle, principal_of
 
 
 class AskInput(serializers.Serializer[Any]):
@@ -41,6 +41,9 @@ CITATION = inline_serializer(
 class AskApi(APIView):
     """Ask a question; the answer comes back with its citations and how it was produced."""
 
+    required_scope = "ask"
+    throttle_classes = [KeyRateThrottle, AnswerRateThrottle]
+
     @extend_schema(
         request=AskInput,
         responses=inline_serializer(
@@ -61,8 +64,7 @@ class AskApi(APIView):
         ),
     )
     def post(self, request: Request) -> Response:
-        principal = request._request.principal  # type: ignore[attr-defined]
-        require_scope(principal, "ask")
+        principal = principal_of(request)
         data = AskInput(data=request.data)
         data.is_valid(raise_exception=True)
         conversation = None

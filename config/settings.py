@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our own static files (offline)
     "django_htmx",
     "config",
     "governance",
@@ -80,6 +81,7 @@ MIDDLEWARE = [
     "governance.middleware.TenantMiddleware",
     "governance.middleware.PasswordChangeRequiredMiddleware",
     "config.errors.ApplicationErrorMiddleware",
+    "config.api.ApiMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -189,27 +191,51 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# --- Cache -----------------------------------------------------------------------------------
+# Shared by every web process (API rate limits count per key across all of them): a folder under the
+# data directory on the embedded default; Redis in production and CI (CACHE_URL=redis://host:6379/2).
+CACHES = {"default": env.cache_url("CACHE_URL", default=f"filecache://{DATA_DIR / 'cache'}")}
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "governance.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["governance.authentication.HasTenant"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PERMISSION_CLASSES": ["governance.authentication.HasTenant", "config.api.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.KeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "api": env.str("TESSERA_API_RATE", default="600/minute"),
+        # Endpoints that may call an LLM (ask, chat completions), per key, on top of the above.
+        "api_answer": env.str("TESSERA_API_ANSWER_RATE", default="60/minute"),
+    },
+    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_SCHEMA_CLASS": "config.api_schema.TesseraAutoSchema",
     "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tessera API",
-    "DESCRIPTION": "Answers from your company's private documents, LLM-last.",
+    "DESCRIPTION": (
+        "Answers from your company's private documents, LLM-last. Authenticate with "
+        "`Authorization: Bearer <key>` (a tenant API key, created by a tenant admin); errors are "
+        "RFC 9457 problem details with a stable `code`."
+    ),
     "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Tessera knobs (one namespaced dict, read by services) -------------------------------------
 TESSERA = {
     "DEMO_TENANT_SLUG": env.str("TESSERA_DEMO_TENANT", default="demo"),
     "MAX_UPLOAD_BYTES": env.int("TESSERA_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024),
+    # Files one API upload request may carry (its body may then be this many times the file limit).
+    "API_MAX_FILES_PER_REQUEST": env.int("TESSERA_API_MAX_FILES_PER_REQUEST", default=20),
     # Files up to this size are fully parsed during the upload, so a bad one is refused with a 4xx.
     "SYNC_PARSE_MAX_BYTES": env.int("TESSERA_SYNC_PARSE_MAX_BYTES", default=5 * 1024 * 1024),
     # auto (the fastest that builds: int8 ONNX), onnx, torch (plain sentence-transformers), fake.

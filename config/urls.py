@@ -1,19 +1,18 @@
-"""Tessera's URLs. Each app owns its routes; the API lives under /api/v1/."""
+"""Tessera's URLs. Each app owns its routes; the REST API lives under /api/v1/ (each app's
+``api_urls``), the OpenAI-compatible endpoints under /v1/, the schema and its docs under /api/."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from assistant import api_urls as assistant_api_urls
 from assistant import views as assistant_views
-from assistant.api import AskApi
 from config.health import healthz
-from governance.api import WhoAmIApi
+from governance import api_urls as governance_api_urls
+from ingest import api_urls as ingest_api_urls
 
-api_v1 = [
-    path("me/", WhoAmIApi.as_view(), name="me"),
-    path("ask/", AskApi.as_view(), name="ask"),
-]
+api_v1 = [*governance_api_urls.urlpatterns, *ingest_api_urls.urlpatterns, *assistant_api_urls.urlpatterns]
 
 urlpatterns = [
     path("", assistant_views.home, name="home"),
@@ -26,6 +25,9 @@ urlpatterns = [
     path("", include("assistant.admin_urls")),
     path("", include("assistant.usage_urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("v1/", include(("assistant.openai_urls", "openai"), namespace="openai")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("admin/", admin.site.urls),
 ]

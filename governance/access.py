@@ -16,6 +16,8 @@ from config.errors import Forbidden
 from governance.models import ApiKey, ApiScope, Membership, Tenant
 from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
 
+MEMBER_SCOPES = (ApiScope.ASK, ApiScope.SEARCH)
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -48,7 +50,8 @@ def principal_for_membership(membership: Membership) -> Principal:
         api_key_id=None,
         label=membership.user.get_username(),
         is_admin=membership.is_admin,
-        scopes=frozenset(ApiScope.values),
+        # A member asks and searches; uploading, deleting and the tenant's usage are for its admins.
+        scopes=frozenset(ApiScope.values if membership.is_admin else MEMBER_SCOPES),
         group_ids=group_ids,
     )
 

@@ -8,9 +8,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import principal_of
+
 
 class WhoAmIApi(APIView):
     """Who the caller is, for which tenant, with which scopes: the first check of a new key."""
+
+    required_scope = None  # any valid key
 
     @extend_schema(
         responses=inline_serializer(
@@ -24,7 +28,7 @@ class WhoAmIApi(APIView):
         )
     )
     def get(self, request: Request) -> Response:
-        principal = request._request.principal  # type: ignore[attr-defined]
+        principal = principal_of(request)
         return Response(
             {
                 "tenant": principal.tenant.slug,

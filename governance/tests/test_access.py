@@ -29,6 +29,18 @@ def test_member_principal_carries_groups_and_role():
     assert admin.sees_all
 
 
+def test_member_asks_and_searches_but_does_not_ingest_or_administer():
+    member = principal_for_membership(MembershipFactory(role=Role.MEMBER))
+    require_scope(member, "ask")
+    require_scope(member, "search")
+    for scope in ("ingest", "admin"):
+        with pytest.raises(Forbidden):
+            require_scope(member, scope)
+    admin = principal_for_membership(MembershipFactory(role=Role.ADMIN))
+    for scope in ("ask", "search", "ingest", "admin"):
+        require_scope(admin, scope)
+
+
 def test_api_key_principal_is_limited_to_its_scopes():
     api_key, _ = services.api_key_create(tenant=TenantFactory(), name="bot", scopes=["search"], actor=Actor())
     principal = principal_for_api_key(api_key)

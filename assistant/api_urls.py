@@ -1,0 +1,9 @@
+"""The assistant's REST routes, mounted under /api/v1/ (namespace ``api``)."""
+
+from django.urls import path
+
+from assistant.api import AskApi
+
+urlpatterns = [
+    path("ask/", AskApi.as_view(), name="ask"),
+]
