@@ -71,6 +71,7 @@ class DocumentListApi(generics.GenericAPIView[Document]):
 
     required_scope = "ingest"
     parser_classes = [MultiPartParser]
+    serializer_class = UploadInput  # what OPTIONS describes for POST
 
     @extend_schema(
         operation_id="documents_list", parameters=[DocumentFilter], responses=DocumentOut(many=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from config.api_schema import ProblemSerializer
@@ -22,13 +23,19 @@ class DocumentFilter(serializers.Serializer[Any]):
     """The list's filters, as the browser's documents page has them."""
 
     q = serializers.CharField(
-        required=False, default="", allow_blank=True, max_length=200, help_text="Title or file name contains."
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=200,
+        validators=[RegexValidator(r"^[^\x00]+$", "Null characters are not allowed.")],  # blank: allow_blank
+        help_text="Title or file name contains.",
     )
     status = serializers.ChoiceField(
         required=False,
         default="",
+        allow_blank=True,
         choices=[value for value, _ in STATUS_FILTERS if value],
-        help_text="Status of the newest version; `in_progress` is any step before ready.",
+        help_text="Status of the newest version; `in_progress` is any step before ready; empty: any.",
     )
 
 

@@ -372,3 +372,19 @@ def test_every_call_is_audited_with_its_route_and_status(api):
         {"method": "GET", "route": "/api/v1/documents/<int:document_id>/", "status": 404},
     ]
     assert all(event.actor_api_key_id == api.api_key.pk for event in calls)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/documents/abc/", "/api/v1/documents/-1/reindex/"])
+def test_an_id_that_is_not_a_number_is_a_404_problem(api, path):
+    response = api.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith(PROBLEM) and response.json()["code"] == "not_found"
+
+
+def test_options_describes_the_endpoint(api):
+    assert api.options(LIST).status_code == 200
+
+
+def test_an_empty_status_filter_means_any(api):
+    DocumentVersionFactory(document=DocumentFactory(tenant=api.tenant), number=1)
+    assert api.get(LIST, {"status": "", "q": ""}).json()["count"] == 1
