@@ -9,6 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.parsers import MultiPartParser
@@ -26,6 +28,7 @@ from ingest.api_serializers import (
     DocumentDetailOut,
     DocumentFilter,
     DocumentOut,
+    FileQuery,
     NewVersionInput,
     UploadInput,
     UploadOut,
@@ -35,6 +38,7 @@ from ingest.api_serializers import (
     outcome_json,
     version_json,
 )
+from ingest.downloads import CONTENT_TYPES, DEFAULT_CONTENT_TYPE, original_file_response
 from ingest.models import Document
 from ingest.uploads import upload_access_groups, upload_file, upload_read
 
@@ -174,3 +178,28 @@ class DocumentReindexApi(APIView):
         document = _document(request, document_id)
         version = services.document_reindex(document=document, actor=Actor.of(principal_of(request)))
         return Response(version_json(version), status=202)
+
+
+class DocumentFileApi(APIView):
+    """The original file of the document's current version (or ``?version=N``), as a download."""
+
+    required_scope = "ingest"
+
+    @extend_schema(
+        operation_id="documents_file",
+        parameters=[DOCUMENT_ID, FileQuery],
+        responses={
+            (200, media_type): OpenApiTypes.BINARY
+            for media_type in sorted({*CONTENT_TYPES.values(), DEFAULT_CONTENT_TYPE})
+        },
+    )
+    def get(self, request: Request, document_id: int) -> FileResponse:
+        document = _document(request, document_id)
+        query = FileQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        version = selectors.version_with_file(document=document, number=query.validated_data.get("version"))
+        return original_file_response(document, version)
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # The file has its own type; whatever the client accepts, errors are problem details.
+        return super().perform_content_negotiation(request, force=True)

@@ -27,7 +27,9 @@ class DocumentFilter(serializers.Serializer[Any]):
         default="",
         allow_blank=True,
         max_length=200,
-        validators=[RegexValidator(r"^[^\x00]+$", "Null characters are not allowed.")],  # blank: allow_blank
+        validators=[
+            RegexValidator(r"^[^\x00]+$", "Null characters are not allowed.")
+        ],  # blank is allow_blank's
         help_text="Title or file name contains.",
     )
     status = serializers.ChoiceField(
@@ -53,6 +55,15 @@ class UploadInput(serializers.Serializer[Any]):
 
 class NewVersionInput(serializers.Serializer[Any]):
     file = serializers.FileField(allow_empty_file=True)
+
+
+class FileQuery(serializers.Serializer[Any]):
+    version = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="A version's number (default: the current one).",
+    )
 
 
 class ProgressOut(serializers.Serializer[Any]):

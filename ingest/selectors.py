@@ -51,3 +51,15 @@ def document_get(*, principal: Principal, document_id: int) -> Document:
 
 def latest_version(document: Document) -> DocumentVersion | None:
     return document.versions.order_by("-number").first()
+
+
+def version_with_file(*, document: Document, number: int | None = None) -> DocumentVersion:
+    """Version ``number`` of a visible document (by default its current one, else its newest) when
+    it has a stored file; NotFound otherwise."""
+    if number is None:
+        version = document.current_version or latest_version(document)
+    else:
+        version = document.versions.filter(number=number).first() if 0 < number <= MAX_ID else None
+    if version is None or not version.file:
+        raise NotFound("This document has no stored file.")
+    return version

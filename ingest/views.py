@@ -20,6 +20,7 @@ from governance.decorators import admin_required, member_required
 from governance.middleware import TenantHttpRequest
 from governance.services import Actor
 from ingest import selectors, services
+from ingest.downloads import original_file_response
 from ingest.forms import STATUS_FILTERS, DocumentFilterForm
 from ingest.models import Document
 from ingest.uploads import upload_file, upload_read
@@ -200,36 +201,13 @@ def _back(request: TenantHttpRequest, document: Document) -> HttpResponse:
     return redirect("ingest:document", document_id=document.pk)
 
 
-CONTENT_TYPES = {
-    "pdf": "application/pdf",
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "html": "text/html",
-    "csv": "text/csv",
-}
-
-
 @member_required
 def document_file(request: TenantHttpRequest, document_id: int) -> FileResponse:
     """The original file of a document the principal may see (its current version, or ``?version=N``),
-    always as a download: an uploaded HTML file must never run in Tessera's origin."""
+    always as a download."""
     document = selectors.document_get(principal=request.principal, document_id=document_id)
     number = request.GET.get("version", "")
-    if number:
-        version = document.versions.filter(number=int(number)).first() if number.isdigit() else None
-    else:
-        version = document.current_version or selectors.latest_version(document)
-    if version is None or not version.file:
+    if number and not number.isdigit():
         raise NotFound("This document has no stored file.")
-    try:
-        handle = version.file.open("rb")
-    except FileNotFoundError as exc:
-        raise NotFound("The stored file is missing.") from exc
-    response = FileResponse(
-        handle,
-        as_attachment=True,
-        filename=document.original_name or document.title,
-        content_type=CONTENT_TYPES.get(version.kind, "application/octet-stream"),
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox"
-    return response
+    version = selectors.version_with_file(document=document, number=int(number) if number else None)
+    return original_file_response(document, version)

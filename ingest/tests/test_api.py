@@ -293,6 +293,21 @@ def test_reindex_queues_the_newest_version(api, django_capture_on_commit_callbac
     assert AuditEvent.objects.filter(tenant=api.tenant, action="document.reindex").exists()
 
 
+def test_the_original_file_is_a_download(api):
+    html = b"<html><body><h1>Hi</h1><script>alert(1)</script></body></html>"
+    created = _upload(api, ("page.html", html)).json()["created"][0]
+    url = _detail(created["document_id"], "file")
+    response = api.get(url, HTTP_ACCEPT="application/json")
+    assert response.status_code == 200 and response["Content-Type"] == "text/html"
+    assert response["Content-Disposition"].startswith("attachment;")  # never rendered in our origin
+    assert response["Content-Security-Policy"] == "sandbox"
+    assert b"".join(response.streaming_content) == html
+    assert api.get(url, {"version": 1}).status_code == 200
+    missing = api.get(url, {"version": 7}, HTTP_ACCEPT="text/html")
+    assert missing.status_code == 404 and missing["Content-Type"].startswith(PROBLEM)
+    assert api.get(url, {"version": "x"}).status_code == 400
+
+
 # --- who may do what ----------------------------------------------------------------------------
 
 
@@ -304,6 +319,7 @@ def _endpoints(document_id):
         ("delete", _detail(document_id)),
         ("post", _detail(document_id, "versions")),
         ("post", _detail(document_id, "reindex")),
+        ("get", _detail(document_id, "file")),
     ]
 
 
