@@ -59,7 +59,7 @@ def _document(request: Request, document_id: int) -> Document:
 
 def _files_of(data: dict[str, Any]) -> list[UploadedFile]:
     """The request's files (``files``, and ``file`` for a single one), within the per-request limit."""
-    files: list[UploadedFile] = [*data.get("files", []), *([data["file"]] if data.get("file") else [])]
+    files: list[UploadedFile] = [*data.get("files", []), *([data["file"]] if "file" in data else [])]
     if not files:
         raise ApplicationError("Attach at least one file (multipart field `files`).", code="no_file")
     limit = settings.TESSERA["API_MAX_FILES_PER_REQUEST"]
