@@ -8,6 +8,10 @@ from config.errors import NotFound
 from governance.access import Principal, documents_visible_to
 from ingest.models import IN_PROGRESS, Document, DocumentVersion
 
+# The largest primary key a row can have (a 64-bit integer); a larger id matches nothing (the
+# database would refuse the query with an error instead).
+MAX_ID = 2**63 - 1
+
 # The status filter's value for "any step before ready" (queued, parsing, ..., indexing).
 IN_PROGRESS_FILTER = "in_progress"
 
@@ -37,6 +41,8 @@ def document_list(*, principal: Principal, query: str = "", status: str = "") ->
 
 def document_get(*, principal: Principal, document_id: int) -> Document:
     """One visible document, or NotFound (another tenant's looks the same as a missing one)."""
+    if not 0 < document_id <= MAX_ID:
+        raise NotFound("No such document.")
     try:
         return documents_visible_to(principal).select_related("current_version").get(pk=document_id)
     except Document.DoesNotExist as exc:
@@ -45,3 +51,15 @@ def document_get(*, principal: Principal, document_id: int) -> Document:
 
 def latest_version(document: Document) -> DocumentVersion | None:
     return document.versions.order_by("-number").first()
+
+
+def version_with_file(*, document: Document, number: int | None = None) -> DocumentVersion:
+    """Version ``number`` of a visible document (by default its current one, else its newest) when
+    it has a stored file; NotFound otherwise."""
+    if number is None:
+        version = document.current_version or latest_version(document)
+    else:
+        version = document.versions.filter(number=number).first() if 0 < number <= MAX_ID else None
+    if version is None or not version.file:
+        raise NotFound("This document has no stored file.")
+    return version

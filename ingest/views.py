@@ -20,29 +20,10 @@ from governance.decorators import admin_required, member_required
 from governance.middleware import TenantHttpRequest
 from governance.services import Actor
 from ingest import selectors, services
+from ingest.downloads import original_file_response
 from ingest.forms import STATUS_FILTERS, DocumentFilterForm
 from ingest.models import Document
-from ingest.services import Upload
-
-
-def _read_upload(
-    request: TenantHttpRequest, uploaded: UploadedFile, document: Document | None = None
-) -> Upload:
-    """Refuse (and record) an oversized file before reading it into memory."""
-    limit = settings.TESSERA["MAX_UPLOAD_BYTES"]
-    name = uploaded.name or "untitled"
-    if uploaded.size is not None and uploaded.size > limit:
-        services.document_reject(
-            tenant=request.principal.tenant,
-            actor=Actor.of(request.principal),
-            name=name,
-            size=uploaded.size,
-            code="too_large",
-            document=document,
-            message=f"'{name}' is {uploaded.size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.",
-        )
-    return Upload(name=name, data=uploaded.read())
-
+from ingest.uploads import upload_file, upload_read
 
 PAGE_SIZE = 25
 
@@ -56,22 +37,11 @@ def _upload_one(
     groups = governance_selectors.access_group_list(tenant=principal.tenant).filter(
         pk__in=[int(g) for g in request.POST.getlist("access_groups") if g.isdigit()]
     )
-    name = uploaded.name or "untitled"
-    try:
-        version = services.document_upload(
-            tenant=principal.tenant,
-            actor=Actor.of(principal),
-            upload=_read_upload(request, uploaded, document),
-            access_groups=groups if document is None else (),
-            document=document,
-        )
-    except ApplicationError as exc:
-        failed = getattr(exc, "document", None)
-        document_id = failed.pk if failed is not None else exc.extra.get("document_id")
-        result = {"name": name, "ok": False, "code": exc.code, "message": exc.message}
-        return {**result, "document_id": document_id}, exc.status
-    result = {"name": name, "ok": True, "document_id": version.document_id, "status": version.status}
-    return {**result, "version": version.number}, 201
+    outcome = upload_file(principal=principal, uploaded=uploaded, access_groups=groups, document=document)
+    result: dict[str, Any] = {"name": outcome.name, "ok": outcome.stored, "document_id": outcome.document_id}
+    if outcome.version is None:
+        return {**result, "code": outcome.code, "message": outcome.message}, outcome.status
+    return {**result, "status": outcome.version.status, "version": outcome.version.number}, 201
 
 
 def _upload_json(
@@ -192,7 +162,7 @@ def document_new_version(request: TenantHttpRequest, document_id: int) -> HttpRe
     services.document_upload(
         tenant=principal.tenant,
         actor=Actor.of(principal),
-        upload=_read_upload(request, uploaded, document),
+        upload=upload_read(principal=principal, uploaded=uploaded, document=document),
         document=document,
     )
     messages.success(request, "New version uploaded; it is being indexed.")
@@ -231,36 +201,13 @@ def _back(request: TenantHttpRequest, document: Document) -> HttpResponse:
     return redirect("ingest:document", document_id=document.pk)
 
 
-CONTENT_TYPES = {
-    "pdf": "application/pdf",
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "html": "text/html",
-    "csv": "text/csv",
-}
-
-
 @member_required
 def document_file(request: TenantHttpRequest, document_id: int) -> FileResponse:
     """The original file of a document the principal may see (its current version, or ``?version=N``),
-    always as a download: an uploaded HTML file must never run in Tessera's origin."""
+    always as a download."""
     document = selectors.document_get(principal=request.principal, document_id=document_id)
     number = request.GET.get("version", "")
-    if number:
-        version = document.versions.filter(number=int(number)).first() if number.isdigit() else None
-    else:
-        version = document.current_version or selectors.latest_version(document)
-    if version is None or not version.file:
+    if number and not number.isdigit():
         raise NotFound("This document has no stored file.")
-    try:
-        handle = version.file.open("rb")
-    except FileNotFoundError as exc:
-        raise NotFound("The stored file is missing.") from exc
-    response = FileResponse(
-        handle,
-        as_attachment=True,
-        filename=document.original_name or document.title,
-        content_type=CONTENT_TYPES.get(version.kind, "application/octet-stream"),
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox"
-    return response
+    version = selectors.version_with_file(document=document, number=int(number) if number else None)
+    return original_file_response(document, version)
