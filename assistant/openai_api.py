@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +19,7 @@ from assistant import openai_format as fmt
 from assistant import services
 from assistant.models import Message
 from config.api import AnswerRateThrottle, KeyRateThrottle, principal_of
+from config.api_schema import ERROR_STATUSES, PROBLEM_MEDIA_TYPES, TesseraAutoSchema
 from config.errors import NotFound
 from governance.access import Principal
 
@@ -29,6 +30,19 @@ STREAM_DESCRIPTION = (
     "chunk with `finish_reason: stop` carries `citations` and `tessera`; a usage chunk follows when "
     "`stream_options.include_usage`; the stream ends with `data: [DONE]`."
 )
+
+
+class OpenAiSchema(TesseraAutoSchema):
+    """Errors here are problems that also carry OpenAI's ``error`` member."""
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses: dict[str, Any] = super()._get_response_bodies(direction)
+        if direction == "response":
+            for status in ERROR_STATUSES:
+                responses[status] = self._get_response_for_code(  # type: ignore[no-untyped-call]
+                    fmt.OpenAiProblemSerializer, status, PROBLEM_MEDIA_TYPES, direction
+                )
+        return responses
 
 
 def _model(principal: Principal) -> dict[str, Any]:
@@ -46,6 +60,7 @@ class ModelListApi(APIView):
     """The models a key may use: Tessera itself, answering from the tenant's documents."""
 
     required_scope = "ask"
+    schema = OpenAiSchema()
 
     @extend_schema(operation_id="openai_models_list", responses=fmt.MODEL_LIST)
     def get(self, request: Request) -> Response:
@@ -56,6 +71,7 @@ class ModelApi(APIView):
     """One model by its id (only ``tessera`` exists)."""
 
     required_scope = "ask"
+    schema = OpenAiSchema()
 
     @extend_schema(operation_id="openai_models_retrieve", responses=fmt.OpenAiModelSerializer)
     def get(self, request: Request, model_id: str) -> Response:
@@ -69,13 +85,16 @@ class ChatCompletionsApi(APIView):
 
     required_scope = "ask"
     throttle_classes = [KeyRateThrottle, AnswerRateThrottle]
+    parser_classes = [JSONParser]
+    schema = OpenAiSchema()
 
     @extend_schema(
         operation_id="openai_chat_completions_create",
+        description=f"Answer the last user message with Tessera's own pipeline.\n\n{STREAM_DESCRIPTION}",
         request=fmt.ChatCompletionRequest,
         responses={
             (200, "application/json"): fmt.ChatCompletionSerializer,
-            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=STREAM_DESCRIPTION),
+            (200, "text/event-stream"): OpenApiResponse(fmt.STREAM_EVENT, description="stream"),
         },
     )
     def post(self, request: Request) -> Response | StreamingHttpResponse:

@@ -14,6 +14,7 @@ from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from assistant.api import CITATION, answer_json
 from assistant.models import Message
+from config.api_schema import ProblemSerializer
 
 MODEL_ID = "tessera"
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -264,3 +265,28 @@ class ChatCompletionSerializer(serializers.Serializer[Any]):
     usage = UsageSerializer()
     citations = CITATION
     tessera = TesseraAnswerSerializer()
+
+
+# One Server-Sent Event of a streamed completion.
+STREAM_EVENT = inline_serializer(
+    "StreamEvent",
+    {
+        "data": serializers.CharField(help_text="A chat.completion.chunk as JSON, or [DONE] (last)."),
+        "event": serializers.CharField(required=False),
+    },
+)
+
+
+class OpenAiErrorSerializer(serializers.Serializer[Any]):
+    message = serializers.CharField()
+    type = serializers.CharField(help_text="invalid_request_error, authentication_error, ...")
+    code = serializers.CharField()
+
+
+class OpenAiProblemSerializer(ProblemSerializer):
+    """A problem that also carries OpenAI's ``error`` member (its clients show ``error.message``)."""
+
+    error = OpenAiErrorSerializer()
+
+    class Meta:
+        ref_name = "OpenAiProblem"

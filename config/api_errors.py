@@ -9,6 +9,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
+from config.api import OPENAI_PREFIX
 from config.errors import ApplicationError
 
 
@@ -51,7 +52,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """Problem details; under /v1/ (the OpenAI-compatible endpoints) also OpenAI's ``error``."""
     response = _problem_for(exc, context)
     request = context.get("request")
-    if response is not None and request is not None and request.path.startswith("/v1/"):
+    if response is not None and request is not None and request.path.startswith(OPENAI_PREFIX):
         return with_openai_error(response)
     return response
 

@@ -289,3 +289,33 @@ def test_a_signed_in_member_may_use_it_with_the_session(client, tenant, member_o
     response = _post(client, None)
     assert response.status_code == 200, response.content
     assert Conversation.objects.get(tenant=tenant).user_id == user.pk
+
+
+def test_only_json_is_accepted_and_an_over_large_body_is_413_with_an_openai_error(client, key):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key[1]}"}
+    form = client.post(reverse("openai:chat_completions"), {"model": "tessera", "messages": "hi"}, **auth)
+    assert form.status_code == 415 and form.json()["error"]["code"] == "unsupported_media_type"
+    huge = client.post(
+        reverse("openai:chat_completions"),
+        "{}",
+        content_type="application/json",
+        CONTENT_LENGTH=str(2 << 20),
+        **auth,
+    )
+    assert huge.status_code == 413 and huge.json()["error"]["code"] == "request_too_large"
+    assert not Message.objects.exists()
+
+
+def test_the_schema_describes_both_media_types_and_errors_with_the_openai_member(client):
+    schema = client.get(reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    post = schema["paths"]["/v1/chat/completions"]["post"]
+    assert set(post["requestBody"]["content"]) == {"application/json"}
+    ok = post["responses"]["200"]["content"]
+    assert ok["application/json"]["schema"]["$ref"].endswith("/ChatCompletion")
+    assert ok["text/event-stream"]["schema"]["$ref"].endswith("/StreamEvent")
+    assert post["responses"]["404"]["content"]["application/problem+json"]["schema"]["$ref"].endswith(
+        "/OpenAiProblem"
+    )
+    assert "error" in schema["components"]["schemas"]["OpenAiProblem"]["required"]
+    models = schema["paths"]["/v1/models"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert models["$ref"].endswith("/OpenAiModelList")
