@@ -319,3 +319,30 @@ def test_the_schema_describes_both_media_types_and_errors_with_the_openai_member
     assert "error" in schema["components"]["schemas"]["OpenAiProblem"]["required"]
     models = schema["paths"]["/v1/models"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert models["$ref"].endswith("/OpenAiModelList")
+
+
+def test_a_streamed_draft_that_fails_verification_ends_with_the_stored_answer(client, tenant, key, use_llm):
+    use_llm(scripted("The moon is made of green cheese [1]."))
+    chunks = _chunks(_post(client, key[1], stream=True))
+    answer = Message.objects.get(tenant=tenant, role="assistant")
+    assert answer.kind == AnswerKind.EXTRACTIVE and answer.llm_called  # the claim is backed by no passage
+    streamed = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert "cheese" in streamed and "cheese" not in answer.text
+    assert chunks[-1]["tessera"]["answer"] == answer.text and chunks[-1]["tessera"]["kind"] == "extractive"
+
+
+def test_completions_have_the_tighter_answer_rate_limit(client, key, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"api": "100/minute", "api_answer": "2/minute"},
+    }
+    assert [_post(client, key[1]).status_code for _ in range(2)] == [200, 200]
+    refused = _post(client, key[1])
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert refused.json()["error"] == {
+        "message": refused.json()["detail"],
+        "type": "rate_limit_error",
+        "code": "throttled",
+    }
+    assert client.get(reverse("openai:models"), HTTP_AUTHORIZATION=f"Bearer {key[1]}").status_code == 200
+    assert Message.objects.filter(role="assistant").count() == 2
