@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 # Paths served by the REST API and the OpenAI-compatible endpoints (the schema and its docs excepted).
 API_PREFIXES = ("/api/v1/", "/v1/")
+OPENAI_PREFIX = "/v1/"
 JSON_BODY_MAX_BYTES = 1024 * 1024
 UNSET = object()
 
@@ -87,11 +88,17 @@ class AnswerRateThrottle(KeyRateThrottle):
     scope = "api_answer"
 
 
-def _problem(status: int, code: str, detail: str) -> JsonResponse:
-    body = {"type": f"urn:tessera:error:{code}", "title": code.replace("_", " "), "status": status}
-    return JsonResponse(
-        {**body, "code": code, "detail": detail}, status=status, content_type="application/problem+json"
-    )
+def _problem(request: HttpRequest, status: int, code: str, detail: str) -> JsonResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:tessera:error:{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    if request.path.startswith(OPENAI_PREFIX):  # OpenAI's clients show error.message
+        body["error"] = {"message": detail, "type": "invalid_request_error", "code": code}
+    return JsonResponse(body, status=status, content_type="application/problem+json")
 
 
 def _body_limit(request: HttpRequest) -> int:
@@ -122,10 +129,15 @@ class ApiMiddleware:
             return self.get_response(request)
         length, limit = _declared_length(request), _body_limit(request)
         if length < 0:
-            response: HttpResponse = _problem(400, "bad_content_length", "Content-Length is not a number.")
+            response: HttpResponse = _problem(
+                request, 400, "bad_content_length", "Content-Length is not a number."
+            )
         elif length > limit:
             response = _problem(
-                413, "request_too_large", f"The request body is {length} bytes; the limit is {limit} bytes."
+                request,
+                413,
+                "request_too_large",
+                f"The request body is {length} bytes; the limit is {limit} bytes.",
             )
         else:
             response = self.get_response(request)

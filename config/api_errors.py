@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
+from config.api import OPENAI_PREFIX
 from config.errors import ApplicationError
 
 
@@ -26,7 +28,36 @@ def problem(status: int, code: str, detail: Any) -> Response:
     )
 
 
+# OpenAI's error types by status, for the ``error`` member its clients read under /v1/.
+OPENAI_ERROR_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
+def with_openai_error(response: Response) -> Response:
+    """Add OpenAI's ``error`` member ({message, type, code}) to a problem, so that OpenAI's clients
+    show its message; the problem's own fields stay."""
+    data = response.data
+    detail = data["detail"]
+    message = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
+    kind = OPENAI_ERROR_TYPES.get(response.status_code, "invalid_request_error")
+    data["error"] = {"message": message, "type": kind, "code": data["code"]}
+    return response
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Problem details; under /v1/ (the OpenAI-compatible endpoints) also OpenAI's ``error``."""
+    response = _problem_for(exc, context)
+    request = context.get("request")
+    if response is not None and request is not None and request.path.startswith(OPENAI_PREFIX):
+        return with_openai_error(response)
+    return response
+
+
+def _problem_for(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map domain and DRF errors to problem details; anything else stays a 500 (a bug)."""
     if isinstance(exc, ApplicationError):
         return problem(exc.status, exc.code, exc.message)

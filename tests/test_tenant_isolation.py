@@ -40,6 +40,9 @@ OBJECT_OF_TENANT: dict[str, Callable[[Tenant], Any]] = {
     ),
     "intent_name": lambda tenant: TenantIntent.objects.create(tenant=tenant, name="theirs", reply="x").name,
     "version_number": lambda tenant: IntentModelVersion.objects.create(tenant=tenant, number=7).number,
+    # OpenAI-compatible /v1/models/<id>: no tenant owns a model (each has the one "tessera"), so
+    # another tenant can only name an id that is not "tessera".
+    "model_id": lambda tenant: f"model-of-{tenant.slug}",
 }
 
 
