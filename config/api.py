@@ -143,7 +143,7 @@ class ApiMiddleware:
             response = self.get_response(request)
         if response.status_code == 404 and request.resolver_match is None:
             # No route matched (e.g. a non-numeric id): a problem too, not the HTML error page.
-            response = _problem(404, "not_found", "No such resource.")
+            response = _problem(request, 404, "not_found", "No such resource.")
         _audit(request, response)
         return response
 
