@@ -1,12 +1,16 @@
-"""The JSON path to an answer (the full REST API, with streaming and OpenAI compatibility, comes
-with the REST issue)."""
+"""Ask over the REST API: the JSON answer, or the same answer streamed as Server-Sent Events."""
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Iterator
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import renderers, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,27 +18,99 @@ from rest_framework.views import APIView
 from assistant import services
 from assistant.models import Message
 from config.api import AnswerRateThrottle, KeyRateThrottle, principal_of
+from config.errors import ApplicationError
+from governance.access import Principal
+
+logger = logging.getLogger(__name__)
+
+# Large enough for any id a database hands out, small enough for every database to compare with.
+MAX_ID = 2**63 - 1
 
 
 class AskInput(serializers.Serializer[Any]):
     question = serializers.CharField(max_length=services.MAX_QUESTION_CHARS)
-    conversation = serializers.IntegerField(required=False, min_value=1)
+    conversation = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="Continue this conversation of yours."
+    )
+    stream = serializers.BooleanField(
+        default=False, help_text="Answer as Server-Sent Events (text/event-stream): question, token..., done."
+    )
 
 
-CITATION = inline_serializer(
-    "Citation",
-    many=True,
-    fields={
-        "marker": serializers.IntegerField(),
-        "document_id": serializers.IntegerField(allow_null=True),
-        "version_id": serializers.IntegerField(allow_null=True),
-        "chunk_id": serializers.IntegerField(allow_null=True),
-        "title": serializers.CharField(),
-        "page": serializers.IntegerField(allow_null=True),
-        "heading_path": serializers.ListField(child=serializers.CharField()),
-        "char_start": serializers.IntegerField(),
-        "char_end": serializers.IntegerField(),
-    },
+class CitationSerializer(serializers.Serializer[Any]):
+    """A passage the answer cites with ``[marker]``; the ids are null once the document is deleted."""
+
+    marker = serializers.IntegerField()
+    document_id = serializers.IntegerField(allow_null=True)
+    version_id = serializers.IntegerField(allow_null=True)
+    chunk_id = serializers.IntegerField(allow_null=True)
+    title = serializers.CharField(allow_blank=True)
+    page = serializers.IntegerField(allow_null=True)
+    heading_path = serializers.ListField(child=serializers.CharField(allow_blank=True))
+    char_start = serializers.IntegerField()
+    char_end = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "Citation"
+
+
+class UsageSerializer(serializers.Serializer[Any]):
+    """The answer's ledger: which model, how many tokens, what it cost and how long each step took."""
+
+    provider = serializers.CharField(allow_blank=True, help_text="Empty when no LLM was called.")
+    model = serializers.CharField(allow_blank=True, help_text="Empty when no LLM was called.")
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    cost_usd = serializers.FloatField()
+    timings_ms = serializers.DictField(child=serializers.FloatField(), help_text="Milliseconds per step.")
+    unsupported_sentences = serializers.IntegerField(
+        help_text="Sentences of the answer that no cited passage supports."
+    )
+    fallback_reason = serializers.CharField(
+        allow_blank=True, help_text="Why the answer is extractive, or empty."
+    )
+
+    class Meta:
+        ref_name = "Usage"
+
+
+class AnswerSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    conversation = serializers.IntegerField()
+    answer = serializers.CharField(allow_blank=True)
+    kind = serializers.CharField(allow_blank=True, help_text="answered, extractive, not_found, no_llm, ...")
+    route = serializers.CharField(
+        allow_blank=True, help_text="How the question was routed (empty if it was not)."
+    )
+    llm_called = serializers.BooleanField()
+    cached_from = serializers.IntegerField(
+        allow_null=True, help_text="The answer this one reuses from the answer cache."
+    )
+    citations = CitationSerializer(many=True)
+    usage = UsageSerializer()
+
+    class Meta:
+        ref_name = "Answer"
+
+
+class EventStreamRenderer(renderers.BaseRenderer):
+    """Lets a client that accepts only ``text/event-stream`` ask for a stream (the stream itself is
+    a StreamingHttpResponse); a JSON body (an error before the stream starts) is written as JSON."""
+
+    media_type = "text/event-stream"
+    format = "sse"
+    charset = "utf-8"
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        return b"" if data is None else json.dumps(data).encode()
+
+
+SSE_EXAMPLE = (
+    'event: question\ndata: {"question_id": 41, "conversation": 7}\n\n'
+    'event: token\ndata: {"text": "Sixteen"}\n\n'
+    'event: done\ndata: {"id": 42, "conversation": 7, "answer": "Sixteen weeks [1].", ...}\n\n'
 )
 
 
@@ -43,27 +119,22 @@ class AskApi(APIView):
 
     required_scope = "ask"
     throttle_classes = [KeyRateThrottle, AnswerRateThrottle]
+    renderer_classes = [renderers.JSONRenderer, renderers.BrowsableAPIRenderer, EventStreamRenderer]
 
     @extend_schema(
         request=AskInput,
-        responses=inline_serializer(
-            "Answer",
-            {
-                "id": serializers.IntegerField(),
-                "conversation": serializers.IntegerField(),
-                "answer": serializers.CharField(),
-                "kind": serializers.CharField(),
-                "route": serializers.CharField(),
-                "llm_called": serializers.BooleanField(),
-                "cached_from": serializers.IntegerField(
-                    allow_null=True, help_text="The answer this one reuses from the answer cache."
-                ),
-                "citations": CITATION,
-                "usage": serializers.DictField(),
-            },
+        responses={(200, "application/json"): AnswerSerializer, (200, "text/event-stream"): OpenApiTypes.STR},
+        examples=[
+            OpenApiExample("stream", value=SSE_EXAMPLE, response_only=True, media_type="text/event-stream")
+        ],
+        description=(
+            "Without `stream`: the answer as JSON. With `stream: true`: Server-Sent Events, first "
+            "`question` (`{question_id, conversation}`), then `token` events (`{text}`) as the LLM "
+            "writes, then one `done` whose data is the JSON answer; a failure after the stream "
+            "began is an `error` event whose data is a problem (RFC 9457)."
         ),
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> Response | StreamingHttpResponse:
         principal = principal_of(request)
         data = AskInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -72,10 +143,51 @@ class AskApi(APIView):
             conversation = services.conversation_get(
                 principal=principal, conversation_id=data.validated_data["conversation"]
             )
-        message = services.answer(
-            principal=principal, question=data.validated_data["question"], conversation=conversation
-        )
-        return Response(answer_json(message))
+        question = data.validated_data["question"]
+        if data.validated_data["stream"]:
+            asked = services.question_ask(principal=principal, question=question, conversation=conversation)
+            return _event_stream(principal, asked)
+        message = services.answer(principal=principal, question=question, conversation=conversation)
+        return Response(answer_json(message), content_type="application/json")
+
+
+def _event_stream(principal: Principal, question: Message) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(_sse(principal, question), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response
+
+
+def _sse(principal: Principal, question: Message) -> Iterator[str]:
+    """question, token..., done; a failure once the 200 is sent ends the stream with ``error``."""
+    yield _event("question", {"question_id": question.pk, "conversation": question.conversation_id})
+    try:
+        for event in services.answer_stream(principal=principal, question=question):
+            if event.kind == "token":
+                yield _event("token", {"text": event.text})
+            elif event.message is not None:
+                yield _event("done", answer_json(event.message))
+    except ApplicationError as exc:
+        yield _event("error", _problem(exc.status, exc.code, exc.message))
+    except Exception:  # the stream has begun: end it with a problem, never a dropped connection
+        logger.exception("api answer stream failed tenant=%s question=%s", principal.tenant_id, question.pk)
+        yield _event("error", _problem(500, "answer_failed", "Something went wrong while answering."))
+
+
+def _problem(status: int, code: str, detail: str) -> dict[str, Any]:
+    title = code.replace("_", " ")
+    return {
+        "type": f"urn:tessera:error:{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    """One SSE event; JSON on one line, so a single ``data:`` field carries it."""
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
 
 
 def answer_json(message: Message) -> dict[str, Any]:
