@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema
-from rest_framework import renderers, serializers
+from rest_framework import serializers
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,12 +30,54 @@ logger = logging.getLogger(__name__)
 MAX_ID = 2**63 - 1
 
 
+# Some text that is not all whitespace (Python's idea of it, as the services split on it) and holds
+# no NUL character; in the schema too, so that what it calls valid is what the API accepts.
+NOT_SPACE = r"[^\x00\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+HAS_TEXT = RegexValidator(rf"^[^\x00]*{NOT_SPACE}[^\x00]*$", "Write some text.", code="blank")
+
+
+def text_field(max_length: int, **kwargs: Any) -> serializers.CharField:
+    """A query's or question's text, taken as given (the services normalise the whitespace)."""
+    return serializers.CharField(
+        max_length=max_length, trim_whitespace=False, validators=[HAS_TEXT], **kwargs
+    )
+
+
+class JsonCharField(serializers.CharField):
+    """A JSON string, and only that (DRF would take 0 or true as "0" or "True")."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class JsonIntegerField(serializers.IntegerField):
+    """A JSON number that is an integer (not "7", not true)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool | str):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class JsonBooleanField(serializers.BooleanField):
+    """true or false (not "yes", not 1)."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 class AskInput(serializers.Serializer[Any]):
-    question = serializers.CharField(max_length=services.MAX_QUESTION_CHARS)
-    conversation = serializers.IntegerField(
+    question = JsonCharField(
+        max_length=services.MAX_QUESTION_CHARS, trim_whitespace=False, validators=[HAS_TEXT]
+    )
+    conversation = JsonIntegerField(
         required=False, min_value=1, max_value=MAX_ID, help_text="Continue this conversation of yours."
     )
-    stream = serializers.BooleanField(
+    stream = JsonBooleanField(
         default=False, help_text="Answer as Server-Sent Events (text/event-stream): question, token..., done."
     )
 
@@ -93,20 +138,34 @@ class AnswerSerializer(serializers.Serializer[Any]):
         ref_name = "Answer"
 
 
-class EventStreamRenderer(renderers.BaseRenderer):
-    """Lets a client that accepts only ``text/event-stream`` ask for a stream (the stream itself is
-    a StreamingHttpResponse); a JSON body (an error before the stream starts) is written as JSON."""
+class StreamNegotiation(DefaultContentNegotiation):
+    """``Accept: text/event-stream`` is how SSE clients ask for ``stream: true``: not a 406. What
+    is not a stream (an error before it starts) is still rendered as JSON, with its own type."""
 
-    media_type = "text/event-stream"
-    format = "sse"
-    charset = "utf-8"
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        if "text/event-stream" in request.META.get("HTTP_ACCEPT", ""):
+            first = next(iter(renderers))
+            return first, first.media_type
+        selected: tuple[BaseRenderer, str] = super().select_renderer(request, renderers, format_suffix)
+        return selected
 
-    def render(
-        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
-    ) -> bytes:
-        return b"" if data is None else json.dumps(data).encode()
 
-
+SSE_EVENT = {
+    "type": "object",
+    "description": (
+        "One Server-Sent Event; `data` is JSON: `question`: {question_id, conversation}; `token`: "
+        "{text}; `done`: an Answer; `error`: a Problem."
+    ),
+    "properties": {
+        "event": {"type": "string", "enum": ["question", "token", "done", "error"]},
+        "data": {"type": "string", "description": "JSON text."},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["event", "data"],
+}
 SSE_EXAMPLE = (
     'event: question\ndata: {"question_id": 41, "conversation": 7}\n\n'
     'event: token\ndata: {"text": "Sixteen"}\n\n'
@@ -119,11 +178,13 @@ class AskApi(APIView):
 
     required_scope = "ask"
     throttle_classes = [KeyRateThrottle, AnswerRateThrottle]
-    renderer_classes = [renderers.JSONRenderer, renderers.BrowsableAPIRenderer, EventStreamRenderer]
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = StreamNegotiation
 
     @extend_schema(
         request=AskInput,
-        responses={(200, "application/json"): AnswerSerializer, (200, "text/event-stream"): OpenApiTypes.STR},
+        responses={(200, "application/json"): AnswerSerializer, (200, "text/event-stream"): SSE_EVENT},
         examples=[
             OpenApiExample("stream", value=SSE_EXAMPLE, response_only=True, media_type="text/event-stream")
         ],
@@ -148,7 +209,7 @@ class AskApi(APIView):
             asked = services.question_ask(principal=principal, question=question, conversation=conversation)
             return _event_stream(principal, asked)
         message = services.answer(principal=principal, question=question, conversation=conversation)
-        return Response(answer_json(message), content_type="application/json")
+        return Response(answer_json(message))
 
 
 def _event_stream(principal: Principal, question: Message) -> StreamingHttpResponse:

@@ -6,10 +6,13 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from assistant.api import HAS_TEXT, JsonCharField, JsonIntegerField, text_field
 from assistant.search import DocumentHit, PassageHit, SearchResults, search
 from assistant.services import MAX_QUESTION_CHARS
 from config.api import principal_of
@@ -18,8 +21,8 @@ MAX_TOP_K = 50
 
 
 class SearchInput(serializers.Serializer[Any]):
-    query = serializers.CharField(max_length=MAX_QUESTION_CHARS)
-    top_k = serializers.IntegerField(
+    query = JsonCharField(max_length=MAX_QUESTION_CHARS, trim_whitespace=False, validators=[HAS_TEXT])
+    top_k = JsonIntegerField(
         default=10, min_value=1, max_value=MAX_TOP_K, help_text="How many passages (default 10)."
     )
 
@@ -27,7 +30,7 @@ class SearchInput(serializers.Serializer[Any]):
 class SearchQuery(serializers.Serializer[Any]):
     """The same, as the query string of a GET."""
 
-    q = serializers.CharField(max_length=MAX_QUESTION_CHARS, help_text="The query.")
+    q = text_field(MAX_QUESTION_CHARS, help_text="The query.")
     top_k = serializers.IntegerField(
         default=10, min_value=1, max_value=MAX_TOP_K, help_text="How many passages (default 10)."
     )
@@ -81,6 +84,8 @@ class SearchApi(APIView):
     """Search the documents the caller may see (no LLM): ranked passages, each with its scores."""
 
     required_scope = "search"
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
 
     @extend_schema(parameters=[SearchQuery], responses=SearchResultSerializer)
     def get(self, request: Request) -> Response:

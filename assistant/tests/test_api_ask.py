@@ -227,12 +227,38 @@ def test_bad_searches_are_400_problems(client, tenant, query):
         assert response.json()["code"] == "invalid"
 
 
-def test_bad_questions_are_400_problems_and_store_nothing(client, tenant):
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"question": ""},
+        {"question": " \t\u3000 "},
+        {"question": "nul\x00"},
+        {"question": "x" * 2001},
+        {"question": 7},
+        {"question": "ok", "conversation": 2**63},
+        {"question": "ok", "conversation": "1"},
+        {"question": "ok", "stream": "yes"},
+    ],
+)
+def test_bad_questions_are_400_problems_and_store_nothing(client, tenant, body):
     _, auth = _key(tenant, "ask")
-    for body in ({"question": ""}, {"question": "x" * 2001}, {"question": "ok", "conversation": 2**63}):
-        response = _ask(client, auth, **body)
-        assert response.status_code == 400 and response.json()["code"] == "invalid", body
+    response = _ask(client, auth, **body)
+    assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "invalid"
     assert not Message.objects.exists()
+
+
+def test_bodies_are_json_and_an_sse_client_may_accept_only_the_stream(client, tenant, handbook):
+    _, auth = _key(tenant, "ask", "search")
+    form = client.post(reverse("api:ask"), {"question": "Parental leave?"}, **auth)
+    assert form.status_code == 415 and form.json()["code"] == "unsupported_media_type"
+    typed = client.post(reverse("api:search"), {"query": 0}, content_type="application/json", **auth)
+    assert typed.status_code == 400
+    sse = _ask(client, {**auth, "HTTP_ACCEPT": "text/event-stream"}, question="Parental leave?", stream=True)
+    assert sse.status_code == 200 and sse["Content-Type"] == "text/event-stream"
+    assert [name for name, _ in _events(c.decode() for c in sse.streaming_content)][-1] == "done"
+    refused = _ask(client, {**auth, "HTTP_ACCEPT": "text/event-stream"}, question="")
+    assert refused.status_code == 400 and refused.json()["code"] == "invalid"
 
 
 def test_ask_has_its_own_rate_limit_and_search_does_not(client, tenant, handbook, settings):
@@ -255,6 +281,9 @@ def test_the_schema_describes_both_media_types_and_the_usage_object(client):
     schema = client.get(reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     ok = schema["paths"]["/api/v1/ask/"]["post"]["responses"]["200"]["content"]
     assert set(ok) == {"application/json", "text/event-stream"}
+    event = ok["text/event-stream"]["schema"]  # OpenAPI 3.0: the schema of one event
+    assert event["required"] == ["event", "data"]
+    assert event["properties"]["event"]["enum"] == ["question", "token", "done", "error"]
     components = schema["components"]["schemas"]
     assert components["Usage"]["type"] == "object" and "prompt_tokens" in components["Usage"]["required"]
     assert components["Answer"]["properties"]["cached_from"]["nullable"] is True
