@@ -7,7 +7,6 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from django.core.validators import RegexValidator
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
@@ -19,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assistant import services
+from assistant.api_fields import MAX_ID, JsonBooleanField, JsonIntegerField, JsonTextField
 from assistant.models import Message
 from config.api import AnswerRateThrottle, KeyRateThrottle, principal_of
 from config.errors import ApplicationError
@@ -26,54 +26,9 @@ from governance.access import Principal
 
 logger = logging.getLogger(__name__)
 
-# Large enough for any id a database hands out, small enough for every database to compare with.
-MAX_ID = 2**63 - 1
-
-
-# Some text that is not all whitespace (Python's idea of it, as the services split on it) and holds
-# no NUL character; in the schema too, so that what it calls valid is what the API accepts.
-NOT_SPACE = r"[^\x00\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-HAS_TEXT = RegexValidator(rf"^[^\x00]*{NOT_SPACE}[^\x00]*$", "Write some text.", code="blank")
-
-
-def text_field(max_length: int, **kwargs: Any) -> serializers.CharField:
-    """A query's or question's text, taken as given (the services normalise the whitespace)."""
-    return serializers.CharField(
-        max_length=max_length, trim_whitespace=False, validators=[HAS_TEXT], **kwargs
-    )
-
-
-class JsonCharField(serializers.CharField):
-    """A JSON string, and only that (DRF would take 0 or true as "0" or "True")."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return str(super().to_internal_value(data))
-
-
-class JsonIntegerField(serializers.IntegerField):
-    """A JSON number that is an integer (not "7", not true)."""
-
-    def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool | str):
-            self.fail("invalid")
-        return int(super().to_internal_value(data))
-
-
-class JsonBooleanField(serializers.BooleanField):
-    """true or false (not "yes", not 1)."""
-
-    def to_internal_value(self, data: Any) -> bool:
-        if not isinstance(data, bool):
-            self.fail("invalid")
-        return data
-
 
 class AskInput(serializers.Serializer[Any]):
-    question = JsonCharField(
-        max_length=services.MAX_QUESTION_CHARS, trim_whitespace=False, validators=[HAS_TEXT]
-    )
+    question = JsonTextField(max_length=services.MAX_QUESTION_CHARS)
     conversation = JsonIntegerField(
         required=False, min_value=1, max_value=MAX_ID, help_text="Continue this conversation of yours."
     )

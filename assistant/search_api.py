@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assistant.api import HAS_TEXT, JsonCharField, JsonIntegerField, text_field
+from assistant.api_fields import JsonIntegerField, JsonTextField, text_field
 from assistant.search import DocumentHit, PassageHit, SearchResults, search
 from assistant.services import MAX_QUESTION_CHARS
 from config.api import principal_of
@@ -21,7 +21,7 @@ MAX_TOP_K = 50
 
 
 class SearchInput(serializers.Serializer[Any]):
-    query = JsonCharField(max_length=MAX_QUESTION_CHARS, trim_whitespace=False, validators=[HAS_TEXT])
+    query = JsonTextField(max_length=MAX_QUESTION_CHARS)
     top_k = JsonIntegerField(
         default=10, min_value=1, max_value=MAX_TOP_K, help_text="How many passages (default 10)."
     )
