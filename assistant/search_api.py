@@ -52,6 +52,9 @@ class PassageSerializer(serializers.Serializer[Any]):
     score = serializers.FloatField(help_text="The fused score (dense and sparse).")
     dense_rank = serializers.IntegerField(allow_null=True, help_text="Null: the dense search missed it.")
     sparse_rank = serializers.IntegerField(allow_null=True, help_text="Null: the keyword search missed it.")
+    rerank_score = serializers.FloatField(
+        allow_null=True, help_text="Its late-interaction (MaxSim) score; null when it was not reranked."
+    )
 
     class Meta:
         ref_name = "Passage"
@@ -63,7 +66,10 @@ class DocumentHitSerializer(serializers.Serializer[Any]):
     document_id = serializers.IntegerField()
     version_id = serializers.IntegerField()
     title = serializers.CharField(allow_blank=True)
-    score = serializers.FloatField()
+    score = serializers.FloatField(help_text="The fused score.")
+    rerank_score = serializers.FloatField(
+        allow_null=True, help_text="The reranker's score; null if not reranked."
+    )
     chunk_ids = serializers.ListField(child=serializers.IntegerField(), help_text="Its passages, best first.")
 
     class Meta:
@@ -120,6 +126,7 @@ def search_json(results: SearchResults, top_k: int) -> dict[str, Any]:
                 "version_id": d.version_id,
                 "title": d.title,
                 "score": float(d.score),
+                "rerank_score": d.rerank_score,
                 "chunk_ids": [p.chunk_id for p in d.passages if p.chunk_id in shown],
             }
             for d in documents
@@ -143,4 +150,5 @@ def _passage_json(rank: int, passage: PassageHit, document: DocumentHit) -> dict
         "score": float(passage.score),
         "dense_rank": passage.dense_rank,
         "sparse_rank": passage.sparse_rank,
+        "rerank_score": passage.rerank_score,
     }

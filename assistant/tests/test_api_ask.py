@@ -169,6 +169,8 @@ def test_search_ranks_passages_with_their_scores_and_never_calls_the_llm(client,
     assert top["rank"] == 1 and top["document_id"] == handbook.document_id and "receipts" in top["text"]
     assert top["heading_path"] == ["Employee handbook", "Expenses"] and top["title"] == "Employee handbook"
     assert isinstance(top["score"], float) and top["sparse_rank"] == 1
+    assert isinstance(top["rerank_score"], float)  # two documents found: the reranker ran
+    assert isinstance(body["documents"][0]["rerank_score"], float)
     assert [p["rank"] for p in body["passages"]] == list(range(1, len(body["passages"]) + 1))
     assert body["documents"][0]["document_id"] == handbook.document_id
     assert top["chunk_id"] in body["documents"][0]["chunk_ids"]
@@ -289,3 +291,4 @@ def test_the_schema_describes_both_media_types_and_the_usage_object(client):
     assert components["Answer"]["properties"]["cached_from"]["nullable"] is True
     assert {"get", "post"} <= set(schema["paths"]["/api/v1/search/"])
     assert components["Passage"]["properties"]["dense_rank"]["nullable"] is True
+    assert components["Passage"]["properties"]["rerank_score"]["nullable"] is True
