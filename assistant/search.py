@@ -25,7 +25,7 @@ from ingest.engines import get_retriever, index_store
 from ingest.models import Chunk, DocumentVersion, VersionStatus
 from retrieval.answerability import RetrievalSignals, content_terms, sentence_terms
 from retrieval.bm25 import Bm25Index
-from retrieval.hybrid import GroupHit, Retrieval
+from retrieval.hybrid import ChunkHit, GroupHit, Retrieval
 from retrieval.late_interaction import LateInteractionReranker, TokenVectors, unpack_tokens
 from retrieval.vector_index import VectorIndex
 
@@ -44,6 +44,7 @@ class PassageHit:
     char_end: int
     dense_rank: int | None
     sparse_rank: int | None
+    rerank_score: float | None = None  # late interaction (MaxSim), when the search reranked it
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class DocumentHit:
     title: str
     score: float
     passages: list[PassageHit]
+    rerank_score: float | None = None  # the reranker's score, when the search reranked it
 
 
 @dataclass(slots=True)
@@ -144,7 +146,8 @@ def search(
                 version_id=first.version_id,
                 title=first.version.document.title,
                 score=group.score,
-                passages=[_passage(rows[h.chunk_id], h.score, h.dense_rank, h.sparse_rank) for h in best],
+                passages=[_passage(rows[h.chunk_id], h) for h in best],
+                rerank_score=group.rerank_score,
             )
         )
     timings["fetch"] = _ms_since(started)
@@ -281,18 +284,19 @@ def _passage_rows(principal: Principal, chunk_ids: list[int]) -> dict[int, Chunk
     }
 
 
-def _passage(row: Chunk, score: float, dense_rank: int | None, sparse_rank: int | None) -> PassageHit:
+def _passage(row: Chunk, hit: ChunkHit) -> PassageHit:
     return PassageHit(
         chunk_id=row.pk,
         version_id=row.version_id,
-        score=score,
+        score=hit.score,
         text=row.text,
         heading_path=tuple(row.heading_path or ()),
         page=row.page,
         char_start=row.char_start,
         char_end=row.char_end,
-        dense_rank=dense_rank,
-        sparse_rank=sparse_rank,
+        dense_rank=hit.dense_rank,
+        sparse_rank=hit.sparse_rank,
+        rerank_score=hit.rerank_score,
     )
 
 

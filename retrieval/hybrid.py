@@ -77,6 +77,7 @@ class ChunkHit:
     dense_rank: int | None = None
     sparse_score: float | None = None
     sparse_rank: int | None = None
+    rerank_score: float | None = None  # MaxSim with the query's tokens, once reranked
 
 
 @dataclass(slots=True)
@@ -86,6 +87,7 @@ class GroupHit:
     group_id: int
     score: float
     chunks: list[ChunkHit] = field(default_factory=list)
+    rerank_score: float | None = None  # the reranker's score (dense, sparse and late), once reranked
 
 
 def rrf_scores(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import string
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -137,7 +137,16 @@ class LateInteractionReranker:
         sparse = np.array([_best(h.sparse_score for h in g.chunks) for g in top])
         final = (_standardised(dense) + _standardised(sparse) + _standardised(late)) / 3.0
         order = np.lexsort((np.arange(len(top)), -final))
-        return [top[i] for i in order] + list(groups[self.top_k :])
+        chunk_scores = iter(scores.tolist())
+        scored = [
+            replace(
+                g,
+                rerank_score=float(final[i]),
+                chunks=[replace(h, rerank_score=next(chunk_scores)) for h in g.chunks],
+            )
+            for i, g in enumerate(top)
+        ]
+        return [scored[i] for i in order] + list(groups[self.top_k :])
 
 
 _NONE = np.zeros((0, 1), dtype=np.float32)

@@ -88,7 +88,10 @@ def test_the_json_path_answers_with_citations_and_checks_the_key_scope(client, t
     use_llm(scripted("Sixteen weeks [1]."))
     _, raw = governance_services.api_key_create(tenant=tenant, name="bot", scopes=["ask"], actor=Actor())
     response = client.post(
-        reverse("api:ask"), {"question": "How long is parental leave?"}, HTTP_AUTHORIZATION=f"Bearer {raw}"
+        reverse("api:ask"),
+        {"question": "How long is parental leave?"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {raw}",
     )
     assert response.status_code == 200, response.content
     body = response.json()
@@ -98,6 +101,7 @@ def test_the_json_path_answers_with_citations_and_checks_the_key_scope(client, t
     follow_up = client.post(
         reverse("api:ask"),
         {"question": "And meals?", "conversation": body["conversation"]},
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {raw}",
     )
     assert follow_up.status_code == 200 and follow_up.json()["conversation"] == body["conversation"]
@@ -105,7 +109,12 @@ def test_the_json_path_answers_with_citations_and_checks_the_key_scope(client, t
     _, search_only = governance_services.api_key_create(
         tenant=tenant, name="s", scopes=["search"], actor=Actor()
     )
-    denied = client.post(reverse("api:ask"), {"question": "x"}, HTTP_AUTHORIZATION=f"Bearer {search_only}")
+    denied = client.post(
+        reverse("api:ask"),
+        {"question": "x"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {search_only}",
+    )
     assert denied.status_code == 403
     other_tenant = governance_services.api_key_create(
         tenant=TenantFactory(), name="o", scopes=["ask"], actor=Actor()
@@ -113,6 +122,7 @@ def test_the_json_path_answers_with_citations_and_checks_the_key_scope(client, t
     stranger = client.post(
         reverse("api:ask"),
         {"question": "x", "conversation": body["conversation"]},
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {other_tenant}",
     )
     assert stranger.status_code == 404

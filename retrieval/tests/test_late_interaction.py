@@ -67,6 +67,12 @@ def test_rerank_reorders_only_the_top_k_with_three_equal_signals() -> None:
     tokens = {11: miss, 12: miss, 13: match, 14: match}
     ranked = LateInteractionReranker(top_k=3).rerank(groups, query, tokens)
     assert [g.group_id for g in ranked] == [1, 3, 2, 4]  # 4 is below top_k: it keeps its place
+    # the scores come back: per document the combined one, per chunk its MaxSim; inputs untouched
+    assert [g.rerank_score is not None for g in ranked] == [True, True, True, False]
+    assert ranked[1].rerank_score is not None and ranked[2].rerank_score is not None
+    assert ranked[1].rerank_score > ranked[2].rerank_score
+    assert [h.rerank_score for g in ranked for h in g.chunks] == [0.0, 1.0, 0.0, None]
+    assert all(g.rerank_score is None and g.chunks[0].rerank_score is None for g in groups)
     # a strong late match alone does not outvote both other signals: 1/3 weight each
     tokens = {11: miss, 12: miss, 13: match}
     swapped = _groups([(1, 0.9, 5.0, 11), (2, 0.8, 4.0, 12), (3, 0.7, 3.0, 13)])
