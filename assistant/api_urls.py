@@ -1,6 +1,6 @@
 """The assistant's REST routes, mounted under /api/v1/ (namespace ``api``)."""
 
-from django.urls import path
+from django.urls import path, register_converter
 
 from assistant.api import AskApi
 from assistant.conversation_api import (
@@ -8,6 +8,7 @@ from assistant.conversation_api import (
     ConversationListApi,
     FeedbackApi,
     MessageListApi,
+    ObjectIdConverter,
     UsageApi,
 )
 
@@ -16,14 +17,15 @@ urlpatterns = [
 ]
 
 # Conversations, messages, feedback and usage (assistant/conversation_api.py).
+register_converter(ObjectIdConverter, "object_id")
 urlpatterns += [
     path("conversations/", ConversationListApi.as_view(), name="conversation-list"),
-    path("conversations/<int:conversation_id>/", ConversationApi.as_view(), name="conversation-detail"),
+    path("conversations/<object_id:conversation_id>/", ConversationApi.as_view(), name="conversation-detail"),
     path(
-        "conversations/<int:conversation_id>/messages/",
+        "conversations/<object_id:conversation_id>/messages/",
         MessageListApi.as_view(),
         name="conversation-messages",
     ),
-    path("messages/<int:message_id>/feedback/", FeedbackApi.as_view(), name="message-feedback"),
+    path("messages/<object_id:message_id>/feedback/", FeedbackApi.as_view(), name="message-feedback"),
     path("usage/", UsageApi.as_view(), name="usage"),
 ]

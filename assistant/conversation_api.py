@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.db.models import Count, QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +19,27 @@ from assistant.api import CITATION, citations_json
 from assistant.models import Conversation, Feedback, Message, Rating
 from config.api import principal_of
 
+# Ids are 64-bit; a longer number names no object.
+MAX_ID_DIGITS = 18
+
+
+class ObjectIdConverter:
+    """An object's id in an API path. Any segment matches, so that a malformed id ("abc", "-1", a
+    number too large for the database) reaches the view and is the same 404 problem as a missing
+    object, rather than Django's HTML "not found" page; such a segment becomes 0, which no row has."""
+
+    regex = "[^/]+"
+
+    def to_python(self, value: str) -> int:
+        return int(value) if value.isascii() and value.isdigit() and len(value) <= MAX_ID_DIGITS else 0
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+def _id_in_path(name: str) -> OpenApiParameter:
+    return OpenApiParameter(name, int, OpenApiParameter.PATH)
+
 
 class ConversationOut(serializers.Serializer[Any]):
     id = serializers.IntegerField()
@@ -27,8 +49,21 @@ class ConversationOut(serializers.Serializer[Any]):
     messages = serializers.IntegerField(source="message_count", help_text="Questions and answers in it.")
 
 
+# What the services accept, in the schema too, so that a schema-valid request is never refused:
+# no NUL character (no database stores it) and, for a title, something besides white space. White
+# space is kept here: the services collapse it, and a length limit must mean the length sent.
+NO_NUL = RegexValidator(r"^[^\x00]*$", "NUL characters are not allowed.", code="null_characters")
+NOT_BLANK = RegexValidator(r"^[^\x00]*[^\x00\s][^\x00]*$", "Give a title.", code="blank")
+
+
 class ConversationRename(serializers.Serializer[Any]):
-    title = serializers.CharField(max_length=conversations.MAX_TITLE_CHARS)
+    title = serializers.CharField(
+        required=False,
+        trim_whitespace=False,
+        max_length=conversations.MAX_TITLE_CHARS,
+        validators=[NOT_BLANK],
+        help_text="The new title (white space collapsed); without it, nothing changes.",
+    )
 
 
 class FeedbackOut(serializers.Serializer[Any]):
@@ -42,7 +77,12 @@ class FeedbackOut(serializers.Serializer[Any]):
 class FeedbackIn(serializers.Serializer[Any]):
     rating = serializers.ChoiceField(choices=Rating.choices)
     comment = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=conversations.MAX_COMMENT_CHARS
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        max_length=conversations.MAX_COMMENT_CHARS,
+        validators=[NO_NUL],
     )
 
 
@@ -101,6 +141,7 @@ class ConversationListApi(generics.ListAPIView[Conversation]):
         return mine.annotate(message_count=Count("messages")).order_by("-updated_at", "-id")
 
 
+@extend_schema(parameters=[_id_in_path("conversation_id")])
 class ConversationApi(APIView):
     """One of the caller's conversations: read, rename, delete (another's, or none: 404)."""
 
@@ -115,10 +156,12 @@ class ConversationApi(APIView):
     def patch(self, request: Request, conversation_id: int) -> Response:
         data = ConversationRename(data=request.data)
         data.is_valid(raise_exception=True)
+        principal = principal_of(request)
+        if "title" not in data.validated_data:  # nothing to change (PATCH semantics)
+            found = services.conversation_get(principal=principal, conversation_id=conversation_id)
+            return Response(_counted(found))
         renamed = conversations.conversation_rename(
-            principal=principal_of(request),
-            conversation_id=conversation_id,
-            title=data.validated_data["title"],
+            principal=principal, conversation_id=conversation_id, title=data.validated_data["title"]
         )
         return Response(_counted(renamed))
 
@@ -128,6 +171,7 @@ class ConversationApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema(parameters=[_id_in_path("conversation_id")])
 class MessageListApi(generics.ListAPIView[Message]):
     """The turns of one of the caller's conversations, oldest first, each answer with its
     citations and the caller's feedback on it."""
@@ -149,6 +193,7 @@ class MessageListApi(generics.ListAPIView[Message]):
         return self.get_paginated_response(MessageOut(page, many=True, context={"feedback": feedback}).data)
 
 
+@extend_schema(parameters=[_id_in_path("message_id")])
 class FeedbackApi(APIView):
     """Rate one of the answers in the caller's own conversations. Always 200 with the stored
     feedback: the first verdict creates it, a later one replaces it (one per caller and answer)."""

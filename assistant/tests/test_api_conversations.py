@@ -114,9 +114,12 @@ def test_a_key_reads_renames_and_deletes_its_conversation(tenant):
     assert AuditEvent.objects.filter(
         action="conversation.renamed", actor_api_key=api_key, target_id=str(conversation.pk)
     ).exists()
-    for bad in ({}, {"title": "   "}, {"title": "x" * 201}):
+    for bad in ({"title": "   "}, {"title": "x" * 201}, {"title": "a\x00b"}, {"title": 7 * [" "]}):
         refused = client.patch(detail(conversation.pk), bad, format="json")
         assert refused.status_code == 400 and refused["Content-Type"].startswith("application/problem+json")
+        assert "title" in refused.json()["detail"]
+    unchanged = client.patch(detail(conversation.pk), {}, format="json")
+    assert unchanged.status_code == 200 and unchanged.json()["title"] == "Parental leave"
     deleted = client.delete(detail(conversation.pk))
     assert deleted.status_code == 204 and not deleted.content
     assert not Conversation.objects.filter(pk=conversation.pk).exists()
@@ -214,7 +217,12 @@ def test_feedback_is_given_then_changed_with_its_audit_rows(tenant):
     )
     assert AuditEvent.objects.get(action="feedback.changed").extra == {"rating": "down", "comment": True}
 
-    for bad in ({}, {"rating": "meh"}, {"rating": "up", "comment": "x" * 2001}):
+    for bad in (
+        {},
+        {"rating": "meh"},
+        {"rating": "up", "comment": "x" * 2001},
+        {"rating": "up", "comment": "\x00"},
+    ):
         assert client.post(feedback_url(answered.pk), bad, format="json").status_code == 400
     # A question is not an answer: nothing to rate.
     assert client.post(feedback_url(asked.pk), {"rating": "up"}, format="json").status_code == 404
