@@ -52,7 +52,8 @@ class ConversationOut(serializers.Serializer[Any]):
 # What the services accept, in the schema too, so that a schema-valid request is never refused:
 # no NUL character (no database stores it) and, for a title, something besides white space. White
 # space is kept here: the services collapse it, and a length limit must mean the length sent.
-NO_NUL = RegexValidator(r"^[^\x00]*$", "NUL characters are not allowed.", code="null_characters")
+# (An empty comment is allowed before validators run: drf-spectacular adds it as the other ``oneOf``.)
+NO_NUL = RegexValidator(r"^[^\x00]+$", "NUL characters are not allowed.", code="null_characters")
 NOT_BLANK = RegexValidator(r"^[^\x00]*[^\x00\s][^\x00]*$", "Give a title.", code="blank")
 
 

@@ -22,6 +22,7 @@ from governance.tests.factories import TenantFactory
 pytestmark = pytest.mark.django_db
 LIST = reverse("api:conversation-list")
 USAGE = reverse("api:usage")
+QUERY_BUDGET = 10  # whatever the number of rows: no query per row
 
 
 def detail(conversation_id: int) -> str:
@@ -199,7 +200,7 @@ def test_feedback_is_given_then_changed_with_its_audit_rows(tenant):
     conversation = Conversation.objects.create(tenant=tenant, api_key=api_key, title="Leave")
     asked, answered = exchange(conversation)
 
-    given = client.post(feedback_url(answered.pk), {"rating": "up"}, format="json")
+    given = client.post(feedback_url(answered.pk), {"rating": "up", "comment": ""}, format="json")
     assert given.status_code == 200
     assert given.json()["rating"] == "up" and given.json()["comment"] == ""
     assert AuditEvent.objects.get(action="feedback.given").target_id == str(answered.pk)
@@ -260,7 +261,7 @@ def test_another_principals_conversation_or_message_is_not_found(tenant, member_
     assert owner.get(detail(conversation.pk)).status_code == 200
 
 
-@pytest.mark.parametrize("odd_id", [0, 2**63, 10**30])
+@pytest.mark.parametrize("odd_id", ["0", "-1", "abc", "1.5", "\u0661", str(2**63), "9" * 30])
 def test_ids_no_row_can_have_are_not_found(tenant, odd_id):
     client, _ = key_client(tenant)
     for response in (
@@ -352,3 +353,17 @@ def test_a_bad_days_is_a_400(ledger, days):
     response = client.get(USAGE, {"days": days})
     assert response.status_code == 400
     assert "days" in response.json()["detail"]
+
+
+def test_lists_cost_the_same_few_queries_however_many_messages(tenant, django_assert_max_num_queries):
+    client, api_key = key_client(tenant)
+    conversation = Conversation.objects.create(tenant=tenant, api_key=api_key, title="Long")
+    for _ in range(6):
+        _, answered = exchange(conversation)
+        Feedback.objects.create(tenant=tenant, message=answered, api_key=api_key, rating="up")
+        Conversation.objects.create(tenant=tenant, api_key=api_key, title="Another")
+    # authentication, key use, tenant, scope checks and the audit row included
+    with django_assert_max_num_queries(QUERY_BUDGET):
+        assert len(client.get(messages_of(conversation.pk)).json()["results"]) == 12
+    with django_assert_max_num_queries(QUERY_BUDGET):
+        assert client.get(LIST).json()["count"] == 7
