@@ -48,6 +48,9 @@ class ConversationOut(serializers.Serializer[Any]):
     updated = serializers.DateTimeField(source="updated_at")
     messages = serializers.IntegerField(source="message_count", help_text="Questions and answers in it.")
 
+    class Meta:
+        ref_name = "Conversation"
+
 
 # What the services accept, in the schema too, so that a schema-valid request is never refused:
 # no NUL character (no database stores it) and, for a title, something besides white space. White
@@ -74,6 +77,9 @@ class FeedbackOut(serializers.Serializer[Any]):
     created = serializers.DateTimeField(source="created_at")
     updated = serializers.DateTimeField(source="updated_at")
 
+    class Meta:
+        ref_name = "Feedback"
+
 
 class FeedbackIn(serializers.Serializer[Any]):
     rating = serializers.ChoiceField(choices=Rating.choices)
@@ -85,6 +91,9 @@ class FeedbackIn(serializers.Serializer[Any]):
         max_length=conversations.MAX_COMMENT_CHARS,
         validators=[NO_NUL],
     )
+
+    class Meta:
+        ref_name = "FeedbackInput"
 
 
 class MessageOut(serializers.Serializer[Any]):
@@ -115,6 +124,9 @@ class MessageOut(serializers.Serializer[Any]):
     def get_feedback(self, message: Message) -> dict[str, Any] | None:
         given: Feedback | None = self.context["feedback"].get(message.pk)
         return None if given is None else dict(FeedbackOut(given).data)
+
+    class Meta:
+        ref_name = "ConversationMessage"
 
 
 def _counted(conversation: Conversation) -> dict[str, Any]:
@@ -229,6 +241,9 @@ class RouteUsageOut(serializers.Serializer[Any]):
     without_llm = serializers.IntegerField()
     by_kind = serializers.DictField(child=serializers.IntegerField(), help_text="Answers by kind.")
 
+    class Meta:
+        ref_name = "RouteUsage"
+
 
 class UsageTotalsOut(serializers.Serializer[Any]):
     """``assistant.usage.Usage``: the figures ``manage.py usage`` prints."""
@@ -251,6 +266,9 @@ class UsageTotalsOut(serializers.Serializer[Any]):
     cache_cost_saved_usd = serializers.FloatField()
     routes = RouteUsageOut(many=True)
 
+    class Meta:
+        ref_name = "UsageTotals"
+
 
 class DayUsageOut(serializers.Serializer[Any]):
     day = serializers.DateField()
@@ -261,12 +279,18 @@ class DayUsageOut(serializers.Serializer[Any]):
     cost_usd = serializers.FloatField()
     cache_hits = serializers.IntegerField()
 
+    class Meta:
+        ref_name = "DayUsage"
+
 
 class StageLatencyOut(serializers.Serializer[Any]):
     stage = serializers.CharField()
     samples = serializers.IntegerField()
     p50_ms = serializers.FloatField()
     p95_ms = serializers.FloatField()
+
+    class Meta:
+        ref_name = "StageLatency"
 
 
 class KnowledgeGapOut(serializers.Serializer[Any]):
@@ -277,10 +301,16 @@ class KnowledgeGapOut(serializers.Serializer[Any]):
     last_asked = serializers.DateTimeField()
     wordings = serializers.IntegerField()
 
+    class Meta:
+        ref_name = "KnowledgeGap"
+
 
 class FeedbackSummaryOut(serializers.Serializer[Any]):
     up = serializers.IntegerField()
     down = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "FeedbackSummary"
 
 
 class UsageOut(serializers.Serializer[Any]):
@@ -291,6 +321,9 @@ class UsageOut(serializers.Serializer[Any]):
     latency = StageLatencyOut(many=True, help_text="p50 and p95 per pipeline stage.")
     gaps = KnowledgeGapOut(many=True)
     feedback = FeedbackSummaryOut(help_text="Thumbs up and down given or changed in the window.")
+
+    class Meta:
+        ref_name = "Usage"
 
 
 class UsageApi(APIView):
