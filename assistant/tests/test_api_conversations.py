@@ -147,6 +147,13 @@ def test_a_signed_in_user_needs_the_csrf_token_to_rename_or_delete(tenant, membe
     renamed = browser.patch(detail(conversation.pk), {"title": "Renamed"}, format="json", **token)
     assert renamed.status_code == 200 and renamed.json()["title"] == "Renamed"
     assert AuditEvent.objects.filter(action="conversation.renamed", actor=user).exists()
+    _, answered = exchange(conversation)
+    assert browser.post(feedback_url(answered.pk), {"rating": "up"}, format="json").status_code == 403
+    assert (
+        browser.post(feedback_url(answered.pk), {"rating": "up"}, format="json", **token).status_code == 200
+    )
+    assert Feedback.objects.get(message=answered).user == user
+    assert browser.get(messages_of(conversation.pk)).json()["results"][1]["feedback"]["rating"] == "up"
     assert browser.delete(detail(conversation.pk), **token).status_code == 204
     assert not Conversation.objects.filter(pk=conversation.pk).exists()
 
