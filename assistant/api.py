@@ -216,20 +216,7 @@ def answer_json(message: Message) -> dict[str, Any]:
         "route": message.route,
         "llm_called": message.llm_called,
         "cached_from": message.cached_from_id,
-        "citations": [
-            {
-                "marker": c.marker,
-                "document_id": c.document_id,
-                "version_id": c.version_id,
-                "chunk_id": c.chunk_id,
-                "title": c.title,
-                "page": c.page,
-                "heading_path": c.heading_path,
-                "char_start": c.char_start,
-                "char_end": c.char_end,
-            }
-            for c in message.citations.all()
-        ],
+        "citations": citations_json(message),
         "usage": {
             "provider": message.provider,
             "model": message.model_name,
@@ -241,3 +228,22 @@ def answer_json(message: Message) -> dict[str, Any]:
             "fallback_reason": message.fallback_reason,
         },
     }
+
+
+def citations_json(message: Message) -> list[dict[str, Any]]:
+    """An answer's citations (marker, document, version, chunk, place), as the API returns them
+    (the ``Citation`` schema); prefetch ``citations`` when shaping many messages."""
+    return [
+        {
+            "marker": c.marker,
+            "document_id": c.document_id,
+            "version_id": c.version_id,
+            "chunk_id": c.chunk_id,
+            "title": c.title,
+            "page": c.page,
+            "heading_path": c.heading_path,
+            "char_start": c.char_start,
+            "char_end": c.char_end,
+        }
+        for c in message.citations.all()
+    ]

@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from assistant.api import CITATION, answer_json
+from assistant.api import CitationSerializer, answer_json
 from assistant.models import Message
 from config.api_schema import ProblemSerializer
 
@@ -263,7 +263,7 @@ class ChatCompletionSerializer(serializers.Serializer[Any]):
     model = serializers.CharField()
     choices = CompletionChoiceSerializer(many=True)
     usage = UsageSerializer()
-    citations = CITATION
+    citations = CitationSerializer(many=True)
     tessera = TesseraAnswerSerializer()
 
 
