@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
@@ -61,6 +63,12 @@ def _problem_for(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map domain and DRF errors to problem details; anything else stays a 500 (a bug)."""
     if isinstance(exc, ApplicationError):
         return problem(exc.status, exc.code, exc.message)
+    # Django's own 404 and 403 (a view's get_object_or_404, an unknown ?format=) as DRF's, so their
+    # code is "not_found" / "permission_denied" like every other problem.
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
     response = drf_default_handler(exc, context)
     if response is None:
         return None
