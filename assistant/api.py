@@ -71,7 +71,7 @@ class UsageSerializer(serializers.Serializer[Any]):
     )
 
     class Meta:
-        ref_name = "Usage"
+        ref_name = "AnswerUsage"
 
 
 class AnswerSerializer(serializers.Serializer[Any]):

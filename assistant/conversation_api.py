@@ -215,10 +215,13 @@ class FeedbackApi(APIView):
 
     @extend_schema(request=FeedbackIn, responses=FeedbackOut)
     def post(self, request: Request, message_id: int) -> Response:
+        principal = principal_of(request)
+        # Another's (or no) answer is a 404 whatever the body says: its existence is not revealed.
+        conversations.answer_get(principal=principal, message_id=message_id)
         data = FeedbackIn(data=request.data)
         data.is_valid(raise_exception=True)
         given = conversations.feedback_record(
-            principal=principal_of(request),
+            principal=principal,
             message_id=message_id,
             rating=data.validated_data["rating"],
             comment=data.validated_data["comment"],
@@ -323,7 +326,7 @@ class UsageOut(serializers.Serializer[Any]):
     feedback = FeedbackSummaryOut(help_text="Thumbs up and down given or changed in the window.")
 
     class Meta:
-        ref_name = "Usage"
+        ref_name = "TenantUsage"
 
 
 class UsageApi(APIView):

@@ -64,7 +64,7 @@ def feedback_record(*, principal: Principal, message_id: int, rating: str, comme
         else {"user__isnull": True, "api_key_id": principal.api_key_id}
     )
     with transaction.atomic():
-        message = _answer_of(principal, message_id)  # first: another's answer is "not found"
+        message = answer_get(principal=principal, message_id=message_id)  # first: another's is a 404
         _check_feedback(rating, comment)
         feedback, created = Feedback.objects.select_for_update().update_or_create(
             tenant_id=principal.tenant_id,
@@ -97,7 +97,7 @@ def _check_feedback(rating: str, comment: str) -> None:
         )
 
 
-def _answer_of(principal: Principal, message_id: int) -> Message:
+def answer_get(*, principal: Principal, message_id: int) -> Message:
     """An assistant message in one of the principal's own conversations (anything else: 404)."""
     found = Message.objects.filter(
         tenant_id=principal.tenant_id,

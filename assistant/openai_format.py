@@ -233,6 +233,9 @@ class UsageSerializer(serializers.Serializer[Any]):
     completion_tokens = serializers.IntegerField()
     total_tokens = serializers.IntegerField()
 
+    class Meta:
+        ref_name = "CompletionUsage"
+
 
 class TesseraAnswerSerializer(serializers.Serializer[Any]):
     route = serializers.CharField()

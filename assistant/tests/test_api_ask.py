@@ -287,7 +287,8 @@ def test_the_schema_describes_both_media_types_and_the_usage_object(client):
     assert event["required"] == ["event", "data"]
     assert event["properties"]["event"]["enum"] == ["question", "token", "done", "error"]
     components = schema["components"]["schemas"]
-    assert components["Usage"]["type"] == "object" and "prompt_tokens" in components["Usage"]["required"]
+    usage = components["AnswerUsage"]
+    assert usage["type"] == "object" and "prompt_tokens" in usage["required"]
     assert components["Answer"]["properties"]["cached_from"]["nullable"] is True
     assert {"get", "post"} <= set(schema["paths"]["/api/v1/search/"])
     assert components["Passage"]["properties"]["dense_rank"]["nullable"] is True
