@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory
@@ -142,3 +143,32 @@ def test_the_docs_are_served_without_a_cdn(client, name):
     html = response.content.decode()
     assert "drf_spectacular_sidecar" in html
     assert "cdn." not in html and "unpkg" not in html
+
+
+def test_an_unknown_format_is_a_404_problem_not_a_bare_detail(client):
+    _, raw = _key()
+    response = client.get(reverse("api:me") + "?format=xyz", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["code"] == "not_found"
+
+
+def test_the_schema_generates_without_a_warning(tmp_path):
+    # Two serializers with one component name, or a view drf-spectacular cannot read, would publish
+    # a wrong schema (one component silently replacing the other): that is an error here.
+    call_command("spectacular", "--fail-on-warn", "--validate", "--file", str(tmp_path / "schema.yml"))
+
+
+@pytest.mark.parametrize("page_size", ["abc", "0", "101", "-1", "", "1.5"])
+def test_a_page_size_out_of_range_is_a_400(client, page_size):
+    _, raw = _key()
+    response = client.get(f"/api/v1/conversations/?page_size={page_size}", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 400
+    assert "page_size" in response.json()["detail"]
+
+
+def test_pages_are_sized_as_asked(client):
+    _, raw = _key()
+    response = client.get("/api/v1/conversations/?page_size=100", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 200
+    assert response.json()["count"] == 0
