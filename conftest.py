@@ -111,7 +111,14 @@ class WorkerProcess:
 
         visibility = int((extra_env or {}).get("CELERY_VISIBILITY_TIMEOUT", "3600"))
         config = broker_config(broker_url, data_dir, visibility_timeout=visibility)
-        self.client = Celery("tessera-test-client", broker=config.broker_url, backend=config.result_backend)
+        # Not the current app: shared tasks resolve through the current app (thread-local), and a test
+        # that patches one (e.g. `.delay`) must patch the one the live server thread calls too.
+        self.client = Celery(
+            "tessera-test-client",
+            broker=config.broker_url,
+            backend=config.result_backend,
+            set_as_current=False,
+        )
         self.client.conf.update(
             broker_transport_options=config.transport_options,
             task_serializer="json",
