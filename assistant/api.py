@@ -22,6 +22,7 @@ from assistant.api_fields import MAX_ID, JsonBooleanField, JsonIntegerField, Jso
 from assistant.models import Message
 from config.api import AnswerRateThrottle, KeyRateThrottle, principal_of
 from config.errors import ApplicationError
+from config.problems import problem_body
 from governance.access import Principal
 
 logger = logging.getLogger(__name__)
@@ -184,21 +185,10 @@ def _sse(principal: Principal, question: Message) -> Iterator[str]:
             elif event.message is not None:
                 yield _event("done", answer_json(event.message))
     except ApplicationError as exc:
-        yield _event("error", _problem(exc.status, exc.code, exc.message))
+        yield _event("error", problem_body(exc.status, exc.code, exc.message))
     except Exception:  # the stream has begun: end it with a problem, never a dropped connection
         logger.exception("api answer stream failed tenant=%s question=%s", principal.tenant_id, question.pk)
-        yield _event("error", _problem(500, "answer_failed", "Something went wrong while answering."))
-
-
-def _problem(status: int, code: str, detail: str) -> dict[str, Any]:
-    title = code.replace("_", " ")
-    return {
-        "type": f"urn:tessera:error:{code}",
-        "title": title,
-        "status": status,
-        "code": code,
-        "detail": detail,
-    }
+        yield _event("error", problem_body(500, "answer_failed", "Something went wrong while answering."))
 
 
 def _event(name: str, data: dict[str, Any]) -> str:

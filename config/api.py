@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from config.problems import problem_body
 from governance.access import Principal, require_scope
 from governance.models import ApiKey, AuditEvent
 from governance.services import API_KEY_PREFIX
@@ -29,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 # Paths served by the REST API and the OpenAI-compatible endpoints (the schema and its docs excepted).
 API_PREFIXES = ("/api/v1/", "/v1/")
-OPENAI_PREFIX = "/v1/"
 JSON_BODY_MAX_BYTES = 1024 * 1024
 UNSET = object()
 
@@ -109,15 +109,7 @@ class AnswerRateThrottle(KeyRateThrottle):
 
 
 def _problem(request: HttpRequest, status: int, code: str, detail: str) -> JsonResponse:
-    body: dict[str, Any] = {
-        "type": f"urn:tessera:error:{code}",
-        "title": code.replace("_", " "),
-        "status": status,
-        "code": code,
-        "detail": detail,
-    }
-    if request.path.startswith(OPENAI_PREFIX):  # OpenAI's clients show error.message
-        body["error"] = {"message": detail, "type": "invalid_request_error", "code": code}
+    body = problem_body(status, code, detail, path=request.path)
     return JsonResponse(body, status=status, content_type="application/problem+json")
 
 
