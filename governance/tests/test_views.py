@@ -73,7 +73,9 @@ def test_admin_creates_key_sees_secret_once_then_revokes(client, member_of):
     api_key = ApiKey.objects.get(tenant=tenant)
     secret_html = response.content.decode()
     assert f"tsk_{api_key.prefix}_" in secret_html
-    assert f"tsk_{api_key.prefix}_" not in client.get(reverse("governance:api_keys")).content.decode()
+    listing = client.get(reverse("governance:api_keys")).content.decode()
+    assert f"tsk_{api_key.prefix}_" not in listing
+    assert reverse("api-docs") in listing and "/v1</code>" in listing  # where to go next
     assert api_key.scopes == ["ask", "search"]
     response = client.post(reverse("governance:api_key_revoke", args=[api_key.pk]))
     assert response.status_code == 302
