@@ -18,9 +18,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assistant import services
-from assistant.api_fields import MAX_ID, JsonBooleanField, JsonIntegerField, JsonTextField
+from assistant.api_fields import JsonBooleanField, JsonIntegerField, JsonTextField
 from assistant.models import Message
-from config.api import AnswerRateThrottle, KeyRateThrottle, principal_of
+from config.api import MAX_ID, AnswerRateThrottle, KeyRateThrottle, principal_of
 from config.errors import ApplicationError
 from config.problems import problem_body
 from governance.access import Principal

@@ -8,10 +8,6 @@ from typing import Any
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-# Large enough for any id a database hands out, small enough for every database to compare with.
-MAX_ID = 2**63 - 1
-
-
 # Some text that is not all whitespace (Python's idea of it, as the services split on it) and holds
 # no NUL character; in the schema too, so that what it calls valid is what the API accepts.
 NOT_SPACE = r"[^\x00\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"

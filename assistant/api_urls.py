@@ -1,6 +1,6 @@
 """The assistant's REST routes, mounted under /api/v1/ (namespace ``api``)."""
 
-from django.urls import path, register_converter
+from django.urls import path
 
 from assistant.api import AskApi
 from assistant.conversation_api import (
@@ -8,7 +8,6 @@ from assistant.conversation_api import (
     ConversationListApi,
     FeedbackApi,
     MessageListApi,
-    ObjectIdConverter,
     UsageApi,
 )
 from assistant.search_api import SearchApi
@@ -19,7 +18,6 @@ urlpatterns = [
 ]
 
 # Conversations, messages, feedback and usage (assistant/conversation_api.py).
-register_converter(ObjectIdConverter, "object_id")
 urlpatterns += [
     path("conversations/", ConversationListApi.as_view(), name="conversation-list"),
     path("conversations/<object_id:conversation_id>/", ConversationApi.as_view(), name="conversation-detail"),

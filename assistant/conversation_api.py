@@ -19,23 +19,6 @@ from assistant.api import CitationSerializer, citations_json
 from assistant.models import Conversation, Feedback, Message, Rating
 from config.api import principal_of
 
-# Ids are 64-bit; a longer number names no object.
-MAX_ID_DIGITS = 18
-
-
-class ObjectIdConverter:
-    """An object's id in an API path. Any segment matches, so that a malformed id ("abc", "-1", a
-    number too large for the database) reaches the view and is the same 404 problem as a missing
-    object, rather than Django's HTML "not found" page; such a segment becomes 0, which no row has."""
-
-    regex = "[^/]+"
-
-    def to_python(self, value: str) -> int:
-        return int(value) if value.isascii() and value.isdigit() and len(value) <= MAX_ID_DIGITS else 0
-
-    def to_url(self, value: int) -> str:
-        return str(value)
-
 
 def _id_in_path(name: str) -> OpenApiParameter:
     return OpenApiParameter(name, int, OpenApiParameter.PATH)

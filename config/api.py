@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import register_converter
 from rest_framework import permissions
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -32,6 +33,27 @@ logger = logging.getLogger(__name__)
 API_PREFIXES = ("/api/v1/", "/v1/")
 JSON_BODY_MAX_BYTES = 1024 * 1024
 UNSET = object()
+# Large enough for any id a database hands out, small enough for every database to compare with.
+MAX_ID = 2**63 - 1
+
+
+class ObjectIdConverter:
+    """An object's id in an API path (``<object_id:name>``). Any segment matches, so that a malformed
+    id ("abc", "-1", a number too large for the database) reaches the view and is the same 404
+    problem as a missing object; such a segment becomes 0, which no row has."""
+
+    regex = "[^/]+"
+
+    def to_python(self, value: str) -> int:
+        digits = value.isascii() and value.isdigit() and len(value) <= len(str(MAX_ID))
+        return int(value) if digits and int(value) <= MAX_ID else 0
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+# Registered here, once: every app's api_urls imports its views, which import this module.
+register_converter(ObjectIdConverter, "object_id")
 
 
 def principal_of(request: Request) -> Principal:

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import principal_of
+from config.api import MAX_ID, principal_of
 from config.api_errors import problem
 from config.api_schema import ProblemSerializer
 from config.errors import ApplicationError
@@ -44,7 +44,7 @@ from ingest.uploads import upload_access_groups, upload_file, upload_read
 
 DOCUMENT_ID = OpenApiParameter(
     "document_id",
-    {"type": "integer", "minimum": 1, "maximum": selectors.MAX_ID},
+    {"type": "integer", "minimum": 1, "maximum": MAX_ID},
     OpenApiParameter.PATH,
     description="The document's id.",
 )

@@ -12,10 +12,10 @@ from typing import Any
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from config.api import MAX_ID
 from config.api_schema import ProblemSerializer
 from ingest.forms import STATUS_FILTERS
 from ingest.models import Document, DocumentVersion, VersionStatus
-from ingest.selectors import MAX_ID
 from ingest.uploads import UploadOutcome
 
 

@@ -10,10 +10,12 @@ from ingest.api import (
     DocumentVersionApi,
 )
 
+DOCUMENT = "documents/<object_id:document_id>/"
+
 urlpatterns = [
     path("documents/", DocumentListApi.as_view(), name="documents"),
-    path("documents/<int:document_id>/", DocumentDetailApi.as_view(), name="documents_detail"),
-    path("documents/<int:document_id>/versions/", DocumentVersionApi.as_view(), name="documents_versions"),
-    path("documents/<int:document_id>/file/", DocumentFileApi.as_view(), name="documents_file"),
-    path("documents/<int:document_id>/reindex/", DocumentReindexApi.as_view(), name="documents_reindex"),
+    path(DOCUMENT, DocumentDetailApi.as_view(), name="documents_detail"),
+    path(DOCUMENT + "versions/", DocumentVersionApi.as_view(), name="documents_versions"),
+    path(DOCUMENT + "file/", DocumentFileApi.as_view(), name="documents_file"),
+    path(DOCUMENT + "reindex/", DocumentReindexApi.as_view(), name="documents_reindex"),
 ]

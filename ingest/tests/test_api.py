@@ -384,15 +384,22 @@ def test_every_call_is_audited_with_its_route_and_status(api):
     calls = AuditEvent.objects.filter(tenant=api.tenant, action="api.call").order_by("pk")
     assert [event.extra for event in calls] == [
         {"method": "POST", "route": "/api/v1/documents/", "status": 201},
-        {"method": "GET", "route": "/api/v1/documents/<int:document_id>/", "status": 200},
-        {"method": "GET", "route": "/api/v1/documents/<int:document_id>/", "status": 404},
+        {"method": "GET", "route": "/api/v1/documents/<object_id:document_id>/", "status": 200},
+        {"method": "GET", "route": "/api/v1/documents/<object_id:document_id>/", "status": 404},
     ]
     assert all(event.actor_api_key_id == api.api_key.pk for event in calls)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/documents/abc/", "/api/v1/documents/-1/reindex/"])
-def test_an_id_that_is_not_a_number_is_a_404_problem(api, path):
-    response = api.get(path)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/documents/abc/"),
+        ("post", "/api/v1/documents/-1/reindex/"),
+        ("get", f"/api/v1/documents/{'9' * 5000}/"),
+    ],
+)
+def test_an_id_that_is_not_a_number_is_a_404_problem(api, method, path):
+    response = getattr(api, method)(path)
     assert response.status_code == 404
     assert response["Content-Type"].startswith(PROBLEM) and response.json()["code"] == "not_found"
 
