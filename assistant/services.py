@@ -45,6 +45,11 @@ OVERRULED_BY_THE_DOCUMENTS = frozenset({"out_of_scope", "smalltalk", "abuse"})
 # (a question it mistook for one). Out of scope is different: "Who won the Super Bowl?" is out of
 # scope with full confidence, and answerable all the same for a sports league.
 SURE_OF_SMALLTALK = 0.9
+# A search replies with passages instead of an answer, so a question taken for a search loses its
+# answer, while a search taken for a question still gets the passages (cited under an answer). The
+# costs are not alike: a message is a search only when the router is fairly sure of it; otherwise it
+# is answered as a question (which may still abstain without an LLM call).
+SURE_OF_SEARCH = 0.6
 
 logger = logging.getLogger(__name__)
 
@@ -223,6 +228,9 @@ def _route(tenant_id: int, text: str, timings: dict[str, float]) -> RouteChoice:
         logger.exception("intent routing failed tenant=%s: answering as a question", tenant_id)
         label, confidence = "question", 1.0
     timings["route"] = ms_since(started)
+    if label == "search" and confidence < SURE_OF_SEARCH:
+        logger.info("search route unsure p=%.3f: answered as a question", confidence)
+        return RouteChoice("question", routed_from="search", confidence=confidence)
     return route_choice(tenant_id, label, confidence)
 
 

@@ -72,6 +72,28 @@ def test_a_search_lists_passages_with_citations_and_no_llm(principal, use_router
     assert citation.marker == 1 and citation.title == "Employee handbook"
 
 
+def test_a_search_the_router_is_unsure_of_is_answered_as_a_question(principal, use_router, use_llm):
+    """A question taken for a search would lose its answer; a search taken for a question still
+    shows its passages: below SURE_OF_SEARCH the message is answered, and the ledger keeps the
+    router's own label."""
+    from retrieval.intent import FakeIntentRouter
+
+    use_router(FakeIntentRouter(confidence=services.SURE_OF_SEARCH - 0.07))
+    use_llm(scripted("Sixteen weeks [1]. Employees get sixteen weeks of paid parental leave [1]."))
+    message = _answer(principal, "sorry, again: find how long paid parental leave is")
+    assert (message.route, message.kind, message.llm_called) == ("question", AnswerKind.ANSWERED, True)
+    event = AuditEvent.objects.get(tenant=principal.tenant, action="question.answered")
+    assert event.extra["routed_from"] == "search"
+
+
+def test_a_search_the_router_is_sure_of_stays_a_search(principal, use_router, llm):
+    from retrieval.intent import FakeIntentRouter
+
+    use_router(FakeIntentRouter(confidence=services.SURE_OF_SEARCH))
+    message = _answer(principal, "Find the parental leave policy")
+    assert (message.route, message.llm_called) == ("search", False)
+
+
 def test_a_search_that_finds_nothing_says_so(use_router, llm):
     use_router()
     empty = principal_for_membership(MembershipFactory(tenant=TenantFactory(), role=Role.MEMBER))
