@@ -23,7 +23,7 @@ from django.db.models import F
 from governance.access import Principal, chunks_visible_to
 from ingest.engines import get_retriever, index_store
 from ingest.models import Chunk, DocumentVersion, VersionStatus
-from retrieval.answerability import RetrievalSignals, content_terms, sentence_terms
+from retrieval.answerability import RetrievalSignals, content_terms, misspelt_terms_matched, sentence_terms
 from retrieval.bm25 import Bm25Index
 from retrieval.hybrid import ChunkHit, GroupHit, Retrieval
 from retrieval.late_interaction import LateInteractionReranker, TokenVectors, unpack_tokens
@@ -178,12 +178,20 @@ def _signals(
     dense = [h.dense_score for h in retrieval.hits.values() if h.dense_score is not None]
     terms = content_terms(retrieval.query, bm25.tokenizer)
     texts = [d.passages[0].text for d in documents[:SIGNAL_DOCUMENTS] if d.passages]
+    passage_terms = tuple(frozenset(bm25.tokenizer(text)) for text in texts)
+    max_idf = float(bm25.idf([""])[0])  # a term in no document has the largest idf
+    term_idf = misspelt_terms_matched(
+        tuple(zip(terms, bm25.idf(terms).tolist(), strict=True)),
+        unknown_idf=max_idf,
+        candidates=frozenset().union(*passage_terms),
+        idf=lambda found: bm25.idf(found).tolist(),
+    )
     return RetrievalSignals(
         dense_best=max(dense, default=0.0),
         token_maxima=_token_maxima(principal, groups[0], retrieval.tokens, tokens),
-        term_idf=tuple(zip(terms, bm25.idf(terms).tolist(), strict=True)),
-        max_idf=float(bm25.idf([""])[0]),  # a term in no document has the largest idf
-        passage_terms=tuple(frozenset(bm25.tokenizer(text)) for text in texts),
+        term_idf=term_idf,
+        max_idf=max_idf,
+        passage_terms=passage_terms,
         fused_scores=tuple(g.score for g in groups[:SIGNAL_DOCUMENTS]),
         sentence_terms=sentence_terms(texts, bm25.tokenizer),
     )

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -95,6 +96,68 @@ def content_terms(question: str, tokenize: Callable[[str], list[str]]) -> list[s
     """The question's distinct index terms without its question words (``tokenize`` is BM25's)."""
     words = " ".join(w for w in question.lower().split() if w.strip("?,.!;:'\"()") not in QUESTION_WORDS)
     return list(dict.fromkeys(tokenize(words)))
+
+
+def misspelt_terms_matched(
+    term_idf: Sequence[tuple[str, float]],
+    *,
+    unknown_idf: float,
+    candidates: Iterable[str],
+    idf: Callable[[list[str]], Sequence[float]],
+) -> tuple[tuple[str, float], ...]:
+    """``term_idf`` with each term that no document holds (its idf is ``unknown_idf``) replaced by
+    the closest of ``candidates`` (the top passages' terms) within a small edit distance, and that
+    term's own idf: a misspelt name ("Ghandi") would otherwise count as the rarest term of all and
+    missing from every passage, and make a question its documents answer look unanswerable. A word
+    the index does not hold and no passage spells nearly alike stays as it is."""
+    unknown = [term for term, weight in term_idf if weight >= unknown_idf - 1e-9]
+    if not unknown:
+        return tuple(term_idf)
+    pool = sorted(set(candidates))
+    matched = {term: near for term in unknown if (near := _nearest_spelling(term, pool)) is not None}
+    if not matched:
+        return tuple(term_idf)
+    weights = dict(zip(matched.values(), idf(list(matched.values())), strict=True))
+    return tuple((matched[t], float(weights[matched[t]])) if t in matched else (t, w) for t, w in term_idf)
+
+
+def _nearest_spelling(term: str, pool: Sequence[str]) -> str | None:
+    """The term of ``pool`` closest to ``term`` by optimal string alignment (a swap of two
+    neighbouring letters is one edit), allowing 1 edit for words of 4-5 letters and 2 from 6, with
+    the same first letter; None when there is none (or ``term`` is shorter than 4 letters)."""
+    if len(term) < 4 or not term.isalpha():
+        return None
+    allowed = 1 if len(term) < 6 else 2
+    best: tuple[int, int, str] | None = None
+    for other in pool:
+        if other[:1] != term[:1] or abs(len(other) - len(term)) > allowed or not other.isalpha():
+            continue
+        distance = _osa_distance(term, other, allowed)
+        if distance > allowed:
+            continue
+        # ties: the spelling with more letters in common (letters moved rather than changed)
+        key = (distance, -sum((Counter(term) & Counter(other)).values()), other)
+        if best is None or key < best:
+            best = key
+    return best[2] if best else None
+
+
+def _osa_distance(a: str, b: str, limit: int) -> int:
+    """Optimal string alignment distance between ``a`` and ``b`` (``limit + 1`` once it exceeds
+    ``limit``)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            cost = ca != cb
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        previous2, previous = previous, current
+    return previous[-1]
 
 
 def sentence_terms(texts: Iterable[str], tokenize: Callable[[str], list[str]]) -> tuple[frozenset[str], ...]:

@@ -18,6 +18,7 @@ from retrieval.answerability import (
     features,
     fit_logistic,
     idf_coverage,
+    misspelt_terms_matched,
     model_fit,
     sentence_terms,
     threshold_for,
@@ -102,6 +103,33 @@ def test_bm25_idf_matches_scoring_and_unknown_terms_get_the_largest():
     assert idf == pytest.approx(np.log1p((n - np.array([3, 1, 0]) + 0.5) / (np.array([3, 1, 0]) + 0.5)))
     index.remove([1])  # the only document with "parent": it now has the largest idf
     assert index.idf(["parent"])[0] == pytest.approx(index.idf([""])[0])
+
+
+def test_a_misspelt_term_the_index_lacks_is_matched_to_a_passage_spelling():
+    index = Bm25Index()
+    index.add([1, 2, 3], ["Gandhi's work was called Satyagraha", "Ghana gained independence", "the hotel"])
+    tokenize = index.tokenizer
+    unknown = float(index.idf([""])[0])
+    terms = content_terms("What was Ghandi's work called? And the motel?", tokenize)
+    term_idf = tuple(zip(terms, index.idf(terms).tolist(), strict=True))
+    passages = frozenset(tokenize("Gandhi's work was called Satyagraha. Ghana gained independence. hotel"))
+    matched = misspelt_terms_matched(
+        term_idf, unknown_idf=unknown, candidates=passages, idf=lambda t: index.idf(t).tolist()
+    )
+    by_term = dict(matched)
+    # "ghandi": letters moved, so "gandhi" (2 edits) beats "ghana" (2 edits, a letter changed)
+    assert "ghandi" not in by_term and by_term["gandhi"] == pytest.approx(index.idf(["gandhi"])[0])
+    assert by_term["work"] == dict(term_idf)["work"]  # a term the index holds is left alone
+    assert "motel" in by_term  # a different first letter is another word, not a misspelling
+    assert idf_coverage(matched, [passages])[0] > idf_coverage(term_idf, [passages])[0]
+
+
+def test_short_or_far_unknown_terms_are_left_as_they_are():
+    term_idf = (("cat", 9.0), ("zorblax", 9.0), ("leav", 1.0))
+    same = misspelt_terms_matched(
+        term_idf, unknown_idf=9.0, candidates={"cap", "zebra", "leav"}, idf=lambda t: [1.0] * len(t)
+    )
+    assert same == term_idf
 
 
 def _synthetic(rng, n=400):
