@@ -11,8 +11,10 @@ within the same tenant, which also drops ids an index still holds for a chunk de
 
 from __future__ import annotations
 
+import functools
+import re
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,10 +23,11 @@ from django.conf import settings
 from django.db.models import F
 
 from governance.access import Principal, chunks_visible_to
-from ingest.engines import get_retriever, index_store
+from ingest.engines import get_embedder, get_retriever, index_store
 from ingest.models import Chunk, DocumentVersion, VersionStatus
 from retrieval.answerability import RetrievalSignals, content_terms, misspelt_terms_matched, sentence_terms
 from retrieval.bm25 import Bm25Index
+from retrieval.embedding import WordPieceTokenizer
 from retrieval.hybrid import ChunkHit, GroupHit, Retrieval
 from retrieval.late_interaction import LateInteractionReranker, TokenVectors, unpack_tokens
 from retrieval.vector_index import VectorIndex
@@ -185,6 +188,7 @@ def _signals(
         unknown_idf=max_idf,
         candidates=frozenset().union(*passage_terms),
         idf=lambda found: bm25.idf(found).tolist(),
+        real_words=_dictionary_terms(retrieval.query, bm25.tokenizer),
     )
     return RetrievalSignals(
         dense_best=max(dense, default=0.0),
@@ -195,6 +199,26 @@ def _signals(
         fused_scores=tuple(g.score for g in groups[:SIGNAL_DOCUMENTS]),
         sentence_terms=sentence_terms(texts, bm25.tokenizer),
     )
+
+
+def _dictionary_terms(query: str, tokenize: Callable[[str], list[str]]) -> frozenset[str]:
+    """The index terms of the query's words that the embedder's word-piece vocabulary holds whole:
+    real words (or well-known names), never taken for misspellings."""
+    whole = _whole_words()
+    return frozenset(
+        term for word in re.findall(r"[^\W\d_]+", query.lower()) if word in whole for term in tokenize(word)
+    )
+
+
+def _whole_words() -> frozenset[str]:
+    """The whole words of the embedder's word-piece vocabulary (empty without one: a fake)."""
+    tokenizer = getattr(get_embedder(), "tokenizer", None)
+    return _vocabulary_words(tokenizer) if tokenizer is not None else frozenset()
+
+
+@functools.cache
+def _vocabulary_words(tokenizer: WordPieceTokenizer) -> frozenset[str]:
+    return frozenset(w for w in tokenizer.vocabulary() if w.isalpha() and len(w) > 1)
 
 
 def _token_maxima(

@@ -31,7 +31,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -104,13 +104,16 @@ def misspelt_terms_matched(
     unknown_idf: float,
     candidates: Iterable[str],
     idf: Callable[[list[str]], Sequence[float]],
+    real_words: Collection[str] = (),
 ) -> tuple[tuple[str, float], ...]:
     """``term_idf`` with each term that no document holds (its idf is ``unknown_idf``) replaced by
     the closest of ``candidates`` (the top passages' terms) within a small edit distance, and that
     term's own idf: a misspelt name ("Ghandi") would otherwise count as the rarest term of all and
     missing from every passage, and make a question its documents answer look unanswerable. A word
-    the index does not hold and no passage spells nearly alike stays as it is."""
-    unknown = [term for term, weight in term_idf if weight >= unknown_idf - 1e-9]
+    the index does not hold and no passage spells nearly alike stays as it is, and so does a term in
+    ``real_words`` (the terms of words a dictionary knows: "surrender" is no misspelling of
+    "surround", only a word these documents do not use)."""
+    unknown = [term for term, weight in term_idf if weight >= unknown_idf - 1e-9 and term not in real_words]
     if not unknown:
         return tuple(term_idf)
     pool = sorted(set(candidates))

@@ -94,3 +94,17 @@ def test_rerank_reorders_the_fused_top_with_the_stored_token_vectors(monkeypatch
     Chunk.objects.filter(pk=Chunk.objects.filter(tenant=tenant).first().pk).update(token_vectors=None)
     search(principal=principal, query="receipts reimbursed meals", k=5)
     assert len(seen) == 1  # a chunk without token vectors (indexed before them): fused order kept
+
+
+def test_words_the_embedders_vocabulary_holds_whole_are_never_misspellings(monkeypatch):
+    from assistant import search as search_module
+    from retrieval.bm25_tokenizer import Bm25Tokenizer
+    from retrieval.embedding import load_tokenizer
+
+    whole = search_module._vocabulary_words(load_tokenizer(None, 256))
+    assert {"surrender", "gandhi", "sing"} <= whole and not {"ghandi", "##ing", "a"} & whole
+    monkeypatch.setattr(search_module, "_whole_words", lambda: whole)
+    terms = search_module._dictionary_terms(
+        "Who did Ghandi's followers surrender to in 1931?", Bm25Tokenizer()
+    )
+    assert "surrend" in terms and "ghandi" not in terms and "1931" not in terms

@@ -122,6 +122,15 @@ def test_a_misspelt_term_the_index_lacks_is_matched_to_a_passage_spelling():
     assert by_term["work"] == dict(term_idf)["work"]  # a term the index holds is left alone
     assert "motel" in by_term  # a different first letter is another word, not a misspelling
     assert idf_coverage(matched, [passages])[0] > idf_coverage(term_idf, [passages])[0]
+    # a word the dictionary knows is only a word these documents do not use
+    kept = misspelt_terms_matched(
+        term_idf,
+        unknown_idf=unknown,
+        candidates=passages,
+        idf=lambda t: index.idf(t).tolist(),
+        real_words={"ghandi"},
+    )
+    assert kept == term_idf
 
 
 def test_short_or_far_unknown_terms_are_left_as_they_are():
