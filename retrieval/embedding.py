@@ -249,7 +249,14 @@ class OnnxEmbedder:
         options = self.session_options()  # first: it says clearly when onnxruntime is missing
         import onnxruntime as ort
 
-        return ort.InferenceSession(str(self.onnx_path()), options, providers=["CPUExecutionProvider"])
+        from retrieval.onnx_export import session_disabled_optimizers
+
+        return ort.InferenceSession(
+            str(self.onnx_path()),
+            options,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=session_disabled_optimizers(self.variant),
+        )
 
     def _run(self, ids: Sequence[Sequence[int]]) -> Vectors:
         input_ids, mask = pad_batch(ids)

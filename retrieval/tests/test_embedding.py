@@ -22,6 +22,7 @@ from retrieval.embedding import (
     load_embedder,
     packaged_model_dir,
 )
+from retrieval.onnx_export import session_disabled_optimizers
 
 SENTENCES = [
     "How many vacation days do new employees get?",
@@ -118,6 +119,35 @@ def test_onnx_fp32_matches_sentence_transformers(tmp_path: Path) -> None:
     assert np.min(np.sum(fp32 * baseline, axis=1)) >= 0.9999
     alone = OnnxEmbedder(variant="fp32", cache_dir=tmp_path).embed_query(SENTENCES[3])
     assert float(alone @ fp32[3]) == pytest.approx(1.0, abs=1e-5)  # padding in a batch changes nothing
+
+
+def test_only_the_unfused_layer_norm_recipe_turns_off_ort_skip_layer_norm_fusion() -> None:
+    assert session_disabled_optimizers("int8-addln") == ["SkipLayerNormFusion"]
+    assert session_disabled_optimizers("int8") == []
+    assert session_disabled_optimizers("fp32") == []
+
+
+@pytest.mark.slow
+def test_int8_addln_runs_add_and_layer_norm_unfused_and_agrees(tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    embedder = OnnxEmbedder(variant="int8-addln", cache_dir=tmp_path)
+    options = embedder.session_options()
+    options.optimized_model_filepath = str(tmp_path / "as-run.onnx")
+    ort.InferenceSession(
+        str(embedder.onnx_path()),
+        options,
+        providers=["CPUExecutionProvider"],
+        disabled_optimizers=session_disabled_optimizers("int8-addln"),
+    )
+    as_run = [node.op_type for node in onnx.load(str(tmp_path / "as-run.onnx")).graph.node]
+    assert "SkipLayerNormalization" not in as_run  # ONNX Runtime did not fuse them back
+    assert as_run.count("LayerNormalization") == 12  # two per layer, six layers
+    vectors = embedder.embed_documents(SENTENCES, batch_size=2)
+    assert_unit_rows(vectors)
+    baseline = SentenceTransformerEmbedder().embed_documents(SENTENCES)
+    assert np.min(np.sum(vectors * baseline, axis=1)) >= 0.98
 
 
 @pytest.mark.slow
