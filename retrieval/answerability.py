@@ -121,7 +121,8 @@ def misspelt_terms_matched(
     if not matched:
         return tuple(term_idf)
     weights = dict(zip(matched.values(), idf(list(matched.values())), strict=True))
-    return tuple((matched[t], float(weights[matched[t]])) if t in matched else (t, w) for t, w in term_idf)
+    corrected = {matched.get(t, t): (float(weights[matched[t]]) if t in matched else w) for t, w in term_idf}
+    return tuple(corrected.items())  # a term and its misspelling, both asked, count once
 
 
 def _nearest_spelling(term: str, pool: Sequence[str]) -> str | None:

@@ -133,6 +133,16 @@ def test_a_misspelt_term_the_index_lacks_is_matched_to_a_passage_spelling():
     assert kept == term_idf
 
 
+def test_a_term_asked_both_misspelt_and_right_counts_once():
+    matched = misspelt_terms_matched(
+        (("ghandi", 9.0), ("gandhi", 4.0), ("work", 2.0)),
+        unknown_idf=9.0,
+        candidates={"gandhi", "work"},
+        idf=lambda t: [4.0] * len(t),
+    )
+    assert matched == (("gandhi", 4.0), ("work", 2.0))
+
+
 def test_short_or_far_unknown_terms_are_left_as_they_are():
     term_idf = (("cat", 9.0), ("zorblax", 9.0), ("leav", 1.0))
     same = misspelt_terms_matched(
