@@ -37,7 +37,8 @@ class RouteChoice:
     route: str
     reply: str = ""
     access_group_id: int | None = None
-    routed_from: str = ""  # the router's own label, when the documents overruled it
+    # the router's own label, when the documents overruled it or it was unsure of a search
+    routed_from: str = ""
     confidence: float = 1.0  # the router's probability for its label (1.0: no router decided)
 
 
