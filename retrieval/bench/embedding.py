@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.embedding import (
+    BATCH_TOKENS,
     OnnxEmbedder,
     SentenceTransformerEmbedder,
     Vectors,
@@ -113,6 +114,9 @@ def build_variants(names: Sequence[str], cache_dir: Path, batch_size: int) -> di
         elif name.endswith("-intraop"):  # one batch at a time, each operator split across the cores
             variant = name.removeprefix("onnx-").removesuffix("-intraop")
             embedder = OnnxEmbedder(variant=variant, cache_dir=cache_dir, parallel_batches=False)
+        elif name.endswith("-count-batches"):  # batches of --batch-size texts, however long they are
+            variant = name.removeprefix("onnx-").removesuffix("-count-batches")
+            embedder = OnnxEmbedder(variant=variant, cache_dir=cache_dir, batch_tokens=None)
         elif name.startswith("onnx-"):
             embedder = OnnxEmbedder(variant=name.removeprefix("onnx-"), cache_dir=cache_dir)
         else:
@@ -181,6 +185,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "mean_tokens_per_doc": round(tokens / len(texts), 1),
         "rounds": args.rounds,
         "batch_size": args.batch_size,
+        "onnx_batch_tokens": BATCH_TOKENS,
         "machine": machine(),
         "results": [asdict(r) for r in results],
     }

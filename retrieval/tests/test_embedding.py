@@ -20,6 +20,7 @@ from retrieval.embedding import (
     SentenceTransformerEmbedder,
     WordPieceTokenizer,
     embed_in_length_order,
+    length_batches,
     load_embedder,
     packaged_model_dir,
 )
@@ -74,6 +75,29 @@ def test_length_sorted_batching_restores_the_original_order() -> None:
     np.testing.assert_array_equal(out[:, 0], np.arange(len(lengths)))
     np.testing.assert_array_equal(out[:, 1], lengths)
     assert seen == [[1, 2, 3], [3, 5, 7], [8, 9]]
+
+
+def test_a_token_budget_caps_each_batchs_padded_positions() -> None:
+    lengths = [256, 40, 30, 120, 256, 60, 50, 20]
+
+    def batches(budget: int | None, size: int = 32) -> list[list[int]]:
+        return [[lengths[i] for i in batch] for batch in length_batches(lengths, size, budget)]
+
+    assert batches(None) == [[20, 30, 40, 50, 60, 120, 256, 256]]
+    # items x the batch's longest item <= 256; a long item goes alone, never dropped
+    assert batches(256) == [[20, 30, 40, 50], [60, 120], [256], [256]]
+    assert batches(512) == [[20, 30, 40, 50, 60], [120, 256], [256]]
+    assert batches(512, size=3) == [[20, 30, 40], [50, 60, 120], [256, 256]]
+    assert batches(10) == [[n] for n in sorted(lengths)]  # a budget below one item: one item a batch
+    assert length_batches([], 32, 256) == []
+    with pytest.raises(ValueError, match="batch_size"):
+        length_batches(lengths, 0, 256)
+
+    def embed_batch(batch: npt.NDArray[np.intp]) -> npt.NDArray[np.float32]:
+        return np.array([[float(i)] for i in batch], dtype=np.float32)
+
+    out = embed_in_length_order(lengths, 32, embed_batch, 1, max_batch_tokens=256)
+    np.testing.assert_array_equal(out[:, 0], np.arange(len(lengths)))  # the original order
 
 
 def test_count_tokens_uses_the_models_word_pieces(tokenizer: WordPieceTokenizer) -> None:
