@@ -27,7 +27,7 @@ _retriever: HybridRetriever | None = None
 
 
 def get_embedder() -> Embedder:
-    """The process's embedder (``TESSERA_EMBEDDER``: auto, onnx, torch or fake)."""
+    """The process's embedder (``TESSERA_EMBEDDER``: a kind of ``retrieval.embedding.load_embedder``)."""
     global _embedder
     if _embedder is None:
         with _lock:
