@@ -123,6 +123,17 @@ def test_load_embedder_kinds() -> None:
 
 
 @pytest.mark.slow
+def test_a_long_texts_int8_vector_does_not_depend_on_its_batch_mates(onnx_embedder: OnnxEmbedder) -> None:
+    # More than half the 256-position budget: alone in its batch, so int8's per-batch activation
+    # scale is its own whatever else is embedded with it.
+    long_text = " ".join(SENTENCES * 6)
+    assert onnx_embedder.batch_tokens == 256 and onnx_embedder.tokenizer.count(long_text) > 128
+    alone = onnx_embedder.embed_documents([long_text])
+    with_others = onnx_embedder.embed_documents([*SENTENCES, long_text, long_text[:300]])
+    np.testing.assert_array_equal(with_others[len(SENTENCES)], alone[0])
+
+
+@pytest.mark.slow
 def test_onnx_and_sentence_transformers_agree(onnx_embedder: OnnxEmbedder) -> None:
     baseline = SentenceTransformerEmbedder().embed_documents(SENTENCES)
     fast = onnx_embedder.embed_documents(SENTENCES, batch_size=2)
