@@ -111,7 +111,10 @@ class OnnxLexicalFeatures:
         return np.hstack([normalize_rows(pooled), normalize_rows(mean)])
 
     def features(self, texts: Sequence[str], batch_size: int = 64) -> Vectors:
-        """One row per text, in order; texts are batched by length as the embedder batches them."""
+        """One row per text, in order; texts are batched by length, ``batch_size`` a batch.
+
+        Not under the embedder's padded-position budget: int8 features move with their batch-mates,
+        and the router's threshold rule was measured on batches of 64 (docs/benchmarks.md)."""
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
         ids = self.embedder.tokenizer.encode(texts)
