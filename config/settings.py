@@ -242,6 +242,8 @@ TESSERA = {
     "EMBEDDER": env.str("TESSERA_EMBEDDER", default="auto"),
     # Models Tessera builds itself (the int8 ONNX export of the embedder), built once and reused.
     "MODELS_DIR": env.str("TESSERA_MODELS_DIR", default=str(DATA_DIR / "models")),
+    # Ingestion hands the embedder 8 x this many chunks per call (a bound on memory); the ONNX embedder
+    # cuts its own batches inside a call by a token budget (``retrieval.embedding.BATCH_TOKENS``).
     "EMBED_BATCH_SIZE": env.int("TESSERA_EMBED_BATCH_SIZE", default=32),
     "CHUNK_TARGET_TOKENS": env.int("TESSERA_CHUNK_TARGET_TOKENS", default=200),
     "CHUNK_OVERLAP_TOKENS": env.int("TESSERA_CHUNK_OVERLAP_TOKENS", default=32),
