@@ -199,12 +199,20 @@ def _answer_span(words: list[str], rng: random.Random) -> tuple[int, str] | None
     return None
 
 
-def dataset_build(target: Path, *, base_dir: Path, questions: int, seed: int = 13) -> dict[str, int]:
-    """Write the corpus and pseudo-questions as a BEIR folder under ``target``; their counts."""
-    rng = random.Random(seed)
+def corpus_paragraphs(base_dir: Path, *, seed: int = 13) -> list[Paragraph]:
+    """The corpus's paragraphs (each text once), in the seeded order the questions are made in."""
     found = [*stdlib_paragraphs(), *reference_paragraphs(), *repo_paragraphs(base_dir)]
     paragraphs = list({p.text: p for p in found}.values())
-    rng.shuffle(paragraphs)
+    random.Random(seed).shuffle(paragraphs)
+    return paragraphs
+
+
+def pseudo_questions(
+    paragraphs: Sequence[Paragraph], *, questions: int, seed: int = 13
+) -> list[PseudoQuestion]:
+    """Up to ``questions`` pseudo-questions, one per paragraph, in the order of ``paragraphs``."""
+    rng = random.Random(seed)
+    rng.shuffle(list(paragraphs))  # the state the corpus's shuffle leaves (it depends on the length only)
     vocabulary = sorted(
         {w.lower() for p in paragraphs for w in p.text.split() if len(w) >= 5 and w.isalpha()}
     )
@@ -215,6 +223,31 @@ def dataset_build(target: Path, *, base_dir: Path, questions: int, seed: int = 1
         question = pseudo_question(paragraph, rng, vocabulary)
         if question is not None:
             made.append(question)
+    return made
+
+
+def pseudo_question_paragraphs(
+    paragraphs: Sequence[Paragraph], *, questions: int, seed: int = 13
+) -> set[str]:
+    """The ids of the paragraphs the pseudo-questions are asked of."""
+    return {q.paragraph_id for q in pseudo_questions(paragraphs, questions=questions, seed=seed)}
+
+
+def dataset_build(
+    target: Path,
+    *,
+    base_dir: Path,
+    questions: int,
+    seed: int = 13,
+    written: Sequence[PseudoQuestion] = (),
+) -> dict[str, int]:
+    """Write the corpus and pseudo-questions (and the ``written`` questions whose paragraphs the
+    corpus holds) as a BEIR folder under ``target``; their counts."""
+    paragraphs = corpus_paragraphs(base_dir, seed=seed)
+    made = pseudo_questions(paragraphs, questions=questions, seed=seed)
+    known = {p.id for p in paragraphs}
+    kept = [q for q in written if q.paragraph_id in known]
+    made = [*made, *kept]
     target.mkdir(parents=True, exist_ok=True)
     _write_jsonl(
         target / "corpus.jsonl", [{"_id": p.id, "title": p.title, "text": p.text} for p in paragraphs]
@@ -224,7 +257,7 @@ def dataset_build(target: Path, *, base_dir: Path, questions: int, seed: int = 1
     _write_jsonl(target / "answers.jsonl", answers)
     qrels = "".join(f"{q.id}\t{q.paragraph_id}\t1\n" for q in made)
     (target / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
-    return {"paragraphs": len(paragraphs), "questions": len(made)}
+    return {"paragraphs": len(paragraphs), "questions": len(made) - len(kept), "written_questions": len(kept)}
 
 
 def _write_jsonl(path: Path, rows: Sequence[Mapping[str, object]]) -> None:

@@ -195,8 +195,14 @@ def answerability_report(runs: AnswerabilityRuns) -> dict[str, Any]:
 
 
 def features_write(runs: AnswerabilityRuns, path: Path) -> None:
-    """One JSON line per case: its question, whether the gold was present, its features."""
+    """One JSON line per case: its question, whether the gold was present in the index and among
+    the documents found, its features."""
     with path.open("w", encoding="utf-8") as handle:
         for case in runs.cases:
-            row = {"_id": case.id, "gold_present": case.gold_present, "features": case.features}
+            row = {
+                "_id": case.id,
+                "gold_present": case.gold_present,
+                "gold_found": case.gold_top,
+                "features": case.features,
+            }
             handle.write(json.dumps(row) + "\n")
