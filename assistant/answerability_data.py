@@ -142,13 +142,18 @@ def _prose(text: str) -> Iterator[str]:
             yield prose
 
 
+def question_sentences(paragraph: Paragraph) -> list[str]:
+    """The paragraph's sentences a question can be asked of (8 to 40 words), in order."""
+    return [s for s in _SENTENCE.split(paragraph.text) if 8 <= len(s.split()) <= 40]
+
+
 def pseudo_question(
     paragraph: Paragraph, rng: random.Random, vocabulary: Sequence[str] = ()
 ) -> PseudoQuestion | None:
     """A question whose answer is a span of one sentence of ``paragraph`` (None if no sentence fits):
     the wh-word its answer's kind asks for, then the words around the answer (a clause more often
     than the whole sentence, as people ask), some dropped and some replaced."""
-    sentences = [s for s in _SENTENCE.split(paragraph.text) if 8 <= len(s.split()) <= 40]
+    sentences = question_sentences(paragraph)
     rng.shuffle(sentences)
     for sentence in sentences:
         words = _WORD.findall(sentence.rstrip(".!?"))

@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from assistant.answerability_data import Paragraph
+from assistant.answerability_data import Paragraph, question_sentences
 
 QUESTIONS_FILE = Path(__file__).resolve().parent / "answerability_questions.jsonl"
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
+WRITTEN_PREFIX = "llm:"  # the ids of the written questions: ``llm:`` and their paragraph's id
 _WORDS = re.compile(r"[a-z0-9]+")
 # Short, common words that say nothing of where an answer came from.
 # fmt: off
@@ -68,16 +68,11 @@ class WrittenQuestion:
 Complete = Callable[[str, str, int, float], str]  # (system, user, seed, temperature) -> reply
 
 
-def candidate_sentences(paragraph: Paragraph) -> list[str]:
-    """The paragraph's sentences a question can be asked of (8 to 40 words)."""
-    return [s for s in _SENTENCE.split(paragraph.text) if 8 <= len(s.split()) <= 40]
-
-
 def write_question(
     paragraph: Paragraph, complete: Complete, *, rng: random.Random, model: str
 ) -> WrittenQuestion | None:
     """A question on one sentence of ``paragraph`` that survives the round trip, or None."""
-    sentences = candidate_sentences(paragraph)
+    sentences = question_sentences(paragraph)
     if not sentences:
         return None
     sentence = rng.choice(sentences)
@@ -88,7 +83,9 @@ def write_question(
     answer = _one_line(complete(SYSTEM, ANSWER.format(paragraph=paragraph.text, question=question), 0, 0.0))
     if not answered_by(answer, sentence, question):
         return None
-    return WrittenQuestion(f"llm:{paragraph.id}", question, answer, sentence, paragraph.id, model, seed)
+    return WrittenQuestion(
+        f"{WRITTEN_PREFIX}{paragraph.id}", question, answer, sentence, paragraph.id, model, seed
+    )
 
 
 def plausible_question(question: str, sentence: str) -> bool:

@@ -119,3 +119,14 @@ def test_training_leaves_the_written_questions_out_and_reports_on_them(tmp_path,
     assert result["train_cases"] + result["validation_cases"] == 300 and result["written_cases"] == 100
     assert result["validation_abstain_answerable"] <= 0.03
     assert 0 <= result["written_abstain_answerable"] < result["written_abstain_unanswerable"] <= 1
+
+
+def test_writing_questions_without_the_local_llm_is_a_clear_error(settings, tmp_path):
+    from django.core.management.base import CommandError
+
+    settings.TESSERA = {**settings.TESSERA, "LLM_MODEL": "some-remote-model", "MODELS_DIR": str(tmp_path)}
+    with pytest.raises(CommandError, match="needs the local LLM"):
+        call_command("answerability_train", write_questions=5)
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("answerability_train", write_questions=0)
+    assert load_questions(QUESTIONS_FILE)  # the shipped file is left as it was

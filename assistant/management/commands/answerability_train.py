@@ -41,18 +41,18 @@ from assistant.answerability_data import (
 )
 from assistant.answerability_questions import (
     QUESTIONS_FILE,
+    WRITTEN_PREFIX,
     load_questions,
     save_questions,
     written_questions,
 )
-from assistant.local_llm import load_llama, local_model_file
+from assistant.local_llm import LocalModelUnavailable, load_llama, local_model_file
 from ingest.engines import get_embedder
 from retrieval.answerability import MODEL_FILE, AnswerabilityModel, model_fit
 
 WORK_FOLDER = "answerability-train"
 VALIDATION_SHARE = 3  # in tenths, by a hash of the question id
 LLM_THREADS = 2
-WRITTEN_PREFIX = "llm:"  # the ids of the questions the LLM wrote (``assistant.answerability_questions``)
 HIDDEN_UNITS = 0  # the shipped model's hidden layer (0: a logistic regression)
 
 
@@ -142,9 +142,11 @@ class Command(BaseCommand):
         used = pseudo_question_paragraphs(paragraphs, questions=options["questions"], seed=options["seed"])
         free = [p for p in reversed(paragraphs) if p.id not in used]
         name = settings.TESSERA["LLM_MODEL"]
-        llama, lock = load_llama(
-            local_model_file(name, Path(settings.TESSERA["MODELS_DIR"])), n_ctx=2048, n_threads=LLM_THREADS
-        )
+        try:
+            model_file = local_model_file(name, Path(settings.TESSERA["MODELS_DIR"]))
+            llama, lock = load_llama(model_file, n_ctx=2048, n_threads=LLM_THREADS)
+        except LocalModelUnavailable as exc:
+            raise CommandError(f"--write-questions needs the local LLM (TESSERA_LLM_MODEL): {exc}") from exc
 
         def complete(system: str, user: str, seed: int, temperature: float) -> str:
             with lock:
