@@ -50,6 +50,32 @@ class Upload:
         return hashlib.sha256(self.data).hexdigest()
 
 
+# The largest primary key a database holds; a longer "id" is no group's.
+_MAX_GROUP_ID = 2**63 - 1
+
+
+def upload_access_groups_check(*, tenant: Tenant, group_ids: Iterable[int | str]) -> list[AccessGroup]:
+    """The tenant's access groups with these ids (blank ones ignored). Any other id (unknown,
+    malformed, or another tenant's) is refused with 400 ``unknown_access_group``, never dropped: a
+    typo must not leave a document visible to everyone. Browser and API uploads both ask here."""
+    wanted: set[int] = set()
+    unknown: list[str] = []
+    for raw in group_ids:
+        text = str(raw).strip()
+        if text.isascii() and text.isdigit() and int(text) <= _MAX_GROUP_ID:
+            wanted.add(int(text))
+        elif text:
+            unknown.append(text[:20])
+    groups = list(AccessGroup.objects.filter(tenant=tenant, pk__in=wanted)) if wanted else []
+    unknown += [str(pk) for pk in sorted(wanted - {group.pk for group in groups})]
+    if unknown:
+        raise ApplicationError(
+            f"Unknown access group(s): {', '.join(unknown)}. Nothing was stored.",
+            code="unknown_access_group",
+        )
+    return groups
+
+
 def parse_limits() -> ParseLimits:
     return ParseLimits(max_bytes=settings.TESSERA["MAX_UPLOAD_BYTES"])
 

@@ -86,13 +86,6 @@ def upload_file(
 
 
 def upload_access_groups(*, principal: Principal, group_ids: Iterable[int]) -> list[AccessGroup]:
-    """The principal's tenant's access groups with these ids; an unknown id (or another tenant's) is
-    an error, not silently dropped: a typo must not leave a document visible to everyone."""
-    wanted = set(group_ids)
-    groups = list(AccessGroup.objects.filter(tenant=principal.tenant, pk__in=wanted))
-    missing = sorted(wanted - {group.pk for group in groups})
-    if missing:
-        raise ApplicationError(
-            f"Unknown access group(s): {', '.join(map(str, missing))}.", code="unknown_access_group"
-        )
-    return groups
+    """The principal's tenant's access groups with these ids; see
+    ``ingest.services.upload_access_groups_check`` (an unknown id is an error, not dropped)."""
+    return services.upload_access_groups_check(tenant=principal.tenant, group_ids=group_ids)

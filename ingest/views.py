@@ -18,6 +18,7 @@ from config.errors import ApplicationError, NotFound
 from governance import selectors as governance_selectors
 from governance.decorators import admin_required, member_required
 from governance.middleware import TenantHttpRequest
+from governance.models import AccessGroup
 from governance.services import Actor
 from ingest import selectors, services
 from ingest.downloads import original_file_response
@@ -28,16 +29,24 @@ from ingest.uploads import upload_file, upload_read
 PAGE_SIZE = 25
 
 
+def _posted_groups(request: TenantHttpRequest) -> list[AccessGroup]:
+    """The access groups the form names; an unknown or another tenant's id is a 400, as in the API."""
+    return services.upload_access_groups_check(
+        tenant=request.principal.tenant, group_ids=request.POST.getlist("access_groups")
+    )
+
+
 def _upload_one(
-    request: TenantHttpRequest, uploaded: UploadedFile, document: Document | None = None
+    request: TenantHttpRequest,
+    uploaded: UploadedFile,
+    groups: list[AccessGroup],
+    document: Document | None = None,
 ) -> tuple[dict[str, Any], int]:
     """Upload one file (a new document, or a new version of ``document``); its result (``ok``,
     ``message``, ``code``, ids) and the HTTP status it earns."""
-    principal = request.principal
-    groups = governance_selectors.access_group_list(tenant=principal.tenant).filter(
-        pk__in=[int(g) for g in request.POST.getlist("access_groups") if g.isdigit()]
+    outcome = upload_file(
+        principal=request.principal, uploaded=uploaded, access_groups=groups, document=document
     )
-    outcome = upload_file(principal=principal, uploaded=uploaded, access_groups=groups, document=document)
     result: dict[str, Any] = {"name": outcome.name, "ok": outcome.stored, "document_id": outcome.document_id}
     if outcome.version is None:
         return {**result, "code": outcome.code, "message": outcome.message}, outcome.status
@@ -50,7 +59,12 @@ def _upload_json(
     """The page script's answer for one file: 201 or a 4xx, with the reason and where to follow it."""
     if uploaded is None:
         return JsonResponse({"ok": False, "code": "no_file", "message": "Choose a file."}, status=400)
-    result, status = _upload_one(request, uploaded, document)
+    try:
+        groups = _posted_groups(request) if document is None else []  # a new version keeps its groups
+    except ApplicationError as exc:
+        body = {"name": uploaded.name, "ok": False, "code": exc.code, "message": exc.message}
+        return JsonResponse(body, status=exc.status)
+    result, status = _upload_one(request, uploaded, groups, document)
     if result["document_id"] is not None:
         result["status_url"] = reverse("ingest:document_status", args=[result["document_id"]])
         result["url"] = reverse("ingest:document", args=[result["document_id"]])
@@ -70,6 +84,23 @@ def _filters(request: TenantHttpRequest) -> dict[str, Any]:
     return form.cleaned_data
 
 
+def _upload_many(request: TenantHttpRequest, files: list[UploadedFile]) -> tuple[list[dict[str, Any]], int]:
+    """The form without JavaScript: every file's result, and the page's status (the first refusal's)."""
+    try:
+        groups = _posted_groups(request)
+    except ApplicationError as exc:
+        return [{"name": "", "ok": False, "code": exc.code, "message": exc.message}], exc.status
+    if not files:
+        return [{"name": "", "ok": False, "message": "Choose at least one file."}], 400
+    results: list[dict[str, Any]] = []
+    status = 200
+    for uploaded in files:
+        result, code = _upload_one(request, uploaded, groups)
+        results.append(result)
+        status = code if status == 200 and code >= 400 else status
+    return results, status
+
+
 @admin_required
 @require_http_methods(["GET", "POST"])
 def document_list(request: TenantHttpRequest) -> HttpResponse:
@@ -79,14 +110,7 @@ def document_list(request: TenantHttpRequest) -> HttpResponse:
     results: list[dict[str, Any]] = []
     status = 200
     if request.method == "POST":
-        files = request.FILES.getlist("files")
-        if not files:
-            results.append({"name": "", "ok": False, "message": "Choose at least one file."})
-            status = 400
-        for uploaded in files:
-            result, code = _upload_one(request, uploaded)
-            results.append(result)
-            status = code if status == 200 and code >= 400 else status
+        results, status = _upload_many(request, request.FILES.getlist("files"))
     filters = _filters(request)
     documents = selectors.document_list(principal=principal, query=filters["q"], status=filters["status"])
     page = Paginator(documents, PAGE_SIZE).get_page(filters["page"])
@@ -184,8 +208,7 @@ def document_reindex(request: TenantHttpRequest, document_id: int) -> HttpRespon
 def document_groups(request: TenantHttpRequest, document_id: int) -> HttpResponse:
     principal = request.principal
     document = selectors.document_get(principal=principal, document_id=document_id)
-    wanted = [int(g) for g in request.POST.getlist("access_groups") if g.isdigit()]
-    groups = governance_selectors.access_group_list(tenant=principal.tenant).filter(pk__in=wanted)
+    groups = _posted_groups(request)  # an unknown id is a 400: it must not open the document to all
     services.document_access_groups_set(document=document, groups=groups, actor=Actor.of(principal))
     messages.success(request, "Access saved.")
     return redirect("ingest:document", document_id=document.pk)
