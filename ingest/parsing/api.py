@@ -67,7 +67,7 @@ def parse_document(
     if not data.strip():
         raise _no_text()
     with _library_errors_as_parse_errors(None):
-        kind, decoded = detect(data, filename)
+        kind, decoded = detect(data, filename, limits)
     with _library_errors_as_parse_errors(kind):
         title, builder = _extract(kind, data, decoded, limits)
     if not builder.has_text():

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import csv
-import io
 import re
-import zipfile
 from pathlib import PurePath
 
+from ingest.parsing.archive import open_zip
 from ingest.parsing.decode import DecodedText, decode_text
-from ingest.parsing.model import SUPPORTED_TYPES, ParseError
+from ingest.parsing.model import DEFAULT_LIMITS, SUPPORTED_TYPES, ParseError, ParseLimits
 
 _PDF_MAGIC = b"%PDF-"
 _PDF_MAGIC_WINDOW = 1024  # readers accept a little junk before the header
@@ -77,12 +76,14 @@ def unsupported(what: str | None = None) -> ParseError:
     return ParseError("unsupported_type", f"{reason} Supported types: {SUPPORTED_TYPES}.")
 
 
-def detect(data: bytes, filename: str | None = None) -> tuple[str, DecodedText | None]:
+def detect(
+    data: bytes, filename: str | None = None, limits: ParseLimits = DEFAULT_LIMITS
+) -> tuple[str, DecodedText | None]:
     """The document kind and, for text-like kinds, the decoded text (so it is decoded once)."""
     if _is_pdf(data):
         return "pdf", None
     if data.startswith(_ZIP_MAGICS):
-        return _detect_zip(data), None
+        return _detect_zip(data, limits), None
     what = _binary_type(data)
     if what is not None:
         raise unsupported(what)
@@ -114,14 +115,9 @@ def _printable(magic: bytes) -> bool:
     return all(0x20 <= byte < 0x7F for byte in magic)
 
 
-def _detect_zip(data: bytes) -> str:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = set(archive.namelist())
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
-        raise ParseError(
-            "corrupt_file", "This file is a damaged ZIP archive (a .docx?); save it again and re-upload it."
-        ) from exc
+def _detect_zip(data: bytes, limits: ParseLimits) -> str:
+    with open_zip(data, limits, what="file") as archive:
+        names = set(archive.namelist())
     if "word/document.xml" in names:
         return "docx"
     if "xl/workbook.xml" in names:

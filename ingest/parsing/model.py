@@ -58,11 +58,16 @@ class ParseError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ParseLimits:
-    """Upper bounds that keep hostile or pathological files from exhausting a worker."""
+    """Upper bounds that keep hostile or pathological files from exhausting a worker.
+
+    The ZIP bounds (a DOCX's container) hold for the bytes parts really inflate to, counted while
+    they are read, not only for the sizes their headers claim (``ingest.parsing.archive``)."""
 
     max_bytes: int = 50 * 1024 * 1024
-    max_uncompressed_bytes: int = 200 * 1024 * 1024
-    max_compression_ratio: float = 100.0
+    max_uncompressed_bytes: int = 200 * 1024 * 1024  # a ZIP's parts, all together
+    max_member_bytes: int = 100 * 1024 * 1024  # one part of a ZIP that is read
+    max_compression_ratio: float = 100.0  # a ZIP's, and each part's over 1 MB
+    max_zip_members: int = 10_000
     max_pages: int = 5000
 
 

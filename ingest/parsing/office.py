@@ -1,5 +1,5 @@
-"""Word (.docx) text read from the package's XML with lxml, after the ZIP container passed the
-zip-bomb checks.
+"""Word (.docx) text read from the package's XML with lxml, every part inflated in bounded chunks
+(``ingest.parsing.archive``: zip bombs are refused by the bytes parts really inflate to).
 
 Only the parts text needs are read (the main document, its styles, the core properties), with
 python-docx's reading of text, headings and tables: python-docx parses every part of the package
@@ -8,19 +8,16 @@ into its own element classes, which cost more than the rest of ingesting a short
 
 from __future__ import annotations
 
-import io
 import posixpath
 import re
-import zipfile
+from contextlib import closing
 
 from lxml import etree
 
-from ingest.parsing.model import ParseError, ParseLimits, megabytes
+from ingest.parsing.archive import ZipContainer
+from ingest.parsing.model import ParseError, ParseLimits
 from ingest.parsing.normalize import HeadingStack, TextBuilder, single_line
 
-_MAX_MEMBERS = 10_000
-# A member must be this big before its own ratio counts: tiny parts compress oddly but harmlessly.
-_MEMBER_RATIO_FLOOR = 1024 * 1024
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.I)
 _TITLE_LEVEL = 0
 
@@ -41,62 +38,22 @@ _STYLE, _STYLE_ID = f"{_W}style", f"{_W}styleId"
 _STYLES_CHUNK = 4096
 # What python-docx writes for a run's other text-like children.
 _RUN_SYMBOLS = {f"{_W}tab": "\t", f"{_W}ptab": "\t", f"{_W}cr": "\n", f"{_W}noBreakHyphen": "-"}
-# Entities are never expanded (no external files, no entity bombs), as python-docx's own parser.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 
 
-def open_zip_container(data: bytes, limits: ParseLimits) -> zipfile.ZipFile:
-    """The open ZIP, refused if its central directory promises too much data or too high a ratio."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
-        raise ParseError(
-            "corrupt_file", "This Word file is damaged (its ZIP container is broken); save it again."
-        ) from exc
-    try:
-        _check_members(archive.infolist(), limits)
-    except ParseError:
-        archive.close()
-        raise
-    return archive
-
-
-def _check_members(members: list[zipfile.ZipInfo], limits: ParseLimits) -> None:
-    if len(members) > _MAX_MEMBERS:
-        raise _zip_bomb(f"it holds {len(members)} files")
-    total = sum(member.file_size for member in members)
-    packed = sum(member.compress_size for member in members)
-    if total > limits.max_uncompressed_bytes:
-        limit = megabytes(limits.max_uncompressed_bytes)
-        raise _zip_bomb(f"it unpacks to {megabytes(total)}; the limit is {limit}")
-    for member in members:
-        if member.file_size > _MEMBER_RATIO_FLOOR and _ratio(member.file_size, member.compress_size) > (
-            limits.max_compression_ratio
-        ):
-            raise _zip_bomb(f"one part is compressed more than {limits.max_compression_ratio:.0f} to 1")
-    if total > _MEMBER_RATIO_FLOOR and _ratio(total, packed) > limits.max_compression_ratio:
-        raise _zip_bomb(f"it is compressed more than {limits.max_compression_ratio:.0f} to 1")
-    if "word/document.xml" not in {member.filename for member in members}:
+def open_docx(data: bytes, limits: ParseLimits) -> ZipContainer:
+    """The open package, refused if its ZIP container looks like a bomb or holds no Word document."""
+    container = ZipContainer(data, limits, what="Word file")
+    if not container.has("word/document.xml"):
+        container.close()
         raise ParseError("unsupported_type", "This ZIP archive is not a Word (.docx) document.")
-
-
-def _ratio(size: int, compressed: int) -> float:
-    return size / max(compressed, 1)
-
-
-def _zip_bomb(reason: str) -> ParseError:
-    return ParseError(
-        "zip_bomb",
-        f"This Word file was refused because {reason}, which is how zip bombs look. "
-        "If it is a real document, split it or remove embedded files and upload it again.",
-    )
+    return container
 
 
 def parse_docx(data: bytes, limits: ParseLimits) -> tuple[str | None, TextBuilder]:
     """The title and text of a .docx: headings build paths; tables come as rows of cells."""
-    with open_zip_container(data, limits) as archive:
+    with open_docx(data, limits) as archive:
         main = _main_part(archive)
-        blocks = _body_blocks(_read_xml(archive, main))
+        blocks = _body_blocks(archive.parse_xml(main))
         style_names = _style_names(archive, main, {_style_id(block) for block in blocks} - {""})
         title = _core_title(archive)
     builder = TextBuilder()
@@ -126,23 +83,19 @@ def _body_blocks(document: etree._Element) -> list[etree._Element]:
     return list(body.iterchildren(_P, _TBL)) if body is not None else []
 
 
-def _read_xml(archive: zipfile.ZipFile, part: str) -> etree._Element:
-    return etree.fromstring(archive.read(part), _PARSER)
-
-
-def _related_part(archive: zipfile.ZipFile, source: str, rel_type: str) -> str | None:
+def _related_part(archive: ZipContainer, source: str, rel_type: str) -> str | None:
     """The part that ``source`` ("" for the package itself) points to with a ``rel_type`` relationship."""
     folder, name = posixpath.split(source)
     rels = posixpath.join(folder, "_rels", f"{name}.rels")
-    if rels not in archive.NameToInfo:
+    if not archive.has(rels):
         return None
-    for rel in _read_xml(archive, rels).iterchildren(_RELATIONSHIP):
+    for rel in archive.parse_xml(rels).iterchildren(_RELATIONSHIP):
         if rel.get("Type") == rel_type and rel.get("TargetMode") != "External":
             return posixpath.normpath(posixpath.join("/", folder, rel.get("Target", ""))).lstrip("/")
     return None
 
 
-def _main_part(archive: zipfile.ZipFile) -> str:
+def _main_part(archive: ZipContainer) -> str:
     """The main document part's name, refused (as python-docx refuses it) unless it is a document's."""
     main = _related_part(archive, "", _REL_MAIN)
     if main is None or _content_type(archive, main) != _DOCX_MAIN:
@@ -154,8 +107,8 @@ def _main_part(archive: zipfile.ZipFile) -> str:
     return main
 
 
-def _content_type(archive: zipfile.ZipFile, part: str) -> str | None:
-    types = _read_xml(archive, "[Content_Types].xml")
+def _content_type(archive: ZipContainer, part: str) -> str | None:
+    types = archive.parse_xml("[Content_Types].xml")
     overrides = {
         item.get("PartName", "").lower(): item.get("ContentType")
         for item in types.iterchildren(f"{_CONTENT_TYPES}Override")
@@ -169,7 +122,7 @@ def _content_type(archive: zipfile.ZipFile, part: str) -> str | None:
     return content_type
 
 
-def _style_names(archive: zipfile.ZipFile, main: str, wanted: set[str]) -> dict[str, str]:
+def _style_names(archive: ZipContainer, main: str, wanted: set[str]) -> dict[str, str]:
     """The names of the ``wanted`` style ids: the first style of each id, as python-docx finds it.
 
     The styles part is read only as far as the last wanted style: a default python-docx document
@@ -178,17 +131,18 @@ def _style_names(archive: zipfile.ZipFile, main: str, wanted: set[str]) -> dict[
     names: dict[str, str] = {}
     if part is None:
         return names
-    parser = etree.XMLPullParser(("end",), tag=_STYLE, resolve_entities=False, no_network=True)
-    with archive.open(part) as stream:
-        while not wanted <= names.keys():
-            chunk = stream.read(_STYLES_CHUNK)
-            if not chunk:
-                parser.close()  # a truncated part is an error, as a full parse would find
-                break
+    parser = etree.XMLPullParser(
+        ("end",), tag=_STYLE, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
+    with closing(archive.chunks(part, _STYLES_CHUNK)) as chunks:
+        for chunk in chunks:
             parser.feed(chunk)
             for _, style in parser.read_events():
                 if _is_top_level(style):
                     names.setdefault(style.get(_STYLE_ID, ""), _style_name(style))
+            if wanted <= names.keys():
+                return names
+    parser.close()  # a truncated part is an error, as a full parse would find
     return names
 
 
@@ -292,7 +246,7 @@ def _v_merge(cell: etree._Element) -> str | None:
     return merge.get(_VAL, "continue") if merge is not None else None
 
 
-def _core_title(archive: zipfile.ZipFile) -> str | None:
+def _core_title(archive: ZipContainer) -> str | None:
     part = _related_part(archive, "", _REL_CORE)
-    title = _read_xml(archive, part).findtext(_DC_TITLE) if part is not None else None
+    title = archive.parse_xml(part).findtext(_DC_TITLE) if part is not None else None
     return single_line(title or "") or None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 
 import docx
@@ -108,16 +109,17 @@ def rewrite_zip(data: bytes, changes: dict[str, bytes | None]) -> bytes:
     return out.getvalue()
 
 
-def add_zip_member(data: bytes, name: str, size: int) -> bytes:
-    """A copy of the zip with one more DEFLATEd member of ``size`` zero bytes, streamed in 1 MiB."""
+def add_zip_member(data: bytes, name: str, size: int, *, claimed_packed_size: int | None = None) -> bytes:
+    """A copy of the zip with one more DEFLATEd member of ``size`` zero bytes, streamed in 1 MiB;
+    its central directory entry claims ``claimed_packed_size`` compressed bytes when given."""
     out = io.BytesIO(data)
     chunk = bytes(1024 * 1024)
-    with (
-        zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as archive,
-        archive.open(name, "w", force_zip64=True) as member,
-    ):
-        for _ in range(size // len(chunk)):
-            member.write(chunk)
+    with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open(name, "w", force_zip64=True) as member:
+            for _ in range(size // len(chunk)):
+                member.write(chunk)
+        if claimed_packed_size is not None:
+            archive.getinfo(name).compress_size = claimed_packed_size  # written on close
     return out.getvalue()
 
 
@@ -145,3 +147,35 @@ def ingest_now(tenant, name, data, **kwargs):
     assert pipeline.index_version_or_fail(version.pk) == VersionStatus.READY
     version.refresh_from_db()
     return version
+
+
+_W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+_FILLER_PARAGRAPH = b"<w:p><w:r><w:t>All work and no play makes a dull document.</w:t></w:r></w:p>"
+
+
+def make_lying_docx(real_size: int, claimed_size: int) -> bytes:
+    """A valid DOCX whose word/document.xml inflates to ``real_size`` bytes of paragraphs while its
+    central directory and local header claim ``claimed_size``; streamed in 1 MiB, never held whole."""
+    source = zipfile.ZipFile(io.BytesIO(make_docx()))
+    out = io.BytesIO()
+    head = f'<?xml version="1.0" encoding="UTF-8"?>\n<w:document xmlns:w="{_W_NS}"><w:body>'.encode()
+    tail = b"</w:body></w:document>"
+    filler = _FILLER_PARAGRAPH * (1024 * 1024 // len(_FILLER_PARAGRAPH))
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for item in source.infolist():
+            if item.filename != "word/document.xml":
+                archive.writestr(item.filename, source.read(item))
+        with archive.open("word/document.xml", "w", force_zip64=True) as member:
+            member.write(head)
+            for _ in range(max(real_size - len(head) - len(tail), 0) // len(filler)):
+                member.write(filler)
+            member.write(tail)
+        info = archive.getinfo("word/document.xml")
+        info.file_size = claimed_size  # what the central directory, written on close, will claim
+    # The local header's ZIP64 extra field (forced above) holds the sizes: claim there too.
+    with out.getbuffer() as buffer:
+        (name_length,) = struct.unpack_from("<H", buffer, info.header_offset + 26)
+        extra = info.header_offset + 30 + name_length
+        assert struct.unpack_from("<HH", buffer, extra) == (1, 16)  # the ZIP64 field: sizes first
+        struct.pack_into("<Q", buffer, extra + 4, claimed_size)
+    return out.getvalue()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -9,7 +11,7 @@ from django.urls import reverse
 from governance.models import AuditEvent, Role
 from governance.tests.factories import TenantFactory
 from ingest.models import Document, DocumentVersion, VersionStatus
-from ingest.tests.builders import add_zip_member, encrypt_pdf, make_docx, make_pdf
+from ingest.tests.builders import add_zip_member, encrypt_pdf, make_docx, make_lying_docx, make_pdf
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +72,25 @@ def test_bad_files_are_refused_with_a_stored_reason(admin_client, name, make, st
     assert failed.status == VersionStatus.FAILED and phrase.lower() in failed.error_message.lower()
     assert AuditEvent.objects.filter(tenant=admin_client.tenant, action="document.rejected").exists()
     assert DocumentVersion.objects.get(document__original_name="good.md").status == VersionStatus.QUEUED
+
+
+def test_a_docx_lying_about_its_size_is_refused_as_a_zip_bomb_without_inflating_it(admin_client):
+    # 1.1 MB whose word/document.xml inflates to 300 MB while its headers claim 900 kB.
+    data = make_lying_docx(real_size=300 * 1024 * 1024, claimed_size=900 * 1024)
+    tracemalloc.start()
+    try:
+        response = _upload(admin_client, ("lying.docx", data))
+        peak = tracemalloc.get_traced_memory()[1] / (1024 * 1024)
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 422
+    assert "zip bombs" in response.content.decode()
+    assert peak < 50, f"peak traced memory {peak:.0f} MB"
+    failed = DocumentVersion.objects.get(document__original_name="lying.docx")
+    assert (failed.status, failed.error_code) == (VersionStatus.FAILED, "zip_bomb")
+    assert "its header declares" in failed.error_message
+    rejected = AuditEvent.objects.get(tenant=admin_client.tenant, action="document.rejected")
+    assert rejected.extra == {"version": failed.pk, "reason": "zip_bomb"}
 
 
 def test_too_large_is_413_before_reading(admin_client, settings):
