@@ -34,10 +34,14 @@ class MemberRoleForm(AccessibleFormMixin, forms.Form):
     role = forms.ChoiceField(choices=ROLE_CHOICES)
 
 
-class MemberAddForm(AccessibleFormMixin, forms.Form):
-    """Add an existing user by username."""
+class MemberInviteForm(AccessibleFormMixin, forms.Form):
+    """Invite someone by email or username; they accept or decline it themselves."""
 
-    username = forms.CharField(max_length=150, label="Username")
+    invitee = forms.CharField(
+        max_length=254,
+        label="Email or username",
+        help_text="They see the invitation after signing in, and choose to accept or decline it.",
+    )
     role = forms.ChoiceField(choices=ROLE_CHOICES, initial=Role.MEMBER)
 
 

@@ -1,4 +1,4 @@
-"""The members page: who belongs to the tenant and with which role; add, create, change, remove.
+"""The members page: who belongs to the tenant and with which role; invite, create, change, remove.
 
 Views translate HTTP to one service call and back; the rules (assignable roles, the last admin)
 live in ``governance.services``.
@@ -9,12 +9,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import ApplicationError
-from governance import selectors, services
+from governance import invitation_services, selectors, services
 from governance.decorators import admin_required
-from governance.forms import ROLE_CHOICES, MemberAddForm, MemberCreateForm, MemberRoleForm
+from governance.forms import ROLE_CHOICES, MemberCreateForm, MemberInviteForm, MemberRoleForm
 from governance.middleware import TenantHttpRequest
 from governance.services import Actor
 
@@ -22,7 +23,7 @@ from governance.services import Actor
 def _page(
     request: TenantHttpRequest,
     *,
-    add_form: MemberAddForm | None = None,
+    invite_form: MemberInviteForm | None = None,
     create_form: MemberCreateForm | None = None,
     error: str = "",
     created: tuple[str, str] | None = None,
@@ -31,7 +32,9 @@ def _page(
     context = {
         "memberships": selectors.membership_list(tenant=request.principal.tenant),
         "role_choices": ROLE_CHOICES,
-        "add_form": add_form or MemberAddForm(prefix="add"),
+        "invitations": selectors.invitation_list(tenant=request.principal.tenant),
+        "now": timezone.now(),
+        "invite_form": invite_form or MemberInviteForm(prefix="invite"),
         "create_form": create_form or MemberCreateForm(prefix="new"),
         "error": error,
         "created": created,
@@ -48,23 +51,38 @@ def member_list(request: TenantHttpRequest) -> HttpResponse:
 
 @admin_required
 @require_POST
-def member_add(request: TenantHttpRequest) -> HttpResponse:
-    """Add an existing user by username."""
+def member_invite(request: TenantHttpRequest) -> HttpResponse:
+    """Invite someone by email or username. The answer is the same whatever was typed: it never
+    tells an account that exists (in any workspace) from one that does not."""
     principal = request.principal
-    form = MemberAddForm(request.POST, prefix="add")
+    form = MemberInviteForm(request.POST, prefix="invite")
     if not form.is_valid():
-        return _page(request, add_form=form, status=400)
+        return _page(request, invite_form=form, status=400)
     try:
-        membership = services.member_add(
+        invitation_services.member_invite(
             tenant=principal.tenant,
-            username=form.cleaned_data["username"],
+            invitee=form.cleaned_data["invitee"],
             role=form.cleaned_data["role"],
             actor=Actor.of(principal),
         )
     except ApplicationError as exc:
-        form.add_error("username", exc.message)
-        return _page(request, add_form=form, status=exc.status)
-    messages.success(request, f"{membership.user.get_username()} was added.")
+        form.add_error("invitee", exc.message)
+        return _page(request, invite_form=form, status=exc.status)
+    messages.success(request, invitation_services.INVITE_SENT_MESSAGE)
+    return redirect("governance:members")
+
+
+@admin_required
+@require_POST
+def invitation_revoke(request: TenantHttpRequest, invitation_id: int) -> HttpResponse:
+    """Withdraw an invitation not yet answered (another tenant's is a 404)."""
+    principal = request.principal
+    invitation = selectors.invitation_get(tenant=principal.tenant, invitation_id=invitation_id)
+    try:
+        invitation_services.invitation_revoke(invitation=invitation, actor=Actor.of(principal))
+    except ApplicationError as exc:
+        return _page(request, error=exc.message, status=exc.status)
+    messages.success(request, f"The invitation of {invitation.invitee} was withdrawn.")
     return redirect("governance:members")
 
 

@@ -33,7 +33,8 @@ class TenantMiddleware:
     """Set ``request.tenant``, ``request.membership``, ``request.memberships`` and ``request.principal``.
 
     The current tenant is the one saved in the session if the user still belongs to it, else the
-    first of the user's tenants. API-key requests are resolved by the REST authentication class.
+    one the user joined first (so a workspace joined later never becomes current by itself, at the
+    next sign-in or otherwise). API-key requests are resolved by the REST authentication class.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
@@ -54,7 +55,7 @@ def _pick(memberships: list[Membership], tenant_id: object) -> Membership | None
     for membership in memberships:
         if membership.tenant_id == tenant_id:
             return membership
-    return memberships[0] if memberships else None
+    return min(memberships, key=lambda membership: membership.pk) if memberships else None
 
 
 def tenant_of(request: HttpRequest) -> Tenant | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -168,3 +169,47 @@ class AuditEvent(TenantOwned):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise PermissionError("Audit events are append-only.")
+
+
+class Invitation(TenantOwned):
+    """An invitation to join a tenant, which the invited person accepts or declines themselves.
+
+    ``invitee`` is the email or username as the admin typed it; ``user`` is the account it matched
+    when it was sent (or, for one that matched none, the account that answered it). Only a hash of
+    its random token is stored, as for API keys. An admin never learns whether an account matched."""
+
+    invitee = models.CharField(max_length=254)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="invitations",
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=("tenant", "invitee"), name="invitation_tenant_invitee"),
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation of {self.invitee} to {self.tenant_id} ({self.role})"
+
+    @property
+    def is_answered(self) -> bool:
+        return self.accepted_at is not None or self.declined_at is not None
+
+    def is_pending(self, now: datetime) -> bool:
+        """Neither answered nor revoked, and not expired at ``now``."""
+        return not self.is_answered and self.revoked_at is None and now < self.expires_at

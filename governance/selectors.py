@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from config.errors import NotFound
-from governance.models import AccessGroup, ApiKey, AuditEvent, Membership, PasswordChangeRequired, Tenant
+from governance.models import (
+    AccessGroup,
+    ApiKey,
+    AuditEvent,
+    Invitation,
+    Membership,
+    PasswordChangeRequired,
+    Tenant,
+)
 
 
 def memberships_of_user(*, user: AbstractBaseUser | AnonymousUser) -> list[Membership]:
@@ -34,6 +43,51 @@ def membership_get(*, tenant: Tenant, membership_id: int) -> Membership:
         return Membership.objects.select_related("user").get(tenant=tenant, pk=membership_id)
     except Membership.DoesNotExist as exc:
         raise NotFound("No such member.") from exc
+
+
+def invitation_list(*, tenant: Tenant) -> QuerySet[Invitation]:
+    """The tenant's invitations not yet answered nor revoked (expired ones too), newest first."""
+    return Invitation.objects.filter(
+        tenant=tenant, accepted_at__isnull=True, declined_at__isnull=True, revoked_at__isnull=True
+    ).select_related("invited_by")
+
+
+def invitation_get(*, tenant: Tenant, invitation_id: int) -> Invitation:
+    try:
+        return Invitation.objects.select_related("tenant").get(tenant=tenant, pk=invitation_id)
+    except Invitation.DoesNotExist as exc:
+        raise NotFound("No such invitation.") from exc
+
+
+def _addressed_to(user: AbstractBaseUser | AnonymousUser) -> Q:
+    """The invitations meant for ``user``: matched to them when sent, or (matched to no account
+    then) naming their username or, case-insensitively, their email address."""
+    named = Q(invitee=user.get_username())
+    email = (getattr(user, "email", "") or "").strip()
+    if email:
+        named |= Q(invitee__iexact=email)
+    return Q(user_id=user.pk) | (Q(user__isnull=True) & named)
+
+
+def invitations_pending_for(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Invitation]:
+    """The invitations a signed-in user may still accept or decline, newest first."""
+    if not user.is_authenticated:
+        return Invitation.objects.none()
+    return Invitation.objects.filter(
+        _addressed_to(user),
+        accepted_at__isnull=True,
+        declined_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ).select_related("tenant", "invited_by")
+
+
+def invitation_get_for_user(*, user: AbstractBaseUser, invitation_id: int) -> Invitation:
+    """One of the user's own invitations, whatever its state; anyone else's is "not found"."""
+    try:
+        return Invitation.objects.select_related("tenant").get(_addressed_to(user), pk=invitation_id)
+    except Invitation.DoesNotExist as exc:
+        raise NotFound("No such invitation.") from exc
 
 
 def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:

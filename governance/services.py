@@ -219,30 +219,6 @@ def membership_remove(*, membership: Membership, actor: Actor) -> None:
     logger.info("membership removed tenant=%s membership=%s", membership.tenant_id, membership.pk)
 
 
-def member_add(*, tenant: Tenant, username: str, role: str, actor: Actor) -> Membership:
-    """Add an existing user (by username) to the tenant with ``role``."""
-    role = _assignable(role)
-    user = get_user_model().objects.filter(username=username.strip()).first()
-    if user is None:
-        raise ApplicationError(
-            f"No user named '{username.strip()}': create the account instead.", code="unknown_user"
-        )
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                membership = Membership.objects.create(tenant=tenant, user=user, role=role)
-        except IntegrityError as exc:
-            raise Conflict(f"'{user.get_username()}' is already a member.", code="already_member") from exc
-        audit_record(
-            tenant=tenant,
-            actor=actor,
-            action="membership.create",
-            target=membership,
-            extra={"user": user.pk, "role": role},
-        )
-    return membership
-
-
 def member_create(*, tenant: Tenant, username: str, role: str, actor: Actor) -> tuple[Membership, str]:
     """Create a login with a random one-time password and add it to the tenant; returns the
     membership and the password, which is shown once and never stored in clear or audited."""

@@ -8,8 +8,8 @@ from django.contrib.auth import authenticate
 from django.urls import reverse
 
 from config.errors import ApplicationError, Conflict
-from governance import services
-from governance.models import AuditEvent, Membership, PasswordChangeRequired, Role
+from governance import invitation_services, services
+from governance.models import AuditEvent, Invitation, Membership, PasswordChangeRequired, Role
 from governance.services import Actor
 from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory, UserFactory
 
@@ -92,18 +92,6 @@ def test_removing_a_member_takes_them_out_of_groups_too():
     assert event.extra == {"user": membership.user_id, "role": "member"}
 
 
-def test_member_add_existing_user_and_refusals():
-    tenant = TenantFactory()
-    user = UserFactory(username="erin")
-    membership = services.member_add(tenant=tenant, username=" erin ", role=Role.ADMIN, actor=BOSS)
-    assert (membership.user, membership.role) == (user, Role.ADMIN)
-    with pytest.raises(Conflict, match="already a member"):
-        services.member_add(tenant=tenant, username="erin", role=Role.MEMBER, actor=BOSS)
-    with pytest.raises(ApplicationError, match="No user named 'ghost'"):
-        services.member_add(tenant=tenant, username="ghost", role=Role.MEMBER, actor=BOSS)
-    assert _actions(tenant) == ["membership.create"]
-
-
 def test_member_create_returns_a_working_one_time_password_never_audited():
     tenant = TenantFactory()
     membership, password = services.member_create(
@@ -140,7 +128,7 @@ def test_members_page_lists_members_with_roles(admin_client, member_of):
     assert page.status_code == 200
     assert 'data-testid="member-alice"' in html and 'data-testid="member-bob"' in html
     assert "stranger" not in html
-    assert '<label for="role-' in html and 'for="id_add-username"' in html
+    assert '<label for="role-' in html and 'for="id_invite-invitee"' in html
 
 
 def test_page_changes_a_role_and_refuses_the_last_admin_with_a_clear_400(admin_client, member_of):
@@ -172,25 +160,6 @@ def test_page_removes_a_member(admin_client, member_of):
     assert "bob was removed" in admin_client.get(reverse("governance:members")).content.decode()
 
 
-def test_page_adds_an_existing_user_or_says_why_not(admin_client):
-    UserFactory(username="carol")
-    response = admin_client.post(
-        reverse("governance:member_add"), {"add-username": "carol", "add-role": "member"}
-    )
-    assert response.status_code == 302
-    assert Membership.objects.filter(tenant=admin_client.tenant, user__username="carol").exists()
-    missing = admin_client.post(
-        reverse("governance:member_add"), {"add-username": "ghost", "add-role": "member"}
-    )
-    html = missing.content.decode()
-    assert missing.status_code == 400 and "No user named" in html
-    assert 'id="id_add-username_error"' in html and 'aria-invalid="true"' in html
-    again = admin_client.post(
-        reverse("governance:member_add"), {"add-username": "carol", "add-role": "member"}
-    )
-    assert again.status_code == 409 and "already a member" in again.content.decode()
-
-
 def test_page_creates_a_user_and_shows_the_password_once(admin_client):
     response = admin_client.post(
         reverse("governance:member_create"), {"new-username": "dave", "new-role": "admin"}
@@ -212,15 +181,15 @@ def test_page_creates_a_user_and_shows_the_password_once(admin_client):
     ("name", "method"),
     [
         ("governance:members", "get"),
-        ("governance:member_add", "post"),
+        ("governance:member_invite", "post"),
         ("governance:member_create", "post"),
     ],
 )
 def test_members_pages_are_for_admins_only(client, member_of, name, method):
     client.force_login(member_of(TenantFactory(), role=Role.MEMBER))
-    response = getattr(client, method)(reverse(name), {"add-username": "x", "new-username": "x"})
+    response = getattr(client, method)(reverse(name), {"invite-invitee": "x", "new-username": "x"})
     assert response.status_code == 403
-    assert not Membership.objects.filter(user__username="x").exists()
+    assert not Membership.objects.filter(user__username="x").exists() and not Invitation.objects.exists()
 
 
 def test_another_tenants_membership_is_a_404(admin_client):
@@ -275,10 +244,14 @@ def test_a_one_time_password_must_be_replaced_before_anything_else(client):
     assert not PasswordChangeRequired.objects.exists()
 
 
-def test_an_existing_user_added_by_username_keeps_their_password(client):
+def test_an_existing_user_who_accepts_an_invitation_keeps_their_password(client):
     tenant = TenantFactory()
-    UserFactory(username="erin")
-    services.member_add(tenant=tenant, username="erin", role=Role.MEMBER, actor=BOSS)
+    erin = UserFactory(username="erin")
+    invitation, _ = invitation_services.member_invite(
+        tenant=tenant, invitee="erin", role=Role.MEMBER, actor=BOSS
+    )
+    invitation_services.invitation_accept(invitation=invitation, user=erin)
+    assert Membership.objects.filter(tenant=tenant, user=erin).exists()
     assert not PasswordChangeRequired.objects.exists()
     client.post(reverse("login"), {"username": "erin", "password": "correct horse battery"})
     assert client.get(reverse("home")).status_code == 200
