@@ -1,6 +1,7 @@
 // The chat's passage panel: a citation marker ([1]) or a source opens its passage beside the answer
 // (focus moves into the panel); Escape or Close shuts it and gives focus back to the marker.
-// Without JavaScript the same links open the passage as a page of its own.
+// Without JavaScript the same links open the passage as a page of its own. The question box's
+// behaviour lives here too, not in inline handlers, which the Content-Security-Policy forbids.
 (function () {
   "use strict";
   let opener = null;
@@ -73,7 +74,21 @@
     note.textContent = (reply.body.textContent || "").trim() || "Your feedback could not be saved.";
   });
 
+  // After a question is sent: empty the box (if the server took it) and give it focus again.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const form = event.target;
+    if (!form.matches || !form.matches("form.ask")) return;
+    if (event.detail.successful) form.reset();
+    form.elements.question.focus();
+  });
+
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") closePassage();
+    // Enter sends the question; Shift+Enter (or Enter while composing text) starts a new line.
+    const box = event.target;
+    if (box.id === "question" && box.form && event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      box.form.requestSubmit();
+    }
   });
 })();
