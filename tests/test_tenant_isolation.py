@@ -14,7 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from assistant.models import IntentExample, IntentModelVersion, TenantIntent
-from governance import services
+from governance import invitation_services, services
 from governance.models import Role, Tenant
 from governance.services import Actor
 from governance.tests.factories import AccessGroupFactory, MembershipFactory
@@ -35,6 +35,12 @@ OBJECT_OF_TENANT: dict[str, Callable[[Tenant], Any]] = {
     "citation_id": lambda tenant: _citation_in(tenant).pk,
     "conversation_id": lambda tenant: _question_in(tenant).conversation_id,
     "membership_id": lambda tenant: MembershipFactory.create(tenant=tenant).pk,
+    # Another tenant's invitation, addressed to someone else (the invited person may answer theirs).
+    "invitation_id": lambda tenant: (
+        invitation_services.member_invite(
+            tenant=tenant, invitee="someone.else@example.com", role=Role.MEMBER, actor=Actor()
+        )[0].pk
+    ),
     "example_id": lambda tenant: (
         IntentExample.objects.create(tenant=tenant, text="theirs", label="search").pk
     ),
