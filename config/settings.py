@@ -8,6 +8,7 @@ directory) with no server to install. Production points ``DATABASE_URL`` at Post
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our own static files (offline)
     "django_htmx",
+    "axes",  # sign-in throttling and lockout (see "Auth and sessions")
     "config",
     "governance",
     "ingest",
@@ -82,6 +84,7 @@ MIDDLEWARE = [
     "governance.middleware.PasswordChangeRequiredMiddleware",
     "config.errors.ApplicationErrorMiddleware",
     "config.api.ApiMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as axes asks: turns a lockout into its 429 page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -129,6 +132,30 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (django-axes): failures are counted per username AND per client address
+# (either one locks); at the limit, sign-in is refused (429) for the cool-off, even with the right
+# password, whether or not the account exists; a successful sign-in clears the user's own failures.
+AUTHENTICATION_BACKENDS = [
+    "governance.signin_lockout.SignInLockoutBackend",  # first: axes refuses a locked-out attempt
+    "django.contrib.auth.backends.ModelBackend",
+]
+SIGNIN_FAILURE_LIMIT: int = env.int("TESSERA_SIGNIN_FAILURE_LIMIT", default=10)
+SIGNIN_LOCKOUT_MINUTES: int = env.int("TESSERA_SIGNIN_LOCKOUT_MINUTES", default=15)
+if SIGNIN_FAILURE_LIMIT < 1 or SIGNIN_LOCKOUT_MINUTES < 1:
+    raise ImproperlyConfigured(
+        "TESSERA_SIGNIN_FAILURE_LIMIT and TESSERA_SIGNIN_LOCKOUT_MINUTES must be at least 1."
+    )
+AXES_FAILURE_LIMIT = SIGNIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=SIGNIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A lockout ends one cool-off after it began: attempts during it do not extend it, so nobody can keep
+# someone else's account locked for ever. Only the user's own failures are cleared on success
+# (governance.signin_audit), so one's own account cannot wipe an address's failures on others.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "governance.client_address.client_ip"  # REMOTE_ADDR unless proxies are trusted
+AXES_LOCKOUT_CALLABLE = "governance.signin_lockout.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the tenant's audit trail (auth.*)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -233,6 +260,13 @@ SPECTACULAR_SETTINGS = {
 # --- Tessera knobs (one namespaced dict, read by services) -------------------------------------
 TESSERA = {
     "DEMO_TENANT_SLUG": env.str("TESSERA_DEMO_TENANT", default="demo"),
+    # Reverse proxies in front of Tessera that append to X-Forwarded-For (0: none, the client is
+    # REMOTE_ADDR). Sign-in lockouts and the API-key throttle count per client address: never trust
+    # the header without a proxy that writes it (governance.client_address).
+    "TRUSTED_PROXY_COUNT": env.int("TESSERA_TRUSTED_PROXY_COUNT", default=0),
+    # Wrong API keys one client address may present per window; beyond: 429 until the window ends.
+    "API_KEY_FAILURE_LIMIT": env.int("TESSERA_API_KEY_FAILURE_LIMIT", default=20),
+    "API_KEY_FAILURE_WINDOW_S": env.int("TESSERA_API_KEY_FAILURE_WINDOW_S", default=300),
     "MAX_UPLOAD_BYTES": env.int("TESSERA_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024),
     # Files one API upload request may carry (its body may then be this many times the file limit).
     "API_MAX_FILES_PER_REQUEST": env.int("TESSERA_API_MAX_FILES_PER_REQUEST", default=20),

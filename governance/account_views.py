@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from governance import selectors, services
+from governance.client_address import client_info
 from governance.forms import PasswordChangeForm
 from governance.middleware import TenantHttpRequest
 
@@ -21,7 +22,9 @@ def password_change(request: TenantHttpRequest) -> HttpResponse:
     form = PasswordChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.user  # the signed-in user (login_required), as the form checked them
-        services.user_password_set(user=user, password=form.cleaned_data["new_password1"])
+        services.user_password_set(
+            user=user, password=form.cleaned_data["new_password1"], client=client_info(request)
+        )
         update_session_auth_hash(request, user)  # stay signed in
         messages.success(request, "Your password was changed.")
         return redirect("home")

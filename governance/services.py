@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from config.errors import ApplicationError, Conflict
 from governance.access import Principal
+from governance.client_address import ClientInfo
 from governance.models import (
     AccessGroup,
     ApiKey,
@@ -69,6 +70,17 @@ def audit_record(
         target_id=str(getattr(target, "pk", "") or "") if target is not None else "",
         extra=extra or {},
     )
+
+
+def audit_for_user(
+    *, user_id: int, actor: Actor, action: str, target: Any = None, extra: dict[str, Any] | None = None
+) -> int:
+    """Append one audit row in each tenant ``user_id`` belongs to (an event of the login itself, such
+    as a sign-in, opens all of them); returns the rows written (0 for a user without a tenant)."""
+    memberships = Membership.objects.filter(user_id=user_id).select_related("tenant").order_by("pk")
+    for membership in memberships:
+        audit_record(tenant=membership.tenant, actor=actor, action=action, target=target, extra=extra)
+    return len(memberships)
 
 
 OwnedT = TypeVar("OwnedT", bound=TenantOwned)
@@ -246,13 +258,21 @@ def member_create(*, tenant: Tenant, username: str, role: str, actor: Actor) -> 
     return membership, password
 
 
-def user_password_set(*, user: AbstractBaseUser, password: str) -> None:
+def user_password_set(*, user: AbstractBaseUser, password: str, client: ClientInfo | None = None) -> None:
     """Give ``user`` the password they chose (already validated) and lift a one-time password's
-    change requirement."""
+    change requirement; audited (``auth.password_change``, never the password) in each of their
+    tenants, with the client's address and user agent when known."""
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password"])
         PasswordChangeRequired.objects.filter(user_id=user.pk).delete()
+        audit_for_user(
+            user_id=user.pk,
+            actor=Actor(user_id=user.pk, label=user.get_username()),
+            action="auth.password_change",
+            target=user,
+            extra=client.as_extra() if client is not None else {},
+        )
     logger.info("password changed user=%s", user.pk)
 
 

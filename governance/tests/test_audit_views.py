@@ -61,7 +61,8 @@ def test_filters_by_action_actor_and_dates_from_the_query_string(admin_client):
         response = admin_client.get(url + query)
         body = response.content.decode().split("<tbody>")[1]
         assert response.status_code == 200
-        return sorted(line.action for line in response.context["lines"] if line.action in body)
+        lines = [line for line in response.context["lines"] if not line.action.startswith("auth.")]
+        return sorted(line.action for line in lines if line.action in body)  # the admin's sign-in aside
 
     assert shown("?action=document.") == ["document.delete", "document.upload"]
     assert shown("?actor=bob") == ["document.delete"]
