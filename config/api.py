@@ -208,6 +208,8 @@ def _audit(request: HttpRequest, response: HttpResponse) -> None:
 
 
 def _actor(request: HttpRequest) -> tuple[int, int | None, int | None, str] | None:
+    if getattr(request, "api_key_throttled", False):
+        return None  # a flood of wrong keys: logged, never a database read or a row per request
     """(tenant, user, API key, label) of the caller, or of the key a refused request named."""
     principal: Principal | None = getattr(request, "principal", None)
     if principal is not None:

@@ -9,11 +9,14 @@ from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
 from governance.access import principal_for_api_key
+from governance.api_key_throttle import api_key_failure_record, api_key_failures_wait
+from governance.client_address import client_ip
 from governance.services import api_key_authenticate
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """Bearer API keys. A wrong or revoked key is a 401, never a fall-through to anonymous."""
+    """Bearer API keys. A wrong or revoked key is a 401, never a fall-through to anonymous; after too
+    many from one address, a 429 that costs no database read (``governance.api_key_throttle``)."""
 
     keyword = "Bearer"
 
@@ -24,8 +27,16 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         scheme, _, raw_key = header.partition(" ")
         if scheme.lower() != self.keyword.lower():
             return None
+        ip = client_ip(request._request)
+        wait = api_key_failures_wait(ip=ip)
+        if wait is not None:
+            # Too many wrong keys from this address: refused before the key is looked up (and before
+            # the API's audit row names the key's tenant: see config.api).
+            request._request.api_key_throttled = True  # type: ignore[attr-defined]
+            raise exceptions.Throttled(wait=wait, detail="Too many invalid API keys from this address.")
         api_key = api_key_authenticate(raw_key=raw_key)
         if api_key is None:
+            api_key_failure_record(ip=ip)
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         principal = principal_for_api_key(api_key)
         # The view reads the principal; tenant and principal are never taken from the payload.
