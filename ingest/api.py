@@ -198,7 +198,11 @@ class DocumentFileApi(APIView):
         query = FileQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         version = selectors.version_with_file(document=document, number=query.validated_data.get("version"))
-        return original_file_response(document, version)
+        response = original_file_response(document, version)
+        services.document_download_record(
+            document=document, version=version, actor=Actor.of(principal_of(request)), channel="api"
+        )
+        return response
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         # The file has its own type; whatever the client accepts, errors are problem details.

@@ -331,3 +331,18 @@ def document_reindex(*, document: Document, actor: Actor) -> DocumentVersion:
         enqueue_indexing(version)
     version.refresh_from_db()
     return version
+
+
+def document_download_record(
+    *, document: Document, version: DocumentVersion, actor: Actor, channel: str
+) -> None:
+    """Audit a download of a version's original file (``document.download``), from the browser or
+    the API alike (``channel``): who took a copy of which document out of Tessera."""
+    with transaction.atomic():
+        audit_record(
+            tenant=document.tenant,
+            actor=actor,
+            action="document.download",
+            target=document,
+            extra={"version": version.number, "channel": channel},
+        )

@@ -233,4 +233,8 @@ def document_file(request: TenantHttpRequest, document_id: int) -> FileResponse:
     if number and not number.isdigit():
         raise NotFound("This document has no stored file.")
     version = selectors.version_with_file(document=document, number=int(number) if number else None)
-    return original_file_response(document, version)
+    response = original_file_response(document, version)
+    services.document_download_record(
+        document=document, version=version, actor=Actor.of(request.principal), channel="browser"
+    )
+    return response
