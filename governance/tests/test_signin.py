@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -16,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from governance.models import AuditEvent, Role
+from governance.models import AuditEvent, Role, Tenant
 from governance.tests.factories import MembershipFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +26,7 @@ PASSWORD = "correct horse battery"  # the factories' password
 LIMIT = 10  # TESSERA_SIGNIN_FAILURE_LIMIT's default
 
 
-def _sign_in(client: Client, username: str, password: str, ip: str = "198.51.100.7", **headers: str):
+def _sign_in(client: Client, username: str, password: str, ip: str = "198.51.100.7", **headers: Any) -> Any:
     return client.post(
         reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=ip, **headers
     )
@@ -35,7 +36,7 @@ def _signed_in(client: Client) -> bool:
     return client.get(reverse("home")).status_code == 200
 
 
-def _actions(tenant, prefix: str = "auth.") -> list[str]:
+def _actions(tenant: Tenant, prefix: str = "auth.") -> list[str]:
     events = AuditEvent.objects.filter(tenant=tenant, action__startswith=prefix).order_by("id")
     return list(events.values_list("action", flat=True))
 
