@@ -277,16 +277,52 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+# Every Content-Security-Policy violation in a page is said on its console (Chromium says so itself
+# for most; the listener also catches those it reports only as an event).
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`Content Security Policy violation: ${event.effectiveDirective} blocked `
+    + `${event.blockedURI || "inline code"} at ${event.sourceFile}:${event.lineNumber} ${event.sample}`);
+});
+"""
+
+
+def watch_csp(context: Any, violations: list[str] | None = None) -> list[str]:
+    """Record every Content-Security-Policy violation in ``context``'s pages (pages opened later
+    included) in ``violations`` (a new list if none), and return it."""
+    found: list[str] = [] if violations is None else violations
+
+    def record(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            found.append(f"{message.page.url if message.page else '?'}: {message.text}")
+
+    context.add_init_script(CSP_LISTENER)
+    context.on("console", record)
+    return found
+
+
 @pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh browser context per test; a screenshot of the last page is kept as an artifact."""
+def csp_violations() -> list[str]:
+    """The Content-Security-Policy violations seen so far by the ``page`` fixture's browser context
+    (a test may assert on them at any step; the fixture asserts there are none at the end)."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest, csp_violations: list[str]) -> Iterator[Any]:
+    """A fresh browser context per test; a screenshot of the last page is kept as an artifact.
+
+    The app's pages must work under their strict Content-Security-Policy: any violation in the
+    test's pages fails it (at teardown, if the test did not look itself)."""
     context = browser.new_context(viewport={"width": 1200, "height": 800})
+    watch_csp(context, csp_violations)
     new_page = context.new_page()
     new_page.set_default_timeout(15_000)
     yield new_page
     ARTIFACTS.mkdir(exist_ok=True)
     new_page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+    assert not csp_violations, "Content-Security-Policy violations:\n" + "\n".join(csp_violations)
 
 
 AXE_JS = REPO / "tests" / "vendor" / "axe.min.js"
@@ -298,7 +334,8 @@ def axe() -> Callable[[Any], list[dict[str, Any]]]:
     (WCAG 2 A/AA rules); returns all violations for the test to inspect."""
 
     def check(page: Any) -> list[dict[str, Any]]:
-        page.add_script_tag(content=AXE_JS.read_text(encoding="utf-8"))
+        # Evaluated, not added as an inline <script> (which the page's Content-Security-Policy blocks).
+        page.evaluate(AXE_JS.read_text(encoding="utf-8"))
         result = page.evaluate(
             "async () => await axe.run(document, {runOnly: {type: 'tag', "
             "values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"

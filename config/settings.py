@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our own static files (offline)
     "django_htmx",
+    "csp",  # django-csp: its system checks catch the pre-4.0 CSP_* settings
     "axes",  # sign-in throttling and lockout (see "Auth and sessions")
     "config",
     "governance",
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -174,6 +176,23 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# A strict Content-Security-Policy on every page: scripts, styles, fonts and requests only from
+# Tessera itself, no inline script or style, no eval (htmx runs with allowEval off), no framing.
+# Only ReDoc (/api/redoc/) relaxes, on its own response, what its renderer needs (config/api_docs.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 
 # --- I18N, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -318,6 +337,9 @@ TESSERA = {
     "ANSWER_CACHE_THRESHOLD": env.float("TESSERA_ANSWER_CACHE_THRESHOLD", default=0.95),
     # Entries kept per tenant (the least recently used go first).
     "ANSWER_CACHE_MAX_ENTRIES": env.int("TESSERA_ANSWER_CACHE_MAX_ENTRIES", default=5000),
+    # /api/schema/, /api/docs/ and /api/redoc/ answer only a signed-in member or a valid API key,
+    # unless the operator publishes them (config/api_docs.py).
+    "PUBLIC_API_DOCS": env.bool("TESSERA_PUBLIC_API_DOCS", default=False),
 }
 if TESSERA["LLM_PROVIDER"] not in ("local", "openai", "extractive"):
     raise ImproperlyConfigured(

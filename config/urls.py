@@ -4,10 +4,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from assistant import api_urls as assistant_api_urls
 from assistant import views as assistant_views
+from config.api_docs import ApiDocsView, ApiRedocView, ApiSchemaView
 from config.health import healthz
 from governance import api_urls as governance_api_urls
 from ingest import api_urls as ingest_api_urls
@@ -26,8 +26,9 @@ urlpatterns = [
     path("", include("assistant.usage_urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("v1/", include(("assistant.openai_urls", "openai"), namespace="openai")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # Members and API keys only, unless TESSERA_PUBLIC_API_DOCS=1 (config/api_docs.py).
+    path("api/schema/", ApiSchemaView.as_view(), name="schema"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", ApiRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("admin/", admin.site.urls),
 ]
