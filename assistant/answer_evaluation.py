@@ -131,7 +131,8 @@ def ask_each(
         services.llm_warm_up(principal=principal)
     for item in tqdm(items, unit=unit, desc=unit + "s", disable=not progress):
         try:
-            message = services.answer(principal=principal, question=item.text)
+            # The operator's own run, as fast as the machine answers: not a member's ask rate.
+            message = services.answer(principal=principal, question=item.text, rate_limit=False)
         except ApplicationError as exc:
             logger.warning("evaluation %s refused id=%s code=%s", unit, item.id, exc.code)
             refused.append(item.id)

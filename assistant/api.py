@@ -20,7 +20,8 @@ from rest_framework.views import APIView
 from assistant import services
 from assistant.api_fields import JsonBooleanField, JsonIntegerField, JsonTextField
 from assistant.models import Message
-from config.api import MAX_ID, AnswerRateThrottle, KeyRateThrottle, principal_of
+from assistant.rate_limits import AskRateLimited
+from config.api import MAX_ID, principal_of
 from config.errors import ApplicationError
 from config.problems import problem_body
 from governance.access import Principal
@@ -129,11 +130,22 @@ SSE_EXAMPLE = (
 )
 
 
-class AskApi(APIView):
+class AskingApiView(APIView):
+    """An endpoint that asks. Besides the per-call rate of every endpoint (DRF's throttle), the ask
+    rate is charged by the service, the same budget as the chat's; over it, the 429 problem says
+    when to come back (``Retry-After``), as DRF's own throttle does."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if isinstance(exc, AskRateLimited):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+
+
+class AskApi(AskingApiView):
     """Ask a question; the answer comes back with its citations and how it was produced."""
 
     required_scope = "ask"
-    throttle_classes = [KeyRateThrottle, AnswerRateThrottle]
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = StreamNegotiation

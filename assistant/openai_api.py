@@ -17,8 +17,9 @@ from rest_framework.views import APIView
 
 from assistant import openai_format as fmt
 from assistant import services
+from assistant.api import AskingApiView
 from assistant.models import Message
-from config.api import AnswerRateThrottle, KeyRateThrottle, principal_of
+from config.api import principal_of
 from config.api_schema import ERROR_STATUSES, PROBLEM_MEDIA_TYPES, TesseraAutoSchema
 from config.errors import NotFound
 from governance.access import Principal
@@ -79,12 +80,11 @@ class ModelApi(APIView):
         return Response(_model(principal_of(request)))
 
 
-class ChatCompletionsApi(APIView):
+class ChatCompletionsApi(AskingApiView):
     """Answer the last user message of an OpenAI chat request with Tessera's own pipeline (a new
     conversation per call, or ``conversation`` to continue one of the caller's)."""
 
     required_scope = "ask"
-    throttle_classes = [KeyRateThrottle, AnswerRateThrottle]
     parser_classes = [JSONParser]
     schema = OpenAiSchema()
 

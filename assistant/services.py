@@ -25,6 +25,7 @@ from assistant.local_llm import LocalChatModel
 from assistant.models import AnswerKind, Citation, Conversation, Message, Role
 from assistant.policy import budget_spent, llm_config_for
 from assistant.prompting import Evidence, EvidenceBudget, prompt_template, select_evidence
+from assistant.rate_limits import ask_rate_charge
 from assistant.search import SearchResults, search
 from assistant.tenant_routing import RouteChoice, route_choice, tenant_router
 from config.errors import ApplicationError, NotFound
@@ -82,8 +83,18 @@ def conversation_get(*, principal: Principal, conversation_id: int) -> Conversat
     return found
 
 
-def question_ask(*, principal: Principal, question: str, conversation: Conversation | None = None) -> Message:
-    """Store the principal's question as a new turn (starting a conversation if none is given)."""
+def question_ask(
+    *,
+    principal: Principal,
+    question: str,
+    conversation: Conversation | None = None,
+    rate_limit: bool = True,
+) -> Message:
+    """Store the principal's question as a new turn (starting a conversation if none is given).
+
+    Every way in (the chat, the REST API, the OpenAI-compatible endpoint) asks through here, so the
+    ask rate is charged here, before anything is stored, searched or generated (``AskRateLimited``,
+    429, over it); ``rate_limit=False`` only for an operator's own runs (``manage.py evaluate``)."""
     question = " ".join(question.split())
     if not question:
         raise ApplicationError("Ask a question.", code="empty_question")
@@ -91,6 +102,8 @@ def question_ask(*, principal: Principal, question: str, conversation: Conversat
         raise ApplicationError(
             f"Questions are limited to {MAX_QUESTION_CHARS} characters.", code="question_too_long"
         )
+    if rate_limit:
+        ask_rate_charge(principal=principal)
     with transaction.atomic():
         if conversation is None:
             conversation = Conversation.objects.create(
@@ -234,9 +247,17 @@ def _route(tenant_id: int, text: str, timings: dict[str, float]) -> RouteChoice:
     return route_choice(tenant_id, label, confidence)
 
 
-def answer(*, principal: Principal, question: str, conversation: Conversation | None = None) -> Message:
+def answer(
+    *,
+    principal: Principal,
+    question: str,
+    conversation: Conversation | None = None,
+    rate_limit: bool = True,
+) -> Message:
     """Ask and answer in one call (the JSON path): the stored assistant message."""
-    asked = question_ask(principal=principal, question=question, conversation=conversation)
+    asked = question_ask(
+        principal=principal, question=question, conversation=conversation, rate_limit=rate_limit
+    )
     message = None
     for event in answer_stream(principal=principal, question=asked):
         message = event.message or message

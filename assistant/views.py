@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from assistant import conversations, selectors, services
 from assistant.models import Conversation, Message, Role
+from assistant.rate_limits import AskRateLimited
 from governance.decorators import member_required
 from governance.middleware import TenantHttpRequest
 
@@ -26,21 +27,8 @@ logger = logging.getLogger(__name__)
 @require_GET
 def home(request: TenantHttpRequest) -> HttpResponse:
     """The employee's chat: their conversations, and the open one (``?c=id``) with its turns."""
-    principal = request.principal
     conversation = _conversation(request, request.GET.get("c", ""))
-    turns = (
-        list(conversation.messages.prefetch_related("citations").order_by("created_at", "id"))
-        if conversation
-        else []
-    )
-    answers = [m.pk for m in turns if m.role == Role.ASSISTANT]
-    context = {
-        "conversations": services.conversations_of(principal)[:50],
-        "conversation": conversation,
-        "turns": turns,
-        "feedback": selectors.feedback_by_message(principal=principal, message_ids=answers),
-    }
-    return render(request, "assistant/home.html", context)
+    return render(request, "assistant/home.html", _chat(request, conversation))
 
 
 @member_required
@@ -49,9 +37,12 @@ def ask(request: TenantHttpRequest) -> HttpResponse:
     """Store the question; htmx gets the turn that streams its answer, a plain form the page."""
     principal = request.principal
     conversation = _conversation(request, request.POST.get("conversation", ""))
-    question = services.question_ask(
-        principal=principal, question=request.POST.get("question", ""), conversation=conversation
-    )
+    try:
+        question = services.question_ask(
+            principal=principal, question=request.POST.get("question", ""), conversation=conversation
+        )
+    except AskRateLimited as refused:
+        return _ask_refused(request, refused, conversation)
     if request.htmx:  # the turn, and the conversation list (a new conversation joins it)
         context = {"question": question, "conversations": services.conversations_of(principal)[:50]}
         return render(request, "assistant/partials/turn.html", context)
@@ -120,6 +111,38 @@ def conversation_delete(request: TenantHttpRequest, conversation_id: int) -> Htt
         return redirect("home")
     found = services.conversation_get(principal=request.principal, conversation_id=conversation_id)
     return render(request, "assistant/conversation_delete.html", {"conversation": found})
+
+
+def _chat(request: TenantHttpRequest, conversation: Conversation | None) -> dict[str, object]:
+    """The chat page's context: the user's conversations, and the open one with its turns."""
+    principal = request.principal
+    turns = (
+        list(conversation.messages.prefetch_related("citations").order_by("created_at", "id"))
+        if conversation
+        else []
+    )
+    answers = [m.pk for m in turns if m.role == Role.ASSISTANT]
+    return {
+        "conversations": services.conversations_of(principal)[:50],
+        "conversation": conversation,
+        "turns": turns,
+        "feedback": selectors.feedback_by_message(principal=principal, message_ids=answers),
+    }
+
+
+def _ask_refused(
+    request: TenantHttpRequest, refused: AskRateLimited, conversation: Conversation | None
+) -> HttpResponse:
+    """Asking too fast: a 429 with ``Retry-After`` whose message takes the answer's place in the
+    chat (htmx: the turn, which chat.js swaps in; without JavaScript: the chat page with it)."""
+    context: dict[str, object]
+    if request.htmx:
+        template, context = "assistant/partials/rate_limited.html", {"refused": refused}
+    else:
+        template, context = "assistant/home.html", {**_chat(request, conversation), "refused": refused}
+    response = render(request, template, context, status=refused.status)
+    response["Retry-After"] = str(refused.retry_after)
+    return response
 
 
 def _conversation(request: TenantHttpRequest, raw_id: str) -> Conversation | None:

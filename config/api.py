@@ -105,6 +105,8 @@ class Pagination(PageNumberPagination):
 
 class KeyRateThrottle(SimpleRateThrottle):
     """Requests per API key (or per signed-in user) in a sliding window; over it: 429 + Retry-After.
+    Asks have a budget of their own, charged by the service whatever the way in
+    (``assistant.rate_limits``), not a DRF throttle the browser chat would not go through.
 
     The counts live in the default cache, which is shared by every web process (Redis, or a folder
     on the embedded default), so the limit holds however many processes serve the API."""
@@ -122,12 +124,6 @@ class KeyRateThrottle(SimpleRateThrottle):
             return None  # unauthenticated requests are refused before they cost anything
         who = f"key:{principal.api_key_id}" if principal.api_key_id else f"user:{principal.user_id}"
         return self.cache_format % {"scope": self.scope, "ident": f"{principal.tenant_id}:{who}"}
-
-
-class AnswerRateThrottle(KeyRateThrottle):
-    """A tighter limit on the endpoints that may call an LLM (ask, chat completions)."""
-
-    scope = "api_answer"
 
 
 def _problem(request: HttpRequest, status: int, code: str, detail: str) -> JsonResponse:

@@ -251,9 +251,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["governance.authentication.HasTenant", "config.api.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["config.api.KeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
+        # Every API call, per key (or user). Asks have their own rate: TESSERA["ASK_RATE"].
         "api": env.str("TESSERA_API_RATE", default="600/minute"),
-        # Endpoints that may call an LLM (ask, chat completions), per key, on top of the above.
-        "api_answer": env.str("TESSERA_API_ANSWER_RATE", default="60/minute"),
     },
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "PAGE_SIZE": 20,
@@ -277,6 +276,20 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Tessera knobs (one namespaced dict, read by services) -------------------------------------
+
+
+def parsed_rate(name: str, value: str) -> tuple[int, int]:
+    """A rate written as DRF writes them ("20/minute"; second, minute, hour or day) as
+    (count, window in seconds); anything else stops the start with a clear message."""
+    count, _, period = value.partition("/")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(period.strip()[:1].lower())
+    if not count.strip().isdigit() or int(count) < 1 or seconds is None:
+        raise ImproperlyConfigured(
+            f"{name} must be a count per second, minute, hour or day, such as 20/minute, not {value!r}."
+        )
+    return int(count), seconds
+
+
 TESSERA = {
     "DEMO_TENANT_SLUG": env.str("TESSERA_DEMO_TENANT", default="demo"),
     # Reverse proxies in front of Tessera that append to X-Forwarded-For (0: none, the client is
@@ -286,6 +299,13 @@ TESSERA = {
     # Wrong API keys one client address may present per window; beyond: 429 until the window ends.
     "API_KEY_FAILURE_LIMIT": env.int("TESSERA_API_KEY_FAILURE_LIMIT", default=20),
     "API_KEY_FAILURE_WINDOW_S": env.int("TESSERA_API_KEY_FAILURE_WINDOW_S", default=300),
+    # Questions one user (or API key) may ask, over the chat, the REST API and the OpenAI-compatible
+    # endpoint together, as (count, window in seconds); beyond: 429 with Retry-After. The old
+    # TESSERA_API_ANSWER_RATE (API only) is read when this one is not set.
+    "ASK_RATE": parsed_rate(
+        "TESSERA_ASK_RATE",
+        env.str("TESSERA_ASK_RATE", default=env.str("TESSERA_API_ANSWER_RATE", default="20/minute")),
+    ),
     "MAX_UPLOAD_BYTES": env.int("TESSERA_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024),
     # Files one API upload request may carry (its body may then be this many times the file limit).
     "API_MAX_FILES_PER_REQUEST": env.int("TESSERA_API_MAX_FILES_PER_REQUEST", default=20),

@@ -102,7 +102,7 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(client):
 def test_rate_limit_per_key_answers_429_with_retry_after(client, settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"api": "3/minute", "api_answer": "3/minute"},
+        "DEFAULT_THROTTLE_RATES": {"api": "3/minute"},
     }
     _, raw = _key()
     _, other = _key()

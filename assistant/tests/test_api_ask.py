@@ -264,16 +264,14 @@ def test_bodies_are_json_and_an_sse_client_may_accept_only_the_stream(client, te
 
 
 def test_ask_has_its_own_rate_limit_and_search_does_not(client, tenant, handbook, settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"api": "100/minute", "api_answer": "2/minute"},
-    }
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api": "100/minute"}}
+    settings.TESSERA = {**settings.TESSERA, "ASK_RATE": (2, 60)}  # the service's, shared with the chat
     _, auth = _key(tenant, "ask", "search")
     statuses = [_ask(client, auth, question="Parental leave?").status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
     refused = _ask(client, auth, question="Parental leave?", stream=True)
     assert refused.status_code == 429 and 0 < int(refused["Retry-After"]) <= 60
-    assert refused["Content-Type"] == "application/problem+json" and refused.json()["code"] == "throttled"
+    assert refused["Content-Type"] == "application/problem+json" and refused.json()["code"] == "rate_limited"
     assert Message.objects.filter(role=Role.USER).count() == 2
     for _ in range(3):
         assert client.get(reverse("api:search"), {"q": "leave"}, **auth).status_code == 200

@@ -332,17 +332,15 @@ def test_a_streamed_draft_that_fails_verification_ends_with_the_stored_answer(cl
 
 
 def test_completions_have_the_tighter_answer_rate_limit(client, key, settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"api": "100/minute", "api_answer": "2/minute"},
-    }
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api": "100/minute"}}
+    settings.TESSERA = {**settings.TESSERA, "ASK_RATE": (2, 60)}  # the service's, shared with the chat
     assert [_post(client, key[1]).status_code for _ in range(2)] == [200, 200]
     refused = _post(client, key[1])
     assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
     assert refused.json()["error"] == {
         "message": refused.json()["detail"],
         "type": "rate_limit_error",
-        "code": "throttled",
+        "code": "rate_limited",
     }
     assert client.get(reverse("openai:models"), HTTP_AUTHORIZATION=f"Bearer {key[1]}").status_code == 200
     assert Message.objects.filter(role="assistant").count() == 2

@@ -74,6 +74,15 @@
     note.textContent = (reply.body.textContent || "").trim() || "Your feedback could not be saved.";
   });
 
+  // Asking too fast (429): the server's message takes the answer's place in the conversation. The
+  // request stays a failed one, so the question is kept in the box to send again later.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const source = event.detail.requestConfig && event.detail.requestConfig.elt; // the form, not the target
+    if (event.detail.xhr.status === 429 && source && source.matches && source.matches("form.ask")) {
+      event.detail.shouldSwap = true;
+    }
+  });
+
   // After a question is sent: empty the box (if the server took it) and give it focus again.
   document.addEventListener("htmx:afterRequest", function (event) {
     const form = event.target;
