@@ -204,12 +204,12 @@ def _audit(request: HttpRequest, response: HttpResponse) -> None:
 
 
 def _actor(request: HttpRequest) -> tuple[int, int | None, int | None, str] | None:
-    if getattr(request, "api_key_throttled", False):
-        return None  # a flood of wrong keys: logged, never a database read or a row per request
     """(tenant, user, API key, label) of the caller, or of the key a refused request named."""
     principal: Principal | None = getattr(request, "principal", None)
     if principal is not None:
         return principal.tenant_id, principal.user_id, principal.api_key_id, principal.label
+    if getattr(request, "api_key_throttled", False):
+        return None  # a flood of wrong keys: logged, never a database read or a row per request
     api_key = _claimed_key(request)
     if api_key is None:
         return None

@@ -63,8 +63,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our own static files (offline)
     "django_htmx",
-    "csp",  # django-csp: its system checks catch the pre-4.0 CSP_* settings
     "axes",  # sign-in throttling and lockout (see "Auth and sessions")
+    "csp",  # django-csp: its system checks catch the pre-4.0 CSP_* settings
     "config",
     "governance",
     "ingest",
