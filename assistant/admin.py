@@ -13,15 +13,15 @@ from assistant.models import AssistantSettings, IntentExample, IntentModelVersio
 class AssistantSettingsAdmin(admin.ModelAdmin[AssistantSettings]):
     list_display = (
         "tenant",
-        "llm_provider",
+        "llm_connection",
         "llm_model",
-        "llm_base_url",
         "monthly_token_budget",
         "answer_cache",
         "answer_cache_threshold",
         "updated_at",
     )
-    list_filter = ("llm_provider",)
+    list_filter = ("llm_connection",)
+    exclude = ("llm_api_key_encrypted",)
 
 
 @admin.register(Message)

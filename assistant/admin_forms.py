@@ -7,29 +7,37 @@ from typing import Any
 
 from django import forms
 
-from assistant.models import AssistantSettings, LlmProvider
+from assistant.connections import LlmConnection
+from assistant.models import AssistantSettings
+from assistant.policy import available_connections
 from assistant.tenant_intents import MAX_EXAMPLE_CHARS, MAX_REPLY_CHARS
-from assistant.tenant_settings import EDITABLE_FIELDS
+from assistant.tenant_settings import EDITABLE_FIELDS, MAX_API_KEY_CHARS
 from config.forms import AccessibleFormMixin
 from governance.models import AccessGroup
 from retrieval.intent import DEFAULT_ROUTES
 
 
 class AssistantSettingsForm(AccessibleFormMixin, forms.ModelForm[AssistantSettings]):
-    """The tenant's answering policy; an empty field means the site default."""
+    """The tenant's answering policy; an empty field means the site default. The LLM is one of the
+    operator's connections: no URL and no server variable can be named here."""
 
-    llm_base_url = forms.URLField(
-        max_length=500, required=False, assume_scheme="https", label="Server URL (OpenAI-compatible)"
+    llm_connection = forms.ChoiceField(required=False, label="Language model")
+    api_key = forms.CharField(
+        required=False,
+        max_length=MAX_API_KEY_CHARS,
+        strip=True,
+        label="Your API key for this connection",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Only for a connection that takes your organisation's own key. Stored encrypted, "
+        "never shown again; leave empty to keep the stored one.",
     )
+    remove_api_key = forms.BooleanField(required=False, label="Remove the stored API key")
 
     class Meta:
         model = AssistantSettings
         fields = EDITABLE_FIELDS
         labels = {
-            "llm_provider": "LLM provider",
             "llm_model": "Model name",
-            "llm_base_url": "Server URL (OpenAI-compatible)",
-            "llm_api_key_env": "API key environment variable",
             "llm_timeout_s": "Timeout (seconds)",
             "monthly_token_budget": "Monthly token budget",
             "answer_cache": "Answer cache",
@@ -38,13 +46,39 @@ class AssistantSettingsForm(AccessibleFormMixin, forms.ModelForm[AssistantSettin
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        provider = self.fields["llm_provider"]
-        provider.choices = [("", "Site default"), *LlmProvider.choices]
+        self.connections = available_connections()
+        self.fields["llm_connection"].choices = [
+            (name, _describe(connection)) for name, connection in self.connections.items()
+        ]
         cache = self.fields["answer_cache"]
         cache.widget.choices = [("unknown", "Site default"), ("true", "On"), ("false", "Off")]
         threshold = self.fields["answer_cache_threshold"]
         threshold.widget.attrs.update({"min": "0.85", "max": "1", "step": "0.01"})
         self.fields["llm_timeout_s"].widget.attrs.update({"min": "0", "step": "any"})
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        connection = self.connections.get(cleaned.get("llm_connection") or "")
+        if cleaned.get("api_key") and (connection is None or not connection.tenant_key):
+            self.add_error("api_key", "This connection uses the server's own key; yours is not sent to it.")
+        if cleaned.get("api_key") and cleaned.get("remove_api_key"):
+            self.add_error("remove_api_key", "Either enter a new key or remove the stored one.")
+        return cleaned
+
+
+def _describe(connection: LlmConnection) -> str:
+    label = connection.label
+    if connection.name == "":
+        label = f"Site default ({_site_label(connection)})"
+    if connection.tenant_key:
+        label += " - with your own API key"
+    if connection.models:
+        label += f" - models: {', '.join(connection.models[:5])}"
+    return label
+
+
+def _site_label(connection: LlmConnection) -> str:
+    return {"local": "embedded model", "extractive": "no LLM"}.get(connection.provider, "the server's LLM")
 
 
 class TenantIntentForm(AccessibleFormMixin, forms.Form):

@@ -1,8 +1,9 @@
 """LLM providers as LangChain chat models, chosen per tenant, each behind a circuit breaker.
 
     local       the embedded GGUF model on the CPU (the default; no server, no network)
-    openai      any OpenAI-compatible server through ``langchain_openai.ChatOpenAI`` and a base URL
-                (vLLM, Ollama, llama.cpp's server, OpenAI, Azure OpenAI's v1 endpoint)
+    openai      an OpenAI-compatible server of the operator's (``assistant.connections``) through
+                ``langchain_openai.ChatOpenAI`` (vLLM, Ollama, llama.cpp's server, OpenAI, Azure
+                OpenAI's v1 endpoint), over an HTTP client guarded by ``config.outbound``
     extractive  no LLM at all: the answer is the cited passages
 
 A provider that fails ``failures`` times in a row is skipped for ``reset_after_s`` seconds (the
@@ -11,17 +12,17 @@ circuit is open), so a dead server costs one timeout, not one per question.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from assistant.local_llm import LocalChatModel, LocalModelUnavailable, local_model_file
+from config.outbound import OutboundPolicy, OutboundRefused, guarded_client
 
 
 class Provider(StrEnum):
@@ -36,12 +37,16 @@ class LlmUnavailable(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class LlmConfig:
-    """Which chat model answers for a tenant, and how patiently."""
+    """Which chat model answers for a tenant (one of the operator's connections), and how patiently."""
 
     provider: Provider
     model: str
+    connection: str = ""  # the operator's connection name ("": the site default)
     base_url: str = ""
-    api_key_env: str = ""  # the NAME of the environment variable holding the key, never the key
+    api_key: str = field(default="", repr=False)  # the key itself: never logged, stored or shown
+    unavailable: str = ""  # why no model can be had (no key...), in words fit for the tenant
+    allowed_hosts: tuple[str, ...] = ()  # private hosts the operator allows (config.outbound)
+    owner: str = ""  # the tenant whose own key this connection uses (its breaker is its own)
     timeout_s: float = 60.0
     max_retries: int = 1
     max_tokens: int = 200
@@ -49,11 +54,13 @@ class LlmConfig:
 
     @property
     def breaker_key(self) -> str:
-        return f"{self.provider}|{self.base_url}|{self.model}"
+        return f"{self.provider}|{self.connection}|{self.base_url}|{self.model}|{self.owner}"
 
 
 def chat_model_for(config: LlmConfig, *, models_dir: Path) -> BaseChatModel:
     """The LangChain chat model of ``config``; raises :class:`LlmUnavailable` if it cannot exist."""
+    if config.unavailable:
+        raise LlmUnavailable(config.unavailable)
     if config.provider == Provider.LOCAL:
         try:
             path = local_model_file(config.model, models_dir)
@@ -71,26 +78,25 @@ def chat_model_for(config: LlmConfig, *, models_dir: Path) -> BaseChatModel:
 
 
 def _openai_model(config: LlmConfig) -> BaseChatModel:
+    """A ChatOpenAI whose HTTP client goes only where :mod:`config.outbound` allows, follows no
+    redirect and reads no proxy variables; the key is the connection's own."""
     from langchain_openai import ChatOpenAI
 
-    if not config.base_url and not config.api_key_env:
-        raise LlmUnavailable("The openai provider needs a base URL or an API key variable.")
-    api_key = "not-needed"  # local OpenAI-compatible servers ignore it; the client insists on one
-    if config.api_key_env:
-        api_key = os.environ.get(config.api_key_env, "")
-        if not api_key:
-            raise LlmUnavailable(
-                f"The environment variable {config.api_key_env} (the LLM API key) is not set."
-            )
+    policy = OutboundPolicy(allowed_hosts=config.allowed_hosts)
+    try:
+        policy.check_url(config.base_url)
+    except OutboundRefused as exc:
+        raise LlmUnavailable(f"the connection's address is not allowed: {exc}") from exc
     return ChatOpenAI(  # type: ignore[call-arg]
         model=config.model,
-        base_url=config.base_url or None,
-        api_key=api_key,  # type: ignore[arg-type]
+        base_url=config.base_url,
+        api_key=config.api_key or "not-needed",  # type: ignore[arg-type]  # keyless local servers
         timeout=config.timeout_s,
         max_retries=config.max_retries,
         max_tokens=config.max_tokens,
         temperature=0.0,
         stream_usage=True,
+        http_client=guarded_client(policy, timeout=config.timeout_s),
     )
 
 

@@ -15,21 +15,21 @@ from ingest.models import Chunk, Document, DocumentVersion
 MIN_CACHE_THRESHOLD = 0.85
 
 
-class LlmProvider(models.TextChoices):
-    LOCAL = "local", "Embedded local model"
-    OPENAI = "openai", "OpenAI-compatible server"
-    EXTRACTIVE = "extractive", "No LLM (cited passages only)"
-
-
 class AssistantSettings(TenantOwned):
-    """A tenant's answering policy; empty fields fall back to the site defaults (TESSERA_LLM_*)."""
+    """A tenant's answering policy; empty fields fall back to the site defaults (TESSERA_LLM_*).
 
-    llm_provider = models.CharField(max_length=16, choices=LlmProvider.choices, blank=True)
-    llm_model = models.CharField(max_length=200, blank=True)
-    llm_base_url = models.URLField(max_length=500, blank=True)
-    llm_api_key_env = models.CharField(
-        max_length=100, blank=True, help_text="Name of the environment variable that holds the API key."
+    The LLM is one of the operator's connections, chosen by name (``assistant.connections``): a
+    tenant never names a server or a server variable. Its own API key, for a connection where tenants
+    bring theirs, is stored encrypted (``config.encryption``) and never shown again."""
+
+    llm_connection = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The operator's LLM connection, by name; empty: the site default.",
     )
+    llm_model = models.CharField(max_length=200, blank=True)
+    llm_api_key_encrypted = models.TextField(blank=True, editable=False)
+    llm_api_key_set_at = models.DateTimeField(null=True, blank=True, editable=False)
     llm_timeout_s = models.FloatField(null=True, blank=True)
     monthly_token_budget = models.PositiveBigIntegerField(
         null=True,

@@ -15,6 +15,7 @@ import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from assistant.connections import ConnectionConfigError, llm_connections
 from config.broker import EMBEDDED_BROKER_URL, broker_config
 
 # Lets `admin.ModelAdmin[Model]` and friends be subscripted at run time, as the type stubs want.
@@ -337,13 +338,18 @@ TESSERA = {
     # (empty: the one stored with the model, chosen for at most ~3% false abstentions).
     "ANSWERABILITY": env.bool("TESSERA_ANSWERABILITY", default=True),
     "ANSWERABILITY_THRESHOLD": env.float("TESSERA_ANSWERABILITY_THRESHOLD", default=None),
-    # The LLM that writes grounded answers (a tenant's own settings override these): local (the
+    # The site's default LLM (a tenant may choose another of the operator's connections): local (the
     # embedded GGUF model, no server), openai (any OpenAI-compatible server at LLM_BASE_URL, the key
     # read from the environment variable NAMED by LLM_API_KEY_ENV) or extractive (no LLM).
     "LLM_PROVIDER": env.str("TESSERA_LLM_PROVIDER", default="local"),
     "LLM_MODEL": env.str("TESSERA_LLM_MODEL", default="qwen2.5-coder-1.5b-instruct-q4_k_m"),
     "LLM_BASE_URL": env.str("TESSERA_LLM_BASE_URL", default=""),
     "LLM_API_KEY_ENV": env.str("TESSERA_LLM_API_KEY_ENV", default=""),
+    # More servers a tenant may choose by name (JSON; assistant.connections): tenants never name a
+    # URL or a server variable. Every outbound request goes only to public addresses, unless the host
+    # is named in OUTBOUND_ALLOWED_HOSTS (an LLM server on this machine or the private network).
+    "LLM_CONNECTIONS": env.json("TESSERA_LLM_CONNECTIONS", default={}),
+    "OUTBOUND_ALLOWED_HOSTS": env.list("TESSERA_OUTBOUND_ALLOWED_HOSTS", default=[]),
     "LLM_TIMEOUT_S": env.float("TESSERA_LLM_TIMEOUT_S", default=60.0),
     "LLM_MAX_RETRIES": env.int("TESSERA_LLM_MAX_RETRIES", default=1),
     "LLM_MAX_TOKENS": env.int("TESSERA_LLM_MAX_TOKENS", default=160),
@@ -361,10 +367,12 @@ TESSERA = {
     # unless the operator publishes them (config/api_docs.py).
     "PUBLIC_API_DOCS": env.bool("TESSERA_PUBLIC_API_DOCS", default=False),
 }
-if TESSERA["LLM_PROVIDER"] not in ("local", "openai", "extractive"):
-    raise ImproperlyConfigured(
-        f"TESSERA_LLM_PROVIDER must be local, openai or extractive, not {TESSERA['LLM_PROVIDER']!r}."
-    )
+try:
+    llm_connections(TESSERA, local_models=())
+except ConnectionConfigError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+# Fernet keys for the secrets tenants store (their own LLM key); empty: derived from SECRET_KEY.
+TESSERA_ENCRYPTION_KEYS: list[str] = env.list("TESSERA_ENCRYPTION_KEYS", default=[])
 _prices = TESSERA["LLM_PRICES"]
 if not isinstance(_prices, dict) or not all(
     isinstance(p, list) and len(p) == 2 and all(isinstance(x, int | float) for x in p)

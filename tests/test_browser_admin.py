@@ -88,17 +88,17 @@ def test_an_admin_walks_members_settings_intents_and_audit(page, live_server, me
     page.get_by_role("button", name="Save members").click()
     assert group.members.count() == 0
 
-    # settings: a bad URL is refused at its field, then a valid save
+    # settings: a key for a connection that uses the server's own is refused at its field, then a
+    # valid save (the connection is chosen by name: no URL and no server variable can be typed)
     page.get_by_role("link", name="Settings").click()
     page.wait_for_url("**/settings/assistant/")
     axe(page)
-    page.get_by_label("LLM provider").select_option("openai")
-    page.get_by_label("Server URL (OpenAI-compatible)").fill("not a url")
-    page.get_by_label("API key environment variable").fill("ACME_LLM_KEY")
+    page.get_by_label("Language model").select_option("extractive")
+    page.get_by_label("Your API key for this connection").fill("sk-not-wanted")
     page.get_by_role("button", name="Save settings").click()
-    assert "Enter a valid URL" in page.locator("#id_llm_base_url_error").inner_text()
+    assert "own key" in page.locator("#id_api_key_error").inner_text()
+    assert page.get_by_label("Your API key for this connection").input_value() == ""  # never echoed
     axe(page)
-    page.get_by_label("Server URL (OpenAI-compatible)").fill("http://127.0.0.1:9/v1")
     page.get_by_label("Answer cache threshold").fill("0.95")
     page.get_by_role("button", name="Save settings").click()
     assert "Settings saved." in page.get_by_role("status").first.inner_text()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,26 @@ def openai_server() -> Iterator[OpenAiServer]:
     server = OpenAiServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def openai_connection(openai_server: OpenAiServer, settings: Any) -> Callable[..., str]:
+    """Define the loopback server as one of the operator's LLM connections (its host allowed, as an
+    operator allows an LLM server on this machine); returns the connection's name."""
+
+    def define(name: str = "test-server", **spec: Any) -> str:
+        connections = {
+            **settings.TESSERA["LLM_CONNECTIONS"],
+            name: {"base_url": openai_server.base_url, **spec},
+        }
+        settings.TESSERA = {
+            **settings.TESSERA,
+            "LLM_CONNECTIONS": connections,
+            "OUTBOUND_ALLOWED_HOSTS": ["127.0.0.1"],
+        }
+        return name
+
+    return define
 
 
 # A model that looks only at the idf-weighted coverage of the question's terms by the evidence:

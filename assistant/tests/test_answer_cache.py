@@ -304,14 +304,14 @@ def test_the_least_recently_used_entries_go_beyond_the_tenants_limit(tenant, llm
     assert sorted(kept) == sorted([first, third])
 
 
-def test_over_the_api_with_a_real_llm_server_the_second_ask_never_reaches_it(openai_server, client, settings):
+def test_over_the_api_with_a_real_llm_server_the_second_ask_never_reaches_it(
+    openai_server, openai_connection, client, settings
+):
     settings.TESSERA = {**settings.TESSERA, "LLM_PRICES": {"served": [1.0, 2.0]}}
     openai_server.reply = REPLY
     tenant = TenantFactory(slug="cached")
     ingest_now(tenant, "handbook.md", HANDBOOK.encode())
-    AssistantSettings.objects.create(
-        tenant=tenant, llm_provider="openai", llm_base_url=openai_server.base_url, llm_model="served"
-    )
+    AssistantSettings.objects.create(tenant=tenant, llm_connection=openai_connection(), llm_model="served")
     _, raw = api_key_create(tenant=tenant, name="bot", scopes=["ask"], actor=Actor())
     client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
     first, again = (

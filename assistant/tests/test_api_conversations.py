@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from assistant.models import AnswerKind, Citation, Conversation, Feedback, Message, Role
-from assistant.tests.usage_ledger import ledger_row
+from assistant.tests.usage_ledger import NOW, ledger_row
 from governance import services as governance_services
 from governance.models import AuditEvent
 from governance.models import Role as MemberRole
@@ -290,8 +290,10 @@ def test_the_conversation_endpoints_need_the_ask_scope(tenant):
 
 
 @pytest.fixture
-def ledger(tenant):
-    """Three answers today and yesterday (one by the LLM, one from the cache) and one too old."""
+def ledger(tenant, time_machine):
+    """Three answers today and yesterday (one by the LLM, one from the cache) and one too old; the
+    clock is set to an afternoon, so "today" and "yesterday" do not move under the test at midnight."""
+    time_machine.move_to(NOW, tick=True)
     now = timezone.now()
     llm = ledger_row(
         tenant,

@@ -15,6 +15,7 @@ from assistant.llm import (
     chat_model_for,
     estimated_cost,
 )
+from config.outbound import GuardedTransport
 
 
 class Clock:
@@ -109,30 +110,27 @@ def test_estimated_cost_uses_the_price_per_million_tokens_and_is_zero_for_unpric
 @pytest.mark.parametrize(
     ("config", "reason"),
     [
-        (LlmConfig(provider=Provider.OPENAI, model="m"), "needs a base URL or an API key variable"),
+        (LlmConfig(provider=Provider.OPENAI, model="m"), "Only http and https"),
         (
-            LlmConfig(provider=Provider.OPENAI, model="m", api_key_env="TESSERA_TEST_UNSET_KEY"),
-            "TESSERA_TEST_UNSET_KEY (the LLM API key) is not set",
+            LlmConfig(provider=Provider.OPENAI, model="m", base_url="file:///etc/passwd"),
+            "Only http and https",
         ),
+        (LlmConfig(provider=Provider.OPENAI, model="m", unavailable="no key here"), "no key here"),
         (LlmConfig(provider=Provider.EXTRACTIVE, model=""), "extractive answers only"),
         (LlmConfig(provider=Provider.LOCAL, model="no-such-model"), "Unknown local model 'no-such-model'"),
     ],
 )
-def test_a_provider_that_cannot_be_built_says_why(config, reason, tmp_path, monkeypatch):
-    monkeypatch.delenv("TESSERA_TEST_UNSET_KEY", raising=False)
+def test_a_provider_that_cannot_be_built_says_why(config, reason, tmp_path):
     with pytest.raises(LlmUnavailable, match=re.escape(reason)):
         chat_model_for(config, models_dir=tmp_path)
 
 
-def test_the_openai_model_gets_the_configured_patience_and_the_key_from_the_named_variable(
-    tmp_path, monkeypatch
-):
-    monkeypatch.setenv("TESSERA_TEST_KEY", "sk-from-env")
+def test_the_openai_model_gets_the_configured_patience_the_connections_key_and_a_guarded_client(tmp_path):
     config = LlmConfig(
         provider=Provider.OPENAI,
         model="m",
         base_url="http://127.0.0.1:9/v1",
-        api_key_env="TESSERA_TEST_KEY",
+        api_key="sk-from-env",
         timeout_s=2.5,
         max_retries=0,
         max_tokens=42,
@@ -141,3 +139,6 @@ def test_the_openai_model_gets_the_configured_patience_and_the_key_from_the_name
     assert model.openai_api_key.get_secret_value() == "sk-from-env"
     assert (model.request_timeout, model.max_retries, model.max_tokens) == (2.5, 0, 42)
     assert model.temperature == 0.0 and model.stream_usage
+    assert (
+        isinstance(model.http_client._transport, GuardedTransport) and not model.http_client.follow_redirects
+    )

@@ -34,19 +34,16 @@ QUESTION = "How long is paid parental leave?"
 
 
 @pytest.fixture
-def tenant(openai_server, settings, monkeypatch):
-    """A tenant with the handbook, answered by the loopback server with a key from the environment."""
+def tenant(openai_server, openai_connection, settings, monkeypatch):
+    """A tenant with the handbook, answered by the loopback server (an operator connection) with the
+    connection's key from the environment."""
     settings.TESSERA = {**settings.TESSERA, "LLM_MAX_RETRIES": 0, "LLM_PRICES": {MODEL: [1.0, 2.0]}}
     monkeypatch.setenv(KEY_VAR, KEY)
     openai_server.reply = REPLY
     tenant = TenantFactory()
     ingest_now(tenant, "handbook.md", HANDBOOK.encode())
     AssistantSettings.objects.create(
-        tenant=tenant,
-        llm_provider="openai",
-        llm_base_url=openai_server.base_url,
-        llm_model=MODEL,
-        llm_api_key_env=KEY_VAR,
+        tenant=tenant, llm_connection=openai_connection(api_key_env=KEY_VAR), llm_model=MODEL
     )
     return tenant
 
@@ -209,4 +206,5 @@ def test_a_missing_api_key_variable_is_an_extractive_answer_and_nothing_is_sent(
     message = services.answer(principal=principal, question=QUESTION)
     assert message.kind == AnswerKind.EXTRACTIVE and not message.llm_called
     assert message.fallback_reason.startswith("the language model is not configured")
-    assert KEY_VAR in message.fallback_reason and openai_server.requests == []
+    assert "tell the operator" in message.fallback_reason and openai_server.requests == []
+    assert KEY_VAR not in message.fallback_reason  # the server's variable names are not for tenants

@@ -106,7 +106,7 @@ def test_a_spent_budget_and_the_extractive_provider_never_call_the_llm(principal
         message.kind == AnswerKind.EXTRACTIVE and "budget" in message.fallback_reason and model.calls == calls
     )
     AssistantSettings.objects.filter(tenant=principal.tenant).update(
-        monthly_token_budget=None, llm_provider="extractive"
+        monthly_token_budget=None, llm_connection="extractive"
     )
     _, message = _ask(principal)
     assert message.kind == AnswerKind.EXTRACTIVE and "without a language model" in message.fallback_reason

@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from assistant.models import Conversation, Message, Role
+from assistant.tests.usage_ledger import NOW
 from assistant.usage import usage_of, window_start
 from governance.tests.factories import TenantFactory
 
@@ -34,6 +35,12 @@ def _answer(tenant, *, route="question", kind="answered", llm=True, prompt=0, co
         completion_tokens=completion,
         cost_usd=Decimal(cost),
     )
+
+
+@pytest.fixture(autouse=True)
+def clock(time_machine):
+    """An afternoon: "today" and "yesterday" do not move under a test that runs across midnight."""
+    time_machine.move_to(NOW, tick=True)
 
 
 @pytest.fixture

@@ -15,12 +15,19 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assistant.models import AnswerKind
-from assistant.tests.usage_ledger import feedback_row, ledger_row
+from assistant.tests.usage_ledger import NOW, feedback_row, ledger_row
 from governance.models import Role
 from governance.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
 URL = reverse("usage:dashboard")
+
+
+@pytest.fixture(autouse=True)
+def clock(time_machine):
+    """Every test here runs on the ledger's day (``NOW``), so the windows the page and the command
+    take from the clock hold the rows ``ledger_row`` dates at ``NOW``, whatever today is."""
+    time_machine.move_to(NOW, tick=True)
 
 
 @pytest.fixture
