@@ -30,13 +30,13 @@ def _stored_files() -> list[Path]:
     return [path for path in root.rglob("*") if path.is_file()] if root.exists() else []
 
 
-def _nothing_stored(tenant) -> None:
+def _nothing_stored(tenant):
     assert not Document.objects.exists() and not DocumentVersion.objects.exists()
     assert _stored_files() == []
     assert not AuditEvent.objects.filter(tenant=tenant, action__startswith="document.").exists()
 
 
-def _bad_ids(tenant) -> dict[str, list[str]]:
+def _bad_ids(tenant):
     mine = AccessGroupFactory(tenant=tenant, name="HR")
     theirs = AccessGroupFactory(tenant=TenantFactory(), name="HR")
     return {
