@@ -45,7 +45,7 @@ def llm_config_for(tenant: Tenant) -> LlmConfig:
         connection = LlmConnection(name=own.llm_connection, label="", provider=Provider.EXTRACTIVE)
     model = own.llm_model if own.llm_model and connection.allows_model(own.llm_model) else ""
     if connection.provider == Provider.LOCAL and model not in LOCAL_MODELS:
-        model = connection.default_model if connection.default_model in LOCAL_MODELS else DEFAULT_LOCAL_MODEL
+        model = ""  # a tenant names only an installed embedded model (the operator's default is theirs)
     return LlmConfig(
         provider=Provider(connection.provider),
         model=model or connection.default_model,
