@@ -306,7 +306,9 @@ def test_only_json_is_accepted_and_an_over_large_body_is_413_with_an_openai_erro
     assert not Message.objects.exists()
 
 
-def test_the_schema_describes_both_media_types_and_errors_with_the_openai_member(client):
+@pytest.mark.django_db
+def test_the_schema_describes_both_media_types_and_errors_with_the_openai_member(client, member_of):
+    client.force_login(member_of(TenantFactory()))  # the schema is for members and keys only
     schema = client.get(reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     post = schema["paths"]["/v1/chat/completions"]["post"]
     assert set(post["requestBody"]["content"]) == {"application/json"}
