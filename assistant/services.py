@@ -27,12 +27,12 @@ from assistant.policy import budget_spent, llm_config_for
 from assistant.prompting import Evidence, EvidenceBudget, prompt_template, select_evidence
 from assistant.rate_limits import ask_rate_charge
 from assistant.search import SearchResults, search
-from assistant.tenant_routing import RouteChoice, route_choice, tenant_router
+from assistant.tenant_routing import RouteChoice, route_choice, route_gated, tenant_router
 from config.errors import ApplicationError, NotFound
 from governance.access import Principal
 from governance.services import Actor, audit_record
 from ingest.engines import get_embedder
-from retrieval.intent import IntentModelError
+from retrieval.intent import IntentModelError, Route
 
 MAX_QUESTION_CHARS = 2000
 SEARCH_DOCUMENTS = 5
@@ -46,11 +46,6 @@ OVERRULED_BY_THE_DOCUMENTS = frozenset({"out_of_scope", "smalltalk", "abuse"})
 # (a question it mistook for one). Out of scope is different: "Who won the Super Bowl?" is out of
 # scope with full confidence, and answerable all the same for a sports league.
 SURE_OF_SMALLTALK = 0.9
-# A search replies with passages instead of an answer, so a question taken for a search loses its
-# answer, while a search taken for a question still gets the passages (cited under an answer). The
-# costs are not alike: a message is a search only when the router is fairly sure of it; otherwise it
-# is answered as a question (which may still abstain without an LLM call).
-SURE_OF_SEARCH = 0.6
 
 logger = logging.getLogger(__name__)
 
@@ -236,15 +231,15 @@ def _route(tenant_id: int, text: str, timings: dict[str, float]) -> RouteChoice:
     try:
         router = tenant_router(tenant_id) or get_intent_router()
         routed = router.route(text)
-        label, confidence = routed.label, routed.confidence
     except (IntentModelError, TrainingSetError, OSError):
         logger.exception("intent routing failed tenant=%s: answering as a question", tenant_id)
-        label, confidence = "question", 1.0
+        routed = Route("question", 1.0)
     timings["route"] = ms_since(started)
-    if label == "search" and confidence < SURE_OF_SEARCH:
-        logger.info("search route unsure p=%.3f: answered as a question", confidence)
-        return RouteChoice("question", routed_from="search", confidence=confidence)
-    return route_choice(tenant_id, label, confidence)
+    label = route_gated(routed, text)
+    if label != routed.label:
+        logger.info("tenant=%s %s unsure p=%.3f: a question", tenant_id, routed.label, routed.confidence)
+        return RouteChoice(label, routed_from=routed.label, confidence=routed.confidence)
+    return route_choice(tenant_id, label, routed.confidence)
 
 
 def answer(

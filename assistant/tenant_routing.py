@@ -17,12 +17,25 @@ from pathlib import Path
 
 from django.conf import settings
 
+from assistant.injection import gives_orders_to_the_assistant
 from assistant.models import IntentModelStatus, IntentModelVersion, TenantIntent
 from ingest.engines import get_embedder
 from retrieval.embedding import EmbedderUnavailable
-from retrieval.intent import DEFAULT_ROUTES, IntentModelError, IntentRouter
+from retrieval.intent import DEFAULT_ROUTES, OUT_OF_SCOPE, IntentModelError, IntentRouter, Route
 
 logger = logging.getLogger(__name__)
+
+# The costs of a wrong route are not alike: a work question refused, or answered "out of scope",
+# loses its answer; a message wrongly sent to the documents costs one search (and maybe a "not in
+# your documents"). So anything short of a confident non-question is a question. The bars were chosen
+# on the shipped examples' 5-fold out-of-fold routes (docs/benchmarks.md, "Gates that never cost an
+# answer"): at 0.8, 1 of 273 questions is still taken for abuse and 1 for out of scope.
+SURE_OF_ABUSE = 0.8
+SURE_OF_OUT_OF_SCOPE = 0.8
+# A search replies with passages instead of an answer, so a question taken for a search loses its
+# answer, while a search taken for a question still gets the passages (cited under an answer).
+SURE_OF_SEARCH = 0.6
+_SURE_OF = {"abuse": SURE_OF_ABUSE, OUT_OF_SCOPE: SURE_OF_OUT_OF_SCOPE, "search": SURE_OF_SEARCH}
 
 _lock = threading.Lock()
 # tenant id -> (active version id, its router; None when its file could not be loaded)
@@ -73,6 +86,20 @@ def _load(tenant_id: int, version_id: int, path: Path, sha256: str) -> IntentRou
             version_id,
         )
         return None
+
+
+def route_gated(routed: Route, text: str) -> str:
+    """The route a router's decision stands for: its label when it is sure of it, else ``question``.
+
+    An unsure router (the energy score under its threshold) sends the message to the documents, not
+    out of scope. Abuse, out of scope and search need a confident label; a message that gives the
+    assistant orders (an explicit injection attempt) is refused whatever the router's confidence."""
+    if routed.unsure:
+        return "question"
+    if routed.label == "abuse" and gives_orders_to_the_assistant(text):
+        return "abuse"
+    bar = _SURE_OF.get(routed.label)
+    return "question" if bar is not None and routed.confidence < bar else routed.label
 
 
 def route_choice(tenant_id: int, label: str, confidence: float = 1.0) -> RouteChoice:

@@ -46,10 +46,13 @@ class IntentModelError(ValueError):
 
 @dataclass(frozen=True)
 class Route:
-    """Where a message goes and how sure the classifier is of its best label (0..1)."""
+    """Where a message goes and how sure the classifier is of its best label (0..1). ``unsure``: the
+    label is out of scope only because the energy score fell below the threshold (the best label,
+    whose probability ``confidence`` is, was another); a caller may treat such a message otherwise."""
 
     label: str
     confidence: float
+    unsure: bool = False
 
 
 @dataclass(frozen=True)
@@ -308,10 +311,11 @@ class IntentRouter:
         """Routes of messages already featurized by this router's featurizer; ``texts`` (the
         messages, in the same order) are needed when the router has a word model."""
         best, confidence, score = self._scored(features, texts)
-        return [
-            Route(self._label(label, float(v)), float(c))
-            for label, c, v in zip(best, confidence, score, strict=True)
-        ]
+        routes = []
+        for label, c, v in zip(best, confidence, score, strict=True):
+            routed = self._label(label, float(v))
+            routes.append(Route(routed, float(c), unsure=routed != label))
+        return routes
 
     def route(self, text: str) -> Route:
         """Route one message (one forward pass of the embedder: a few milliseconds with ONNX)."""

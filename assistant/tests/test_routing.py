@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant import answering, services
+from assistant import answering, services, tenant_routing
 from assistant.models import AnswerKind, Message
 from assistant.tests.fakes import scripted
 from governance.access import principal_for_membership
@@ -78,7 +78,7 @@ def test_a_search_the_router_is_unsure_of_is_answered_as_a_question(principal, u
     router's own label."""
     from retrieval.intent import FakeIntentRouter
 
-    use_router(FakeIntentRouter(confidence=services.SURE_OF_SEARCH - 0.07))
+    use_router(FakeIntentRouter(confidence=tenant_routing.SURE_OF_SEARCH - 0.07))
     use_llm(scripted("Sixteen weeks [1]. Employees get sixteen weeks of paid parental leave [1]."))
     message = _answer(principal, "sorry, again: find how long paid parental leave is")
     assert (message.route, message.kind, message.llm_called) == ("question", AnswerKind.ANSWERED, True)
@@ -89,7 +89,7 @@ def test_a_search_the_router_is_unsure_of_is_answered_as_a_question(principal, u
 def test_a_search_the_router_is_sure_of_stays_a_search(principal, use_router, llm):
     from retrieval.intent import FakeIntentRouter
 
-    use_router(FakeIntentRouter(confidence=services.SURE_OF_SEARCH))
+    use_router(FakeIntentRouter(confidence=tenant_routing.SURE_OF_SEARCH))
     message = _answer(principal, "Find the parental leave policy")
     assert (message.route, message.llm_called) == ("search", False)
 
@@ -123,3 +123,36 @@ def test_routing_off_sends_everything_to_the_documents(principal, settings, monk
     settings.TESSERA = {**settings.TESSERA, "INTENT_ROUTING": False}
     assert _answer(principal, "Hello there!").route == "question"
     assert Message.objects.filter(route="question", role="assistant").count() == 1
+
+
+class _Says:
+    """A router that returns one fixed route, whatever the message."""
+
+    def __init__(self, route):
+        self.fixed = route
+
+    def route(self, text):
+        return self.fixed
+
+
+def test_an_unsure_router_sends_the_message_to_the_documents(principal, use_router, use_llm):
+    """Out of scope only because the router was unsure (energy under its threshold): the message is
+    answered from the documents, and the ledger keeps the router's label."""
+    from retrieval.intent import OUT_OF_SCOPE, Route
+
+    use_router(_Says(Route(OUT_OF_SCOPE, 0.97, unsure=True)))
+    use_llm(scripted("Sixteen weeks [1]. Employees get sixteen weeks of paid parental leave [1]."))
+    message = _answer(principal, "How long is paid parental leave?")
+    assert (message.route, message.kind, message.llm_called) == ("question", AnswerKind.ANSWERED, True)
+    event = AuditEvent.objects.get(tenant=principal.tenant, action="question.answered")
+    assert event.extra["routed_from"] == OUT_OF_SCOPE
+
+
+def test_a_refusal_the_router_is_not_sure_of_is_answered_as_a_question(principal, use_router, use_llm):
+    from retrieval.intent import Route
+
+    use_router(_Says(Route("abuse", tenant_routing.SURE_OF_ABUSE - 0.1)))
+    use_llm(scripted("Sixteen weeks [1]. Employees get sixteen weeks of paid parental leave [1]."))
+    message = _answer(principal, "How long is paid parental leave?")
+    assert (message.route, message.llm_called) == ("question", True)
+    assert not AuditEvent.objects.filter(tenant=principal.tenant, action="question.refused").exists()
