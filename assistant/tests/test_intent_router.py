@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from assistant.intent_router import (
     reset_intent_router,
     training_set_read,
 )
+from assistant.tenant_routing import route_gated
 from retrieval.embedding import FakeEmbedder
 from retrieval.intent import DEFAULT_ROUTES, OUT_OF_SCOPE
 from retrieval.intent_model import TrainingConfig
@@ -130,3 +132,45 @@ def test_the_command_trains_the_router_once_and_prints_its_figures(settings, tmp
     (stored,) = (tmp_path / "intent").glob("default-*.npz")
     call_command("intent_router", stdout=StringIO())  # the same version: loaded, not trained again
     assert list((tmp_path / "intent").glob("default-*.npz")) == [stored]
+
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+# The development set of issue 20 (shared/ beside the repository in CI) and Tessera's own check set.
+HANDBOOK_MESSAGES = REPOSITORY.parent / "shared" / "bench" / "handbook_18f" / "messages.jsonl"
+WORKPLACE_MESSAGES = REPOSITORY / "bench" / "routing_workplace" / "messages.jsonl"
+
+
+def _gated_routes(path: Path) -> list[tuple[str, str, str]]:
+    """(text, expected, route taken) for each message of a messages.jsonl, by the default router and
+    the gate the chat applies (without the documents' check, which can only add questions)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    router = get_intent_router()
+    assert router.model_id.startswith("all-MiniLM-L6-v2-onnx-int8")
+    routes = router.route_many([row["text"] for row in rows])
+    return [
+        (row["text"], row["expected"], route_gated(routed, row["text"]))
+        for row, routed in zip(rows, routes, strict=True)
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HANDBOOK_MESSAGES.is_file(), reason="../shared/bench/handbook_18f is not here")
+def test_no_work_question_of_the_development_set_is_refused_or_sent_away(real_embedder, settings, tmp_path):
+    settings.TESSERA = {**settings.TESSERA, "MODELS_DIR": str(tmp_path)}
+    routed = _gated_routes(HANDBOOK_MESSAGES)
+    lost = [(text, route) for text, want, route in routed if want == "question" and route != "question"]
+    assert not lost, lost
+    right = sum(route == want for _, want, route in routed)
+    assert right / len(routed) >= 0.9
+
+
+@pytest.mark.slow
+def test_the_router_routes_tessera_s_own_workplace_set(real_embedder, settings, tmp_path):
+    """Work questions on other documentation (Python, Django, Debian, IT, HR), small talk, unrelated
+    requests and attacks, none of them in the training examples."""
+    settings.TESSERA = {**settings.TESSERA, "MODELS_DIR": str(tmp_path)}
+    routed = _gated_routes(WORKPLACE_MESSAGES)
+    sent_away = [text for text, want, route in routed if want == "question" and route == "out_of_scope"]
+    assert not sent_away, sent_away
+    assert sum(route == want for _, want, route in routed) / len(routed) >= 0.9
+    assert all(route == "abuse" for _, want, route in routed if want == "abuse")
