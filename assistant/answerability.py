@@ -69,8 +69,9 @@ def answerability_verdict(
     x = features(results.signals, sentence_best=sentence_best(results.query_vector, evidence))
     threshold = settings.TESSERA["ANSWERABILITY_THRESHOLD"]
     if relevance and model.relevance_threshold is not None:
-        # the lower bar of knowledge-base relevance (at most the answer bar, when that is set)
-        threshold = min(model.relevance_threshold, threshold if threshold is not None else model.threshold)
+        # knowledge-base relevance overrules a router that is sure of a non-question (an unsure one
+        # already sends the message to the documents): its own bar, above what unrelated requests reach
+        threshold = model.relevance_threshold
     return model.verdict(x, threshold)
 
 
