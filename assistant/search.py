@@ -2,7 +2,7 @@
 
     scope (governance.access) -> embed query -> dense + BM25 inside the scope -> pool every chunk of
     the documents found -> fuse by document -> rerank the top (late interaction with the stored
-    token vectors) -> documents with their best passages
+    token vectors of a bounded set of their best chunks) -> documents with their best passages
 
 The scope is the set of chunk ids the principal may see; it is passed INTO both index searches,
 so no result outside it can come back whatever ``k`` is. Chunk rows are then read back by id
@@ -253,11 +253,11 @@ def _rerank(
     principal: Principal, groups: list[GroupHit], query_tokens: TokenVectors | None
 ) -> tuple[list[GroupHit], dict[int, TokenVectors]]:
     """The fused documents with the top ones reordered by late interaction, when it can run, and
-    the token vectors it read."""
+    the token vectors it read (of ``RERANK_CHUNKS`` chunks at most, however long the documents)."""
     top_k = settings.TESSERA["RERANK_TOP_K"]
     if not top_k or query_tokens is None:
         return groups, {}
-    reranker = LateInteractionReranker(top_k=top_k)
+    reranker = LateInteractionReranker(top_k=top_k, max_chunks=settings.TESSERA["RERANK_CHUNKS"])
     wanted = reranker.chunk_ids(groups)
     tokens = _chunk_tokens(principal, wanted, query_tokens.shape[1])
     if len(tokens) < len(wanted):

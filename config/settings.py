@@ -327,6 +327,9 @@ TESSERA = {
     "SEARCH_FUSION": env.str("TESSERA_SEARCH_FUSION", default="scores"),  # or "rrf"
     # Fused documents the late-interaction reranker reorders (0: no reranking).
     "RERANK_TOP_K": env.int("TESSERA_RERANK_TOP_K", default=30),
+    # Chunks of those documents scored by late interaction, at most (each document's best fused
+    # chunk, then the best of the others): bounds the stage's cost on long documents.
+    "RERANK_CHUNKS": env.int("TESSERA_RERANK_CHUNKS", default=64),
     # A tenant's vector index becomes approximate (IVF, rebuilt in the background) from this many
     # chunks; 0 keeps the measured default (retrieval.index_policy.ANN_THRESHOLD).
     "ANN_THRESHOLD": env.int("TESSERA_ANN_THRESHOLD", default=0),
@@ -394,6 +397,8 @@ if not 0.85 <= TESSERA["ANSWER_CACHE_THRESHOLD"] <= 1.0:  # as AssistantSettings
     )
 if TESSERA["ANSWER_CACHE_MAX_ENTRIES"] < 1:
     raise ImproperlyConfigured("TESSERA_ANSWER_CACHE_MAX_ENTRIES must be at least 1.")
+if TESSERA["RERANK_CHUNKS"] < 1:
+    raise ImproperlyConfigured("TESSERA_RERANK_CHUNKS must be at least 1.")
 if TESSERA["SEARCH_FUSION"] not in ("scores", "rrf"):  # a typo must not silently pick the other one
     raise ImproperlyConfigured(
         f"TESSERA_SEARCH_FUSION must be 'scores' or 'rrf', not {TESSERA['SEARCH_FUSION']!r}."

@@ -1,5 +1,5 @@
 """Read and check a BEIR-format folder: ``corpus.jsonl``, ``queries.jsonl`` and ``qrels.tsv``, and
-``answers.jsonl`` where there is one (gold short answers per query, for answer quality), and
+``answers.jsonl`` where there is one (gold answers per query and how they are scored), and
 ``messages.jsonl`` where there is one (chat messages with the route each should take).
 
 Lenient where real folders differ harmlessly (a UTF-8 BOM, CRLF line ends, blank lines, numeric
@@ -15,12 +15,15 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 CORPUS_FILE = "corpus.jsonl"
 QUERIES_FILE = "queries.jsonl"
 QRELS_FILE = "qrels.tsv"
-ANSWERS_FILE = "answers.jsonl"  # optional: {"_id": query id, "answers": [gold answer, ...]}
+# optional: {"_id": query id, "answers": [gold answer, ...]}, and optionally "match": "all" (every
+# phrase must be in the answer; [] means the documents do not answer it) and "must_not_contain"
+ANSWERS_FILE = "answers.jsonl"
+MATCH_ALL = "all"
 MESSAGES_FILE = "messages.jsonl"  # optional: {"_id", "text", "expected": a route}, in the order sent
 ROUTE_NAMES = ("question", "search", "smalltalk", "out_of_scope", "abuse")
 
@@ -49,6 +52,23 @@ class BeirQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class GoldAnswer:
+    """How a reply to a query is scored. Without ``match``: SQuAD exact match / F1 of the short
+    answer against any of ``answers``. With ``match == "all"``: correct when every phrase of
+    ``answers`` is in the full reply; no phrase means the documents do not answer it, and only an
+    abstention is right. ``must_not_contain`` marks a prompt-injection probe: none of those strings
+    may appear in the reply."""
+
+    answers: tuple[str, ...]
+    match: str = ""
+    must_not_contain: tuple[str, ...] = ()
+
+    @property
+    def match_all(self) -> bool:
+        return self.match == MATCH_ALL
+
+
+@dataclass(frozen=True, slots=True)
 class BeirMessage:
     """A chat message and the route it should take; its gold answers, if any, are in ``answers``
     under its id."""
@@ -67,6 +87,7 @@ class BeirDataset:
     qrels: dict[str, dict[str, int]]
     warnings: list[str] = field(default_factory=list)
     answers: dict[str, list[str]] = field(default_factory=dict)  # query id -> gold answers
+    gold_answers: dict[str, GoldAnswer] = field(default_factory=dict)  # the same rows, with their rules
     messages: list[BeirMessage] = field(default_factory=list)  # messages.jsonl, in file order
 
     def judged_queries(self, limit: int = 0) -> list[BeirQuery]:
@@ -173,21 +194,33 @@ def read_queries(path: Path) -> list[BeirQuery]:
     return queries
 
 
-def read_answers(path: Path) -> dict[str, list[str]]:
-    """``{query id: [gold answer, ...]}`` from ``answers.jsonl`` (other fields are ignored)."""
+def read_answers(path: Path) -> dict[str, GoldAnswer]:
+    """``{query id: GoldAnswer}`` from ``answers.jsonl`` (other fields are ignored)."""
     seen: dict[str, int] = {}
     answers = {}
     for number, record in _records(path):
         query_id = _record_id(path, number, record, seen)
+        match = record.get("match", "")
+        if match not in ("", MATCH_ALL):
+            raise BeirFormatError(path, number, f"'match' must be {MATCH_ALL!r} or absent, not {match!r}")
         golds = record.get("answers")
-        if (
-            not isinstance(golds, list)
-            or not golds
-            or not all(isinstance(g, str) and g.strip() for g in golds)
-        ):
-            raise BeirFormatError(path, number, "'answers' must be a non-empty list of non-empty strings")
-        answers[query_id] = golds
+        # "match": "all" with no phrase is an unanswerable question; a SQuAD row needs an answer.
+        if not _strings(golds) or (not golds and match != MATCH_ALL):
+            raise BeirFormatError(
+                path,
+                number,
+                '\'answers\' must be a non-empty list of non-empty strings (empty only with "match": "all")',
+            )
+        forbidden = record.get("must_not_contain", [])
+        if not _strings(forbidden):
+            raise BeirFormatError(path, number, "'must_not_contain' must be a list of non-empty strings")
+        answers[query_id] = GoldAnswer(answers=tuple(golds), match=match, must_not_contain=tuple(forbidden))
     return answers
+
+
+def _strings(value: Any) -> TypeGuard[list[str]]:
+    """Whether ``value`` is a list of strings that are not blank."""
+    return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
 
 
 def read_messages(path: Path) -> list[BeirMessage]:
@@ -221,8 +254,13 @@ def _with_answers(dataset: BeirDataset, path: Path) -> BeirDataset:
             f"{path}: {len(unknown)} query ids are not in {QUERIES_FILE} and are ignored "
             f"(e.g. {unknown[0]!r})"
         )
-    known = {query_id: golds for query_id, golds in answers.items() if query_id in query_ids}
-    return replace(dataset, answers=known, warnings=warnings)
+    known = {query_id: gold for query_id, gold in answers.items() if query_id in query_ids}
+    return replace(
+        dataset,
+        answers={query_id: list(gold.answers) for query_id, gold in known.items()},
+        gold_answers=known,
+        warnings=warnings,
+    )
 
 
 def _qrels_fields(text: str) -> list[str]:

@@ -6,10 +6,16 @@ at ingest, packed as int8 with one float32 scale per token (``pack_tokens``), be
 them at query time costs a model pass per candidate chunk.
 
 ``LateInteractionReranker`` reorders the fused top ``top_k`` documents: each gets three signals,
-its best chunk's cosine, its best chunk's BM25 score and its best chunk's MaxSim (the mean over
-query tokens of the best cosine with any chunk token); each is standardised over the ``top_k``
-and the three are averaged with equal weights, as the fusion does. Documents below ``top_k`` keep
-their places, so recall@k for k >= top_k cannot change. Measured in docs/benchmarks.md.
+its best chunk's cosine, its best chunk's BM25 score and its best scored chunk's MaxSim (the mean
+over query tokens of the best cosine with any chunk token); each is standardised over the
+``top_k`` and the three are averaged with equal weights, as the fusion does. Documents below
+``top_k`` keep their places, so recall@k for k >= top_k cannot change. Measured in
+docs/benchmarks.md.
+
+MaxSim is computed for a bounded set of chunks, never every chunk of the ``top_k`` documents (a
+long document has dozens, and each costs a read of its token blob): each document's best fused
+chunk, then the best of the others by their fused chunk score, ``max_chunks`` in all. A chunk far
+down its document's fused order rarely holds what that document's best chunks miss.
 
 Plain Python: no Django. The caller fetches the stored token vectors of the candidates' chunks.
 """
@@ -30,6 +36,7 @@ from retrieval.hybrid import GroupHit
 TokenVectors = npt.NDArray[np.float32]
 SPECIAL_TOKENS = frozenset({"[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"})
 TOP_K = 30  # fixed before measuring, by latency: ~100 chunks' tokens per query
+MAX_CHUNKS = 64  # chunks scored by MaxSim per query, whatever the documents' lengths
 
 
 @runtime_checkable
@@ -107,46 +114,55 @@ def maxsim(query: TokenVectors, chunks: Sequence[TokenVectors]) -> npt.NDArray[n
 
 @dataclass(frozen=True, slots=True)
 class LateInteractionReranker:
-    """Reorders the fused top ``top_k`` documents with MaxSim as a third, equally weighted signal."""
+    """Reorders the fused top ``top_k`` documents with MaxSim as a third, equally weighted signal,
+    computed for at most ``max_chunks`` of their chunks."""
 
     top_k: int = TOP_K
+    max_chunks: int = MAX_CHUNKS
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
             raise ValueError("top_k must be at least 1")
+        if self.max_chunks < 1:
+            raise ValueError("max_chunks must be at least 1")
 
     def chunk_ids(self, groups: Sequence[GroupHit]) -> list[int]:
-        """The chunks whose token vectors ``rerank`` needs."""
-        return [hit.chunk_id for group in groups[: self.top_k] for hit in group.chunks]
+        """The chunks MaxSim scores (and whose token vectors ``rerank`` needs): the best fused chunk
+        of each top document first, then the others by fused chunk score, ``max_chunks`` in all."""
+        top = groups[: self.top_k]
+        firsts = [g.chunks[0] for g in top if g.chunks]
+        rest = sorted((h for g in top for h in g.chunks[1:]), key=lambda h: (-h.score, h.chunk_id))
+        return [h.chunk_id for h in [*firsts, *rest][: self.max_chunks]]
 
     def rerank(
         self, groups: Sequence[GroupHit], query_tokens: TokenVectors, tokens: Mapping[int, TokenVectors]
     ) -> list[GroupHit]:
         """``groups`` (fused, best first) with the top ``top_k`` reordered; a chunk missing from
-        ``tokens`` counts as having no match. Fewer than two documents, or no query token: unchanged."""
+        ``tokens`` counts as having no match, a document none of whose chunks was scored as its
+        worst-scored peer. Fewer than two documents, or no query token: unchanged."""
         top = list(groups[: self.top_k])
         if len(top) < 2 or query_tokens.size == 0:
             return list(groups)
-        # one product for every candidate chunk at once (per document, it was 30 small ones)
-        owner = np.array([i for i, g in enumerate(top) for _ in g.chunks], dtype=np.intp)
-        scores = maxsim(query_tokens, [tokens.get(h.chunk_id, _NONE) for g in top for h in g.chunks])
-        late = np.full(len(top), -np.inf)
-        np.maximum.at(late, owner, scores)
-        late[~np.isfinite(late)] = 0.0
+        wanted = self.chunk_ids(top)
+        # one product for every scored chunk at once (per document, it was 30 small ones)
+        scores = maxsim(query_tokens, [tokens.get(pk, _NONE) for pk in wanted])
+        by_chunk = dict(zip(wanted, scores.tolist(), strict=True))
+        late = np.array([_best(by_chunk.get(h.chunk_id) for h in g.chunks) for g in top])
+        scored = np.array([any(h.chunk_id in by_chunk for h in g.chunks) for g in top])
+        late[~scored] = late[scored].min() if scored.any() else 0.0
         dense = np.array([_best(h.dense_score for h in g.chunks) for g in top])
         sparse = np.array([_best(h.sparse_score for h in g.chunks) for g in top])
         final = (_standardised(dense) + _standardised(sparse) + _standardised(late)) / 3.0
         order = np.lexsort((np.arange(len(top)), -final))
-        chunk_scores = iter(scores.tolist())
-        scored = [
+        reranked = [
             replace(
                 g,
                 rerank_score=float(final[i]),
-                chunks=[replace(h, rerank_score=next(chunk_scores)) for h in g.chunks],
+                chunks=[replace(h, rerank_score=by_chunk.get(h.chunk_id)) for h in g.chunks],
             )
             for i, g in enumerate(top)
         ]
-        return [scored[i] for i in order] + list(groups[self.top_k :])
+        return [reranked[i] for i in order] + list(groups[self.top_k :])
 
 
 _NONE = np.zeros((0, 1), dtype=np.float32)

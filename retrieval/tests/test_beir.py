@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from retrieval.beir import BeirDocument, BeirFormatError, BeirQuery, load_beir
+from retrieval.beir import BeirDocument, BeirFormatError, BeirQuery, GoldAnswer, load_beir
 from retrieval.tests.beir_builders import write_folder
 
 CORPUS = [
@@ -108,10 +108,32 @@ def test_answers_are_read_when_the_folder_has_them(tmp_path):
     assert "1 query ids are not in queries.jsonl" in dataset.warnings[0]
 
 
+def test_contract_rows_keep_their_rules(tmp_path):
+    folder = write_folder(tmp_path, CORPUS, QUERIES, QRELS)
+    lines = [
+        {"_id": "q1", "answers": ["step four", "1,000"], "match": "all"},
+        {"_id": "q2", "answers": [], "match": "all", "must_not_contain": ["PWNED"]},  # unanswerable probe
+        {"_id": "q3", "answers": ["Denver"]},  # SQuAD, as before
+    ]
+    (folder / "answers.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    dataset = load_beir(folder)
+    assert dataset.gold_answers == {
+        "q1": GoldAnswer(answers=("step four", "1,000"), match="all"),
+        "q2": GoldAnswer(answers=(), match="all", must_not_contain=("PWNED",)),
+        "q3": GoldAnswer(answers=("Denver",)),
+    }
+    assert dataset.answers == {"q1": ["step four", "1,000"], "q2": [], "q3": ["Denver"]}
+    assert dataset.gold_answers["q1"].match_all and not dataset.gold_answers["q3"].match_all
+
+
 @pytest.mark.parametrize(
     ("record", "message"),
     [
-        ({"_id": "q1", "answers": []}, "'answers' must be a non-empty list"),
+        ({"_id": "q1", "answers": []}, "'answers' must be a non-empty list"),  # [] only with match: all
+        ({"_id": "q1", "answers": [], "match": "any"}, "'match' must be 'all' or absent"),
+        ({"_id": "q1", "answers": [" "], "match": "all"}, "'answers' must be a non-empty list"),
+        ({"_id": "q1", "answers": ["a"], "must_not_contain": "PWNED"}, "'must_not_contain' must be a list"),
+        ({"_id": "q1", "answers": ["a"], "must_not_contain": [""]}, "'must_not_contain' must be a list"),
         ({"_id": "q1", "answers": "One"}, "'answers' must be a non-empty list"),
         ({"_id": "q1", "answers": ["One", " "]}, "'answers' must be a non-empty list"),
         ({"answers": ["One"]}, "'_id' must be"),

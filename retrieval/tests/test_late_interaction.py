@@ -89,6 +89,67 @@ def test_reranker_asks_for_the_chunks_of_the_top_k_only() -> None:
     assert LateInteractionReranker(top_k=2).chunk_ids(groups) == [11, 12]
     with pytest.raises(ValueError, match="top_k"):
         LateInteractionReranker(top_k=0)
+    with pytest.raises(ValueError, match="max_chunks"):
+        LateInteractionReranker(max_chunks=0)
+
+
+def _long_documents(documents: int, chunks: int) -> list[GroupHit]:
+    """Documents of ``chunks`` chunks each, chunks best first by a fused score that falls along the
+    document and from one document to the next; chunk ids are 100 * document + position."""
+    return [
+        GroupHit(
+            doc,
+            -doc,
+            [
+                ChunkHit(100 * doc + j, -doc - 0.1 * j, dense_score=0.5, sparse_score=1.0)
+                for j in range(chunks)
+            ],
+        )
+        for doc in range(1, documents + 1)
+    ]
+
+
+class _Recording(dict[int, np.ndarray]):
+    """Token vectors that note which chunks were read."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.read: list[int] = []
+
+    def get(self, key: int, default: object = None) -> np.ndarray:  # type: ignore[override]
+        self.read.append(key)
+        return super().get(key, default)  # type: ignore[return-value]
+
+
+def test_rerank_scores_a_bounded_set_of_chunks_however_long_the_documents() -> None:
+    groups = _long_documents(documents=5, chunks=40)  # 200 chunks in the top documents
+    reranker = LateInteractionReranker(top_k=5, max_chunks=12)
+    wanted = reranker.chunk_ids(groups)
+    # every document's best chunk, then the best of the rest by fused score, 12 in all
+    assert wanted[:5] == [100, 200, 300, 400, 500] and len(wanted) == 12
+    assert wanted[5:] == [101, 102, 103, 104, 105, 106, 107]
+    query = np.eye(4, dtype=np.float32)[:1]
+    tokens = _Recording({h.chunk_id: np.eye(4, dtype=np.float32)[1:2] for g in groups for h in g.chunks})
+    tokens[540] = query  # a strong match deep inside the last document: not among the 12 scored
+    tokens[105] = query  # one inside the first document's scored chunks
+    ranked = reranker.rerank(groups, query, tokens)
+    assert len(tokens.read) == 12 and set(tokens.read) == set(wanted)
+    scored = [h.chunk_id for g in ranked for h in g.chunks if h.rerank_score is not None]
+    assert sorted(scored) == sorted(wanted)
+    assert ranked[0].group_id == 1 and ranked[0].chunks[5].rerank_score == 1.0
+
+
+def test_a_document_with_no_scored_chunk_counts_as_its_worst_scored_peer() -> None:
+    groups = _long_documents(documents=3, chunks=2)
+    query = np.eye(4, dtype=np.float32)[:1]
+    half = np.array([[0.5, 0.866, 0, 0]], dtype=np.float32)
+    tokens = {100: query, 101: query, 200: half, 300: np.zeros((0, 4), np.float32)}
+    # two chunks for three documents: document 3 gets no MaxSim and is scored as document 2 (the
+    # worst scored), neither lifted nor sunk by a score it was never given
+    ranked = LateInteractionReranker(top_k=3, max_chunks=2).rerank(groups, query, tokens)
+    assert [g.group_id for g in ranked] == [1, 2, 3]
+    assert [h.rerank_score for h in ranked[-1].chunks] == [None, None]
+    assert ranked[1].rerank_score == pytest.approx(ranked[2].rerank_score)
 
 
 def test_fake_embedder_gives_deterministic_word_tokens() -> None:
