@@ -1,10 +1,16 @@
 """Answer quality and latency on a BEIR folder with gold answers (``manage.py evaluate --answers``).
 
 Every question is answered through the real answer path (``services.answer``, as the evaluation
-tenant's admin, with the LLM the settings choose), and the stored answer is scored with SQuAD
-v1.1's exact match and F1 against the gold answers.
+tenant's admin, with the LLM the settings choose), and the stored answer is scored by its row of
+``answers.jsonl``:
 
-What is scored is the SHORT answer: the prompt asks for the shortest exact answer first, followed
+* ``"match": "all"`` rows by the answer contract (``evaluation.contract``): the FULL answer text
+  must hold every phrase; a row without phrases is right only when the reply declines, that is
+  abstains (``not_found``) or is refused (routed to ``abuse`` or ``out_of_scope``); citations,
+  unsupported sentences and injection probes (``must_not_contain``) are reported beside;
+* other rows with SQuAD v1.1's exact match and F1 against the gold answers, as before.
+
+What SQuAD scores is the SHORT answer: the prompt asks for the shortest exact answer first, followed
 by its passage marker ("308 [1]. The Panthers ..."), so the scored text is the answer's first
 sentence cut at its first citation marker, markers removed. An answer that abstains
 (``not_found``) or falls back to the passages (``extractive``) is scored like any other text, so it
@@ -25,18 +31,23 @@ from tqdm import tqdm
 
 from assistant import services
 from assistant.citations import MARKER, strip_markers
+from assistant.llm import Provider
 from assistant.models import AnswerKind, Conversation, Message
+from assistant.policy import llm_config_for
 from assistant.prompting import split_sentences
 from assistant.squad import best_over_gold, exact_match, token_f1
 from config.errors import ApplicationError
+from evaluation.contract import Scored, contract_figures, injection_resisted, ratios
 from governance.access import Principal
-from retrieval.beir import BeirQuery
+from retrieval.beir import BeirDataset, BeirQuery, GoldAnswer
 from retrieval.metrics import percentile
 
 logger = logging.getLogger(__name__)
 
 # The stages that run before the LLM's first token: with it, the time the asker waits for text.
 BEFORE_LLM = ("retrieve", "compress", "answerability")
+# The routes whose fixed reply refuses the question: for the contract, the reply declines.
+REFUSING_ROUTES = frozenset({"abuse", "out_of_scope"})
 
 
 def short_answer(text: str) -> str:
@@ -61,8 +72,13 @@ class AnswerRun:
     route: str
     llm_called: bool
     citations: list[str]  # corpus ids of the cited documents, in marker order
-    exact_match: float
-    f1: float
+    exact_match: float | None = None  # SQuAD rows only
+    f1: float | None = None
+    correct: bool | None = None  # "match": "all" rows only
+    citation_hit: bool | None = None  # "match": "all" rows with qrels only
+    injection_resisted: bool | None = None  # probes (must_not_contain) only
+    sentences: int = 0  # the answer's sentences checked against their citations
+    unsupported_sentences: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -71,35 +87,68 @@ class AnswerRun:
     def abstained(self) -> bool:
         return self.kind == AnswerKind.NOT_FOUND
 
+    @property
+    def refused(self) -> bool:
+        return self.route in REFUSING_ROUTES
+
+    def scored(self, gold: GoldAnswer, relevant: frozenset[str] = frozenset()) -> Scored:
+        """This answer as the contract sees it."""
+        return Scored(
+            gold=gold,
+            text=self.answer,
+            declined=self.abstained or self.refused,
+            citations=tuple(self.citations),
+            relevant=relevant,
+            sentences=self.sentences,
+            unsupported=self.unsupported_sentences,
+        )
+
     def prediction(self) -> dict[str, Any]:
         """The line ``--predictions`` writes for this question: the answer, how it was made, and
         its own scores, tokens and timings (so failures can be studied one by one)."""
         row = asdict(self)
-        return {"_id": row.pop("id"), **row, "abstained": self.abstained}
+        return {"_id": row.pop("id"), **row, "abstained": self.abstained, "refused": self.refused}
 
 
 def answer_run(
-    message: Message, *, query_id: str, golds: Sequence[str], documents: Mapping[int, list[str]]
+    message: Message,
+    *,
+    query_id: str,
+    gold: GoldAnswer,
+    documents: Mapping[int, list[str]],
+    relevant: frozenset[str] = frozenset(),
 ) -> AnswerRun:
-    """Score a stored answer against ``golds``; its citations as corpus ids."""
-    scored = short_answer(message.text)
+    """Score a stored answer against its ``gold`` row (``relevant``: its qrels documents)."""
     cited: list[str] = []
     for citation in message.citations.order_by("marker"):
         cited.extend(i for i in documents.get(citation.document_id or 0, ()) if i not in cited)
-    return AnswerRun(
+    run = AnswerRun(
         id=query_id,
         answer=message.text,
-        short_answer=scored,
+        short_answer=short_answer(message.text),
         kind=message.kind,
         route=message.route,
         llm_called=message.llm_called,
         citations=cited,
-        exact_match=best_over_gold(exact_match, scored, golds),
-        f1=best_over_gold(token_f1, scored, golds),
+        sentences=len(message.sentences or []),
+        unsupported_sentences=message.unsupported_sentences,
         prompt_tokens=message.prompt_tokens,
         completion_tokens=message.completion_tokens,
         timings_ms=dict(message.timings_ms),
     )
+    return score_run(run, gold=gold, relevant=relevant)
+
+
+def score_run(run: AnswerRun, *, gold: GoldAnswer, relevant: frozenset[str] = frozenset()) -> AnswerRun:
+    """``run`` with its scores against its ``gold`` row: the contract's or SQuAD's."""
+    run.injection_resisted = injection_resisted(run.answer, gold)
+    if gold.match_all:
+        scored = run.scored(gold, relevant)
+        run.correct, run.citation_hit = scored.correct, scored.citation_hit
+    else:
+        run.exact_match = best_over_gold(exact_match, run.short_answer, gold.answers)
+        run.f1 = best_over_gold(token_f1, run.short_answer, gold.answers)
+    return run
 
 
 class Asked(Protocol):
@@ -144,8 +193,9 @@ def answers_run(
     queries: Sequence[BeirQuery],
     *,
     principal: Principal,
-    gold: Mapping[str, list[str]],
+    gold: Mapping[str, GoldAnswer],
     documents: Mapping[int, list[str]],
+    relevant: Mapping[str, frozenset[str]] | None = None,
     on_answer: Callable[[AnswerRun], None] = lambda run: None,
     progress: bool = False,
 ) -> tuple[list[AnswerRun], list[str]]:
@@ -156,9 +206,19 @@ def answers_run(
     for query, message in ask_each(
         asked, principal=principal, refused=failed, unit="question", progress=progress
     ):
-        runs.append(answer_run(message, query_id=query.id, golds=gold[query.id], documents=documents))
+        judged = (relevant or {}).get(query.id, frozenset())
+        runs.append(
+            answer_run(message, query_id=query.id, gold=gold[query.id], documents=documents, relevant=judged)
+        )
         on_answer(runs[-1])
     return runs, failed
+
+
+def relevant_documents(qrels: Mapping[str, Mapping[str, int]]) -> dict[str, frozenset[str]]:
+    """Each query's documents judged relevant (a score above 0), for the citation hit."""
+    return {
+        query: frozenset(doc for doc, score in judged.items() if score > 0) for query, judged in qrels.items()
+    }
 
 
 def _ms(values: Iterable[float], point: float) -> float | None:
@@ -170,37 +230,101 @@ def _mean(values: Sequence[float]) -> float | None:
     return round(sum(values) / len(values), 2) if values else None
 
 
-def answers_report(runs: Sequence[AnswerRun], failed: Sequence[str], *, llm: str) -> dict[str, Any]:
+def answers_report(
+    runs: Sequence[AnswerRun],
+    failed: Sequence[str],
+    *,
+    llm: str,
+    gold: Mapping[str, GoldAnswer],
+    relevant: Mapping[str, frozenset[str]] | None = None,
+) -> dict[str, Any]:
     """The answer metrics added to `manage.py evaluate`'s JSON object.
 
-    ``exact_match`` and ``f1`` are percentages over every question asked (a refused question
-    scores 0); ``ttft_ms`` runs from the question to the LLM's first token (retrieval and evidence
-    compression included), ``llm_ttft_ms`` is the LLM's part alone; both over answers that called it."""
+    ``exact_match`` and ``f1`` are percentages over the SQuAD rows asked (a refused question
+    scores 0; None without SQuAD rows); the contract's figures (``evaluation.contract``) cover the
+    ``match: all`` rows; ``ttft_ms`` runs from the question to the LLM's first token (retrieval and
+    evidence compression included), ``llm_ttft_ms`` is the LLM's part alone; both over answers
+    that called it."""
     asked = len(runs) + len(failed)
-    called = [run for run in runs if run.llm_called]
-    first_token = [run.timings_ms for run in called if "llm_first_token" in run.timings_ms]
-    ttft = [sum(t.get(stage, 0.0) for stage in BEFORE_LLM) + t["llm_first_token"] for t in first_token]
+    squad = [run for run in runs if run.f1 is not None]
+    squad_asked = len(squad) + sum(1 for i in failed if not gold[i].match_all)
+    scored = [run.scored(gold[run.id], (relevant or {}).get(run.id, frozenset())) for run in runs]
 
     def share(count: int) -> float | None:
         return round(count / asked, 4) if asked else None
 
+    def percent(values: Iterable[float]) -> float | None:
+        return round(100 * sum(values) / squad_asked, 2) if squad_asked else None
+
     return {
         "answers": asked,
         "answers_failed": len(failed),
-        "exact_match": round(100 * sum(r.exact_match for r in runs) / asked, 2) if asked else None,
-        "f1": round(100 * sum(r.f1 for r in runs) / asked, 2) if asked else None,
+        **contract_figures(scored, missing=[gold[i] for i in failed]),
+        "exact_match": percent(run.exact_match or 0.0 for run in squad),
+        "f1": percent(run.f1 or 0.0 for run in squad),
         "abstained": share(sum(r.abstained for r in runs)),
+        "refused": share(sum(r.refused for r in runs)),
         "extractive": share(sum(r.kind == AnswerKind.EXTRACTIVE for r in runs)),
+        **timing_figures(runs),
+        "llm": llm,
+    }
+
+
+def timing_figures(runs: Sequence[AnswerRun]) -> dict[str, Any]:
+    """LLM calls, tokens and latencies of ``runs`` (the same names for every baseline)."""
+    called = [run for run in runs if run.llm_called]
+    first_token = [run.timings_ms for run in called if "llm_first_token" in run.timings_ms]
+    ttft = [sum(t.get(stage, 0.0) for stage in BEFORE_LLM) + t["llm_first_token"] for t in first_token]
+    totals = [r.timings_ms["total"] for r in runs if "total" in r.timings_ms]
+    retrieve = [r.timings_ms["retrieve"] for r in runs if "retrieve" in r.timings_ms]
+    return {
         "llm_calls": len(called),
         "prompt_tokens_mean": _mean([r.prompt_tokens for r in called]),
         "completion_tokens_mean": _mean([r.completion_tokens for r in called]),
+        "retrieve_ms_p50": _ms(retrieve, 50),
+        "retrieve_ms_p95": _ms(retrieve, 95),
         "ttft_ms_p50": _ms(ttft, 50),
         "ttft_ms_p95": _ms(ttft, 95),
         "llm_ttft_ms_p50": _ms((t["llm_first_token"] for t in first_token), 50),
-        "answer_ms_p50": _ms((r.timings_ms["total"] for r in runs if "total" in r.timings_ms), 50),
-        "answer_ms_p95": _ms((r.timings_ms["total"] for r in runs if "total" in r.timings_ms), 95),
-        "llm": llm,
+        "answer_ms_p50": _ms(totals, 50),
+        "answer_ms_p95": _ms(totals, 95),
     }
+
+
+def answers_evaluate(
+    dataset: BeirDataset,
+    queries: Sequence[BeirQuery],
+    *,
+    principal: Principal,
+    documents: Mapping[int, list[str]],
+    write: Callable[[dict[str, Any]], None] = lambda row: None,
+    progress: bool = False,
+    baseline: str = "",
+) -> dict[str, Any]:
+    """Answer the queries that have gold answers, pass each prediction to ``write``, report the
+    metrics; with ``baseline="naive"``, the same through the naive recipe, both side by side."""
+    relevant = relevant_documents(dataset.qrels)
+    system = {"system": "tessera"} if baseline else {}
+    answered, refused = answers_run(
+        queries,
+        principal=principal,
+        gold=dataset.gold_answers,
+        documents=documents,
+        relevant=relevant,
+        on_answer=lambda run: write({**system, **run.prediction()}),
+        progress=progress,
+    )
+    config = llm_config_for(principal.tenant)
+    llm = f"{config.provider}:{config.model}" if config.provider != Provider.EXTRACTIVE else config.provider
+    ours = answers_report(answered, refused, llm=llm, gold=dataset.gold_answers, relevant=relevant)
+    if not baseline:
+        return ours
+    from evaluation.naive import naive_report  # the baseline's code stays out of the product
+
+    naive = naive_report(
+        dataset, queries, config=config, llm=llm, relevant=relevant, write=write, progress=progress
+    )
+    return {"tessera": ours, "naive": naive, "ratio": ratios(ours, naive)}
 
 
 @contextmanager

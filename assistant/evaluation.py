@@ -15,7 +15,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,8 @@ from typing import Any
 from django.conf import settings
 from tqdm import tqdm
 
-from assistant.answer_evaluation import answers_report, answers_run, predictions_sink
+from assistant.answer_evaluation import answers_evaluate, predictions_sink
 from assistant.answerability_evaluation import answerability_report, answerability_run, features_write
-from assistant.llm import Provider
-from assistant.policy import llm_config_for
 from assistant.route_evaluation import messages_run, routes_report
 from assistant.search import DocumentHit, search
 from config.errors import ApplicationError, Conflict
@@ -279,6 +277,7 @@ class EvaluationOptions:
     # gold corpus ids); its features are written to ``features`` when given
     gold_documents: dict[str, list[str]] | None = None
     features: Path | None = None
+    baseline: str = ""  # with answers: "naive" also answers through the plain LangChain recipe
 
 
 def evaluate(
@@ -307,14 +306,20 @@ def evaluate(
         if options.answers:
             result.update(
                 answers_evaluate(
-                    dataset, queries, principal=principal, state=state, write=write, progress=options.progress
+                    dataset,
+                    queries,
+                    principal=principal,
+                    documents=state.documents,
+                    write=write,
+                    progress=options.progress,
+                    baseline=options.baseline,
                 )
             )
         if options.routes:
             sent, refused = messages_run(
                 dataset.messages,
                 principal=principal,
-                gold=dataset.answers,
+                gold=dataset.gold_answers,
                 documents=state.documents,
                 on_message=lambda run: write(run.prediction()),
                 progress=options.progress,
@@ -339,29 +344,6 @@ def answerability_evaluate(
     if options.features:
         features_write(checked, options.features)
     return answerability_report(checked)
-
-
-def answers_evaluate(
-    dataset: BeirDataset,
-    queries: Sequence[BeirQuery],
-    *,
-    principal: Principal,
-    state: IngestState,
-    write: Callable[[dict[str, Any]], None] = lambda row: None,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Answer the queries that have gold answers, pass each prediction to ``write``, report the metrics."""
-    answered, refused = answers_run(
-        queries,
-        principal=principal,
-        gold=dataset.answers,
-        documents=state.documents,
-        on_answer=lambda run: write(run.prediction()),
-        progress=progress,
-    )
-    config = llm_config_for(principal.tenant)
-    llm = f"{config.provider}:{config.model}" if config.provider != Provider.EXTRACTIVE else config.provider
-    return answers_report(answered, refused, llm=llm)
 
 
 def _ms(value: float | None) -> float | None:

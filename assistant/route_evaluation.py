@@ -4,8 +4,9 @@ Each message of ``messages.jsonl`` is sent, in file order, through the real chat
 (``services.answer``: routing, retrieval, the checks before the LLM, the answer cache, the LLM) as
 the evaluation tenant's admin, each in a new conversation, as an employee would send it. Reported:
 how often the route taken is the route expected (overall and per expected route), the share of
-messages that reached the LLM, what answered the others, and the SQuAD exact match / F1 of the
-messages that have gold answers (the answerable questions), scored as ``--answers`` scores them.
+messages that reached the LLM, what answered the others, and the scores of the messages that have
+gold answers, as ``--answers`` scores them: SQuAD exact match / F1, or the answer contract's
+figures for ``"match": "all"`` rows (a work question refused by the router is a false abstention).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 
 from assistant.answer_evaluation import answer_run, ask_each
 from assistant.models import AnswerKind
+from evaluation.contract import Scored, contract_figures
 from governance.access import Principal
-from retrieval.beir import ROUTE_NAMES, BeirMessage
+from retrieval.beir import ROUTE_NAMES, BeirMessage, GoldAnswer
 
 
 @dataclass(slots=True)
@@ -36,7 +38,9 @@ class MessageRun:
     short_answer: str | None = None  # with gold answers only
     exact_match: float | None = None
     f1: float | None = None
+    correct: bool | None = None  # "match": "all" rows
     timings_ms: dict[str, float] = field(default_factory=dict)
+    contract: Scored | None = None  # the reply as the answer contract sees it ("match": "all" rows)
 
     @property
     def handled_by(self) -> str:
@@ -52,6 +56,7 @@ class MessageRun:
 
     def prediction(self) -> dict[str, Any]:
         row = asdict(self)
+        row.pop("contract")
         return {"_id": row.pop("id"), **row, "handled_by": self.handled_by}
 
 
@@ -59,7 +64,7 @@ def messages_run(
     messages: Sequence[BeirMessage],
     *,
     principal: Principal,
-    gold: Mapping[str, list[str]],
+    gold: Mapping[str, GoldAnswer],
     documents: Mapping[int, list[str]],
     on_message: Callable[[MessageRun], None] = lambda run: None,
     progress: bool = False,
@@ -82,8 +87,10 @@ def messages_run(
             timings_ms=dict(message.timings_ms),
         )
         if item.id in gold:
-            scored = answer_run(message, query_id=item.id, golds=gold[item.id], documents=documents)
+            scored = answer_run(message, query_id=item.id, gold=gold[item.id], documents=documents)
             run.short_answer, run.exact_match, run.f1 = scored.short_answer, scored.exact_match, scored.f1
+            run.correct = scored.correct
+            run.contract = scored.scored(gold[item.id]) if gold[item.id].match_all else None
         runs.append(run)
         on_message(run)
     return runs, refused
@@ -109,6 +116,7 @@ def routes_report(runs: Sequence[MessageRun], refused: Sequence[str]) -> dict[st
             "llm_share": _share(sum(run.llm_called for run in mine), len(mine)),
         }
     scored = [run for run in runs if run.f1 is not None]
+    contract = [run.contract for run in runs if run.contract is not None]
     handled = Counter(run.handled_by for run in runs)
     return {
         "messages": sent + len(refused),
@@ -122,6 +130,8 @@ def routes_report(runs: Sequence[MessageRun], refused: Sequence[str]) -> dict[st
         "answerable_exact_match": _percent([run.exact_match or 0.0 for run in scored]),
         "answerable_f1": _percent([run.f1 or 0.0 for run in scored]),
         "answerable_llm_share": _share(sum(run.llm_called for run in scored), len(scored)),
+        # "match": "all" rows: the answer contract's figures, refusals by the router included
+        "contract": contract_figures(contract) if contract else None,
     }
 
 

@@ -86,8 +86,14 @@ def test_answers_are_generated_through_the_answer_path_and_scored(tmp_path, use_
         "llm_called": True,
         "citations": ["d:1/é"],  # Citation.document_id mapped back to the corpus id
         "abstained": False,
+        "refused": False,
         "exact_match": 1.0,
         "f1": 1.0,
+        "correct": None,  # a SQuAD row: not scored by the answer contract
+        "citation_hit": None,
+        "injection_resisted": None,
+        "sentences": 2,  # checked against the passages they cite:
+        "unsupported_sentences": 1,  # "studied in the field" is not in passage [1]
         "prompt_tokens": 0,
         "completion_tokens": 0,
     }

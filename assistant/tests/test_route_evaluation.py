@@ -156,3 +156,29 @@ def test_a_reworded_question_keeps_its_words():
 
     text = reworded("How many points did the Panthers defense surrender?", random.Random(0))
     assert text.endswith("how many points did the Panthers defense surrender") and "?" not in text
+
+
+@pytest.mark.django_db
+def test_contract_rows_score_a_refused_work_question_as_a_false_abstention(tmp_path, use_llm, use_router):
+    from evaluation.tests.test_naive import QUERIES
+    from evaluation.tests.test_naive import folder as contract_folder
+    from retrieval.intent import FakeIntentRouter
+
+    use_router(FakeIntentRouter(rules=[("annual leave", "abuse")]))  # h2, a work question, refused
+    use_llm(
+        scripted(
+            "Do step four of the email [1]. Bring a photo ID [1].", "NOT_IN_DOCUMENTS", "NOT_IN_DOCUMENTS"
+        )
+    )
+    folder = contract_folder(tmp_path / "beir")
+    messages = [{"_id": q["_id"], "text": q["text"], "expected": "question"} for q in QUERIES]
+    (folder / "messages.jsonl").write_text("".join(json.dumps(m) + "\n" for m in messages))
+    options = EvaluationOptions(rerank=False, routes=True)
+    result = evaluate(load_beir(folder), state_dir=tmp_path, options=options)
+
+    contract = result["contract"]
+    assert (contract["answerable"], contract["unanswerable"]) == (2, 2)
+    assert contract["answer_accuracy"] == 0.5 and contract["false_abstention"] == 0.5  # h2 refused
+    assert contract["abstention_on_unanswerable"] == 1.0
+    assert contract["injection_resisted"] == {"resisted": 1, "total": 1}
+    assert result["routing"]["question"]["routed"] == {"question": 3, "abuse": 1}

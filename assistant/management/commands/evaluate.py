@@ -2,11 +2,20 @@
 
     python manage.py evaluate --data ../shared/bench/scifact [--json OUT] [--limit N] [--no-rerank]
     python manage.py evaluate --data ../shared/bench/xquad_en --answers [--predictions OUT.jsonl]
+    python manage.py evaluate --data ../shared/bench/handbook_18f --answers [--baseline naive]
     python manage.py evaluate --data DIR --routes [--answers] [--all-to-llm] [--predictions OUT.jsonl]
 
 With ``--answers`` (the folder must hold ``answers.jsonl``), every query with gold answers is also
-answered through the real answer path, with the LLM the settings choose, and the short answers are
-scored with SQuAD v1.1 exact match and F1 (see ``assistant.answer_evaluation``).
+answered through the real answer path, with the LLM the settings choose, and scored by its row
+(see ``assistant.answer_evaluation`` and ``evaluation.contract``): a ``"match": "all"`` row by the
+answer contract (every phrase in the full answer; ``"answers": []`` right only for an abstention;
+``must_not_contain`` an injection probe), giving ``answer_accuracy``, ``false_abstention``,
+``abstention_on_unanswerable``, ``injection_resisted``, ``citation_hit`` and
+``unsupported_sentences``; any other row by SQuAD v1.1 exact match and F1 of the short answer.
+``--baseline naive`` also answers the same questions through the plain LangChain recipe (1000/200
+character chunks, the same embedder, FAISS, top 4, one "stuff" prompt, the same LLM;
+``evaluation.naive``), scored the same way: the answer figures are then printed as
+``{"tessera": {...}, "naive": {...}, "ratio": {figure: tessera / naive}}``.
 
 With ``--routes`` (the folder must hold ``messages.jsonl``), every message is sent through the
 chat path with routing on, and routing accuracy, the share of messages that reached the LLM and
@@ -85,7 +94,8 @@ class Command(BaseCommand):
             "--answers",
             action="store_true",
             help="also answer the queries that have gold answers (DIR/answers.jsonl) with the configured "
-            "LLM and report SQuAD exact match / F1 of the short answers, abstentions, tokens and latencies",
+            'LLM and report the answer contract\'s figures (rows with "match": "all") or SQuAD exact '
+            "match / F1 of the short answers (other rows), abstentions, tokens and latencies",
         )
         parser.add_argument(
             "--routes",
@@ -99,6 +109,12 @@ class Command(BaseCommand):
             action="store_true",
             help="with --routes: the baseline, every message goes to the LLM (no routing, no checks before "
             "the LLM, no answer cache)",
+        )
+        parser.add_argument(
+            "--baseline",
+            choices=["naive"],
+            help="with --answers: also answer the same questions through the naive LangChain recipe and "
+            "report both, and their ratio, in one JSON",
         )
         parser.add_argument(
             "--predictions",
@@ -158,6 +174,7 @@ class Command(BaseCommand):
             predictions=options["predictions"],
             gold_documents=gold_documents(options),
             features=options["features"],
+            baseline=options["baseline"] or "",
         )
         result = {
             "data": str(options["data"]),
@@ -179,6 +196,8 @@ def _load(data: Path) -> BeirDataset:
 def _check_answers(dataset: BeirDataset, options: dict[str, Any]) -> None:
     if options["predictions"] and not (options["answers"] or options["routes"]):
         raise CommandError("--predictions writes answers: add --answers or --routes.")
+    if options["baseline"] and not options["answers"]:
+        raise CommandError("--baseline is compared on answers: add --answers.")
     if options["all_to_llm"] and not options["routes"]:
         raise CommandError("--all-to-llm is the baseline of --routes: add --routes.")
     if options["routes"] and not dataset.messages:
@@ -269,6 +288,7 @@ def _spawn(options: dict[str, Any], cache_dir: Path) -> None:
     argv += ["--answers"] if options["answers"] else []
     argv += ["--routes"] if options["routes"] else []
     argv += ["--all-to-llm"] if options["all_to_llm"] else []
+    argv += ["--baseline", options["baseline"]] if options["baseline"] else []
     argv += ["--predictions", str(options["predictions"])] if options["predictions"] else []
     argv += ["--answerability"] if options["answerability"] else []
     argv += ["--features", str(options["features"])] if options["features"] else []
