@@ -112,13 +112,13 @@ def _long_documents(documents: int, chunks: int) -> list[GroupHit]:
 class _Recording(dict[int, np.ndarray]):
     """Token vectors that note which chunks were read."""
 
-    def __init__(self, *args: object) -> None:
-        super().__init__(*args)
+    def __init__(self, tokens: dict[int, np.ndarray]) -> None:
+        super().__init__(tokens)
         self.read: list[int] = []
 
-    def get(self, key: int, default: object = None) -> np.ndarray:  # type: ignore[override]
+    def get(self, key: int, default: np.ndarray | None = None) -> np.ndarray | None:  # type: ignore[override]
         self.read.append(key)
-        return super().get(key, default)  # type: ignore[return-value]
+        return super().get(key, default)
 
 
 def test_rerank_scores_a_bounded_set_of_chunks_however_long_the_documents() -> None:
