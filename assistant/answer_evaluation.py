@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 BEFORE_LLM = ("retrieve", "compress", "answerability")
 # The routes whose fixed reply refuses the question: for the contract, the reply declines.
 REFUSING_ROUTES = frozenset({"abuse", "out_of_scope"})
+# Figures that count questions: the same for both systems, or not worth a ratio.
+COUNTS = frozenset({"answers", "answers_failed", "answerable", "unanswerable", "llm_calls"})
 
 
 def short_answer(text: str) -> str:
@@ -324,7 +326,7 @@ def answers_evaluate(
     naive = naive_report(
         dataset, queries, config=config, llm=llm, relevant=relevant, write=write, progress=progress
     )
-    return {"tessera": ours, "naive": naive, "ratio": ratios(ours, naive)}
+    return {"tessera": ours, "naive": naive, "ratio": ratios(ours, naive, skip=COUNTS)}
 
 
 @contextmanager

@@ -18,7 +18,7 @@ baseline, from :class:`Scored` rows.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
 
@@ -123,12 +123,15 @@ def contract_figures(rows: Sequence[Scored], *, missing: Sequence[GoldAnswer] = 
     }
 
 
-def ratios(ours: dict[str, object], baseline: dict[str, object]) -> dict[str, float | None]:
-    """``ours / baseline`` for every figure both report as a number (None where the baseline's is 0)."""
+def ratios(
+    ours: dict[str, object], baseline: dict[str, object], *, skip: Collection[str] = ()
+) -> dict[str, float | None]:
+    """``ours / baseline`` for every figure both report as a number, but those in ``skip`` (counts,
+    say); None where the baseline's is 0."""
     result: dict[str, float | None] = {}
     for name, value in ours.items():
         other = baseline.get(name)
-        if _number(value) and _number(other):
+        if name not in skip and _number(value) and _number(other):
             result[name] = round(value / other, 3) if other else None
     return result
 

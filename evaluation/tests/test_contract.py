@@ -112,5 +112,6 @@ def test_figures_without_rows_are_none_not_zero():
 
 def test_ratios_cover_the_numbers_both_report():
     ours = {"answer_accuracy": 0.6, "ttft_ms_p50": 100.0, "llm": "local", "n": 3, "flag": True, "x": 1}
-    naive = {"answer_accuracy": 0.3, "ttft_ms_p50": 0.0, "llm": "local", "n": None, "flag": True}
-    assert ratios(ours, naive) == {"answer_accuracy": 2.0, "ttft_ms_p50": None}
+    naive = {"answer_accuracy": 0.3, "ttft_ms_p50": 0.0, "llm": "local", "n": None, "flag": True, "x": 2}
+    assert ratios(ours, naive) == {"answer_accuracy": 2.0, "ttft_ms_p50": None, "x": 0.5}
+    assert ratios(ours, naive, skip={"answer_accuracy", "x"}) == {"ttft_ms_p50": None}

@@ -106,6 +106,7 @@ def test_tessera_and_the_naive_recipe_side_by_side(tmp_path, use_llm, monkeypatc
     assert result["ratio"]["answer_accuracy"] == 1.0
     assert result["ratio"]["abstention_on_unanswerable"] == 2.0
     assert result["ratio"]["false_abstention"] is None  # the naive recipe's is 0
+    assert "answerable" not in result["ratio"] and "llm_calls" not in result["ratio"]  # counts
     assert "ndcg@10" in result  # the retrieval figures stay at the top
 
     # One "stuff" prompt per question: the classic template around the question and 3 chunks.
