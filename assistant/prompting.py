@@ -1,25 +1,31 @@
 """Compose the one LLM prompt: only the best evidence, each passage numbered, documents as data.
 
-Evidence is compressed with the small models before the LLM sees it: the sentences of the top
-passages are embedded and only those closest to the question are kept (in reading order, within a
-token budget), so prompts stay short and the time to the first token stays low on a CPU.
+Evidence is chosen with the small models before the LLM sees it (``retrieval.evidence``): the best
+passages are cut into units a reader would not cut (sentences, code blocks, list items), embedded,
+and the units that answer the question are kept within a token budget (``EVIDENCE_TOKENS``): the
+closest first, then those that cover the parts of the question not covered yet and the sentences
+around them, each passage's units in reading order.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from django.conf import settings
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.injection import gives_orders_to_the_assistant
 from assistant.search import DocumentHit, PassageHit
+from retrieval.answerability import content_terms
+from retrieval.bm25_tokenizer import Bm25Tokenizer
 from retrieval.embedding import Embedder
+from retrieval.evidence import select_units, term_weights, units_of
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 NOT_FOUND = "NOT_IN_DOCUMENTS"
@@ -65,15 +71,24 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
+def _evidence_tokens() -> int:
+    return int(settings.TESSERA["EVIDENCE_TOKENS"])
+
+
 @dataclass(frozen=True, slots=True)
 class EvidenceBudget:
     """How much evidence the prompt gets. Every word piece here is prefilled on each question (about
-    55 tokens/s for the 1.5B model on 2 cores), so the budget is set by the time-to-first-token goal
-    (under 3 s): ~120 word pieces of evidence beside the question and the cached system prompt."""
+    55 tokens/s for the 1.5B model on 2 cores): the budget trades the time to the first token for
+    answers that hold what a how-to question needs (``EVIDENCE_TOKENS``, measured in
+    docs/benchmarks.md)."""
 
-    passages: int = 3  # the best passage of each of the best documents
-    sentences: int = 5
-    tokens: int = 120
+    passages: int = 5  # documents, best first
+    per_document: int = 2  # passages of each (the search gives them best first)
+    sentences: int = 60  # units at most
+    tokens: int = field(default_factory=_evidence_tokens)  # word pieces
+
+
+_TERMS = Bm25Tokenizer()
 
 
 def select_evidence(
@@ -82,50 +97,50 @@ def select_evidence(
     *,
     embedder: Embedder,
     budget: EvidenceBudget | None = None,
+    question: str = "",
 ) -> list[Evidence]:
-    """The sentences of the top passages that are closest to the question, grouped by passage.
+    """The units of the top passages that answer the question, grouped by passage.
 
-    Passages are numbered 1..n in rank order; within a passage the kept sentences keep their
-    reading order. At least the best sentence is kept, whatever the budget. Sentences that give
-    orders to the assistant (prompt injection) are withheld."""
+    Passages are numbered 1..n by document rank, a document's passages in reading order; within a
+    passage the kept units keep their reading order. At least the unit closest to the question is
+    kept, whatever the budget; ``question`` (its terms) lets the choice cover every part of it.
+    Units that give orders to the assistant (prompt injection) are withheld."""
     budget = budget or EvidenceBudget()
-    candidates = [(doc, doc.passages[0]) for doc in documents if doc.passages][: budget.passages]
-    sentences = [
-        (i, j, s)
-        for i, (_, p) in enumerate(candidates)
-        for j, s in enumerate(split_sentences(p.text))
-        if not gives_orders_to_the_assistant(s)  # injected orders never reach the LLM
+    candidates = [
+        (doc, passage)
+        for doc in documents[: budget.passages]
+        for passage in sorted(doc.passages[: budget.per_document], key=lambda p: p.char_start)
     ]
-    if not sentences:
+    units = units_of(
+        [p.text for _, p in candidates],
+        count_tokens=embedder.count_tokens,
+        tokenize=_TERMS,
+        keep=lambda text: not gives_orders_to_the_assistant(text),  # injected orders never reach the LLM
+    )
+    if not units:
         return []
-    vectors = embedder.embed_documents([s for _, _, s in sentences])
-    scores = vectors @ np.asarray(question_vector, dtype=np.float32).reshape(-1)
-    kept = _within_budget(np.argsort(-scores, kind="stable"), sentences, embedder.count_tokens, budget)
+    vectors = embedder.embed_documents([u.text for u in units])
+    kept = select_units(
+        units,
+        vectors,
+        question_vector,
+        weights=term_weights(content_terms(question, _TERMS), units),
+        tokens=budget.tokens,
+        max_units=budget.sentences,
+        # each passage's "[n] (title, location)" is prompt too: the budget counts it
+        opening=[
+            embedder.count_tokens(format_passages([Evidence(i + 1, doc.document_id, doc.title, passage, ())]))
+            for i, (doc, passage) in enumerate(candidates)
+        ],
+    )
     evidence: list[Evidence] = []
     for i, (doc, passage) in enumerate(candidates):
-        rows = sorted(k for k in kept if sentences[k][0] == i)  # reading order within the passage
+        rows = sorted((k for k in kept if units[k].passage == i), key=lambda k: units[k].position)
         if rows:
-            chosen = tuple(sentences[k][2] for k in rows)
+            chosen = tuple(units[k].text for k in rows)
             item = Evidence(len(evidence) + 1, doc.document_id, doc.title, passage, chosen, vectors[rows])
             evidence.append(item)
     return evidence
-
-
-def _within_budget(
-    order: npt.NDArray[np.int64],
-    sentences: list[tuple[int, int, str]],
-    count_tokens: Callable[[str], int],
-    budget: EvidenceBudget,
-) -> list[int]:
-    kept: list[int] = []
-    used = 0
-    for k in order.tolist():
-        cost = count_tokens(sentences[k][2])
-        if kept and (used + cost > budget.tokens or len(kept) >= budget.sentences):
-            continue
-        kept.append(k)
-        used += cost
-    return kept
 
 
 def format_passages(evidence: Sequence[Evidence]) -> str:

@@ -303,11 +303,12 @@ def _retrieve(
     """The search's results and the evidence kept; ``signals`` also gathers what the answerability
     check needs (when the check is on)."""
     started = time.perf_counter()
+    budget = budget or EvidenceBudget()
     results = search(
         principal=principal,
         query=question,
         k=SEARCH_DOCUMENTS,
-        passages_per_document=1,
+        passages_per_document=budget.per_document,
         access_group_id=within,
         signals=signals and settings.TESSERA["ANSWERABILITY"],
     )
@@ -316,7 +317,7 @@ def _retrieve(
         return results, []
     started = time.perf_counter()
     evidence = select_evidence(
-        results.query_vector, results.documents, embedder=get_embedder(), budget=budget
+        results.query_vector, results.documents, embedder=get_embedder(), budget=budget, question=question
     )
     timings["compress"] = ms_since(started)
     return results, evidence

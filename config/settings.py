@@ -330,6 +330,9 @@ TESSERA = {
     # Chunks of those documents scored by late interaction, at most (each document's best fused
     # chunk, then the best of the others): bounds the stage's cost on long documents.
     "RERANK_CHUNKS": env.int("TESSERA_RERANK_CHUNKS", default=64),
+    # Word pieces of evidence the LLM's prompt holds at most (assistant.prompting.EvidenceBudget):
+    # more holds more of what a how-to answer needs, and costs prefill time before the first token.
+    "EVIDENCE_TOKENS": env.int("TESSERA_EVIDENCE_TOKENS", default=700),
     # A tenant's vector index becomes approximate (IVF, rebuilt in the background) from this many
     # chunks; 0 keeps the measured default (retrieval.index_policy.ANN_THRESHOLD).
     "ANN_THRESHOLD": env.int("TESSERA_ANN_THRESHOLD", default=0),
@@ -399,6 +402,8 @@ if TESSERA["ANSWER_CACHE_MAX_ENTRIES"] < 1:
     raise ImproperlyConfigured("TESSERA_ANSWER_CACHE_MAX_ENTRIES must be at least 1.")
 if TESSERA["RERANK_CHUNKS"] < 1:
     raise ImproperlyConfigured("TESSERA_RERANK_CHUNKS must be at least 1.")
+if TESSERA["EVIDENCE_TOKENS"] < 1:
+    raise ImproperlyConfigured("TESSERA_EVIDENCE_TOKENS must be at least 1.")
 if TESSERA["SEARCH_FUSION"] not in ("scores", "rrf"):  # a typo must not silently pick the other one
     raise ImproperlyConfigured(
         f"TESSERA_SEARCH_FUSION must be 'scores' or 'rrf', not {TESSERA['SEARCH_FUSION']!r}."

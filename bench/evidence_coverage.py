@@ -1,0 +1,140 @@
+"""How often the evidence a prompt gets holds the gold answer: the ceiling of answer accuracy.
+
+    python bench/evidence_coverage.py --data ../shared/bench/handbook_18f --budgets 120,300,500,700,900
+
+For every question of ``DIR/answers.jsonl`` with answer phrases, the answer path's own retrieval
+and evidence selection (``assistant.services._retrieve``, no LLM) at each evidence budget (word
+pieces), and whether the passages block the LLM would read (``format_passages``) holds every
+phrase (``evaluation.contract.answer_correct``, the rule of ``"match": "all"`` rows). Prints one
+JSON line per budget.
+
+It reuses the ingest ``manage.py evaluate --data DIR`` cached under TESSERA_DATA_DIR (run that
+first). A benchmark, not part of the product: it calls a private function of the answer path on
+purpose, to measure exactly what that path gives the LLM. It runs against whichever code is
+checked out, so the same script measures the evidence of an earlier commit (run it from a copy of
+that commit's tree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def gold_answers(data: Path) -> list[tuple[str, str, list[str]]]:
+    """(id, question, phrases) for every query with answer phrases."""
+    queries = {}
+    for line in (data / "queries.jsonl").read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            queries[row["_id"]] = row["text"]
+    out = []
+    for line in (data / "answers.jsonl").read_text().splitlines():
+        row = json.loads(line) if line.strip() else {}
+        if row.get("answers") and row["_id"] in queries:
+            out.append((row["_id"], queries[row["_id"]], list(row["answers"])))
+    return out
+
+
+def cache_dir(data: Path) -> Path:
+    """The folder of the ingest ``manage.py evaluate`` caches for ``data`` (as it computes it)."""
+    from django.conf import settings
+
+    from assistant.evaluation import STATE_FILE, cache_key, ingest_code_sha256
+    from ingest.engines import get_embedder
+    from retrieval.persist import file_sha256
+
+    key = cache_key(
+        corpus_sha256=file_sha256(data / "corpus.jsonl"),
+        model_id=get_embedder().model_id,
+        chunk_target_tokens=settings.TESSERA["CHUNK_TARGET_TOKENS"],
+        chunk_overlap_tokens=settings.TESSERA["CHUNK_OVERLAP_TOKENS"],
+        code_sha256=ingest_code_sha256(Path(settings.BASE_DIR)),
+    )
+    folder = Path(settings.DATA_DIR) / "eval-cache" / key
+    if not (folder / STATE_FILE).exists():
+        sys.exit(f"No cached ingest of {data} in {folder}: run `manage.py evaluate --data {data}` first.")
+    return folder
+
+
+def measure(data: Path, budgets: list[int], sentences: int, limit: int) -> list[dict[str, Any]]:
+    """One row per budget: the share of questions whose evidence holds every phrase, and its size."""
+    from assistant import services
+    from assistant.evaluation import STATE_FILE, IngestState, evaluation_principal
+    from assistant.prompting import EvidenceBudget, format_passages
+    from evaluation.contract import answer_correct
+    from governance.models import Tenant
+    from ingest.engines import get_embedder
+
+    state = IngestState.load(Path(os.environ["TESSERA_DATA_DIR"]) / STATE_FILE)
+    principal = evaluation_principal(Tenant.objects.get(pk=state.tenant_id))
+    questions = gold_answers(data)[: limit or None]
+    count_tokens = get_embedder().count_tokens
+    rows = []
+    for budget in budgets:
+        extra = {"sentences": sentences} if sentences else {}
+        held, sizes, times = 0, [], []
+        for _, question, phrases in questions:
+            started = time.perf_counter()
+            evidence = services._retrieve(principal, question, {}, EvidenceBudget(tokens=budget, **extra))[1]
+            times.append((time.perf_counter() - started) * 1000.0)
+            block = format_passages(evidence)
+            held += answer_correct(block, phrases)
+            sizes.append(count_tokens(block))
+        rows.append(
+            {
+                "budget_tokens": budget,
+                "questions": len(questions),
+                "all_phrases_held": round(held / max(len(questions), 1), 4),
+                "evidence_tokens_mean": round(statistics.fmean(sizes), 1) if sizes else 0,
+                "retrieve_and_select_ms_p50": round(statistics.median(times), 1) if times else 0,
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--budgets", default="120,300,500,700,900", help="evidence budgets, word pieces")
+    parser.add_argument("--sentences", type=int, default=0, help="units at most (0: the budget's default)")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N questions")
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.data = args.data.resolve()
+    sys.path.insert(0, str(BASE_DIR))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    if not args.inner:  # again, in the cached ingest's data folder and database
+        from django.conf import settings
+
+        folder = cache_dir(args.data)
+        env = {
+            **os.environ,
+            "TESSERA_DATA_DIR": str(folder),
+            "TESSERA_EMBEDDER": settings.TESSERA["EMBEDDER"],
+            "TESSERA_MODELS_DIR": str(settings.TESSERA["MODELS_DIR"]),
+            "DATABASE_URL": f"sqlite:///{folder}/evaluate.sqlite3",
+            "TESSERA_INTENT_ROUTING": "0",
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        }
+        command = [sys.executable, __file__, *sys.argv[1:], "--inner"]
+        sys.exit(subprocess.run(command, env=env, check=False).returncode)  # noqa: S603
+    budgets = [int(b) for b in args.budgets.split(",")]
+    for row in measure(args.data, budgets, args.sentences, args.limit):
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
