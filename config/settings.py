@@ -358,7 +358,7 @@ TESSERA = {
     "OUTBOUND_ALLOWED_HOSTS": env.list("TESSERA_OUTBOUND_ALLOWED_HOSTS", default=[]),
     "LLM_TIMEOUT_S": env.float("TESSERA_LLM_TIMEOUT_S", default=60.0),
     "LLM_MAX_RETRIES": env.int("TESSERA_LLM_MAX_RETRIES", default=1),
-    "LLM_MAX_TOKENS": env.int("TESSERA_LLM_MAX_TOKENS", default=160),
+    "LLM_MAX_TOKENS": env.int("TESSERA_LLM_MAX_TOKENS", default=320),
     "LLM_THREADS": env.int("TESSERA_LLM_THREADS", default=os.cpu_count() or 2),
     # Dollars per million tokens, [prompt, completion], by model name (JSON); unpriced models cost 0.
     "LLM_PRICES": env.json("TESSERA_LLM_PRICES", default={}),
