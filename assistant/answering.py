@@ -110,6 +110,14 @@ class Token:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class EvidenceShown:
+    """The passages the LLM is about to read, announced before its first token: on a CPU the model
+    reads them for seconds, and a person can start reading them at once."""
+
+    evidence: list[Evidence]
+
+
 def generate(
     question: str,
     evidence: list[Evidence],

@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 
 from assistant import answer_cache, answering
 from assistant.answerability import answerability_verdict, evidence_unanswerable
-from assistant.answering import Draft, Token, ms_since
+from assistant.answering import Draft, EvidenceShown, Token, ms_since
 from assistant.citations import cited_spans
 from assistant.injection import gives_orders_to_the_assistant
 from assistant.intent_router import TrainingSetError, get_intent_router
@@ -52,11 +52,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class AnswerEvent:
-    """A step of a streamed answer: a ``token`` (text to append) or ``done`` (the stored message)."""
+    """A step of a streamed answer: ``sources`` (the passages the LLM is about to read, before its
+    first token), a ``token`` (text to append) or ``done`` (the stored message)."""
 
     kind: str
     text: str = ""
     message: Message | None = None
+    evidence: tuple[Evidence, ...] = ()
 
 
 def conversations_of(principal: Principal) -> QuerySet[Conversation]:
@@ -156,6 +158,8 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
     for step in _steps(principal, question.text, choice, config, timings, found):
         if isinstance(step, Token):
             yield AnswerEvent("token", step.text)
+        elif isinstance(step, EvidenceShown):
+            yield AnswerEvent("sources", evidence=tuple(step.evidence))
         else:
             draft = step
     if draft is None:  # pragma: no cover - generate() always ends with a draft
@@ -199,7 +203,7 @@ def _steps(
     config: LlmConfig,
     timings: dict[str, float],
     found: Found | None = None,
-) -> Iterator[Token | Draft]:
+) -> Iterator[Token | EvidenceShown | Draft]:
     """The reply for the route chosen, as a :class:`Draft` (last); an LLM's answer is streamed
     first as :class:`Token` s. ``found``: a question's search, already made."""
     if choice.reply:
@@ -329,7 +333,7 @@ def _generate(
     evidence: list[Evidence],
     config: LlmConfig,
     timings: dict[str, float],
-) -> Iterator[Token | Draft]:
+) -> Iterator[Token | EvidenceShown | Draft]:
     if config.provider == Provider.EXTRACTIVE:
         yield answering.extractive_draft(evidence, "this workspace answers without a language model", timings)
         return
@@ -341,6 +345,7 @@ def _generate(
     except LlmUnavailable as exc:
         yield answering.extractive_draft(evidence, f"the language model is not configured: {exc}", timings)
         return
+    yield EvidenceShown(evidence)
     yield from answering.generate(
         question,
         evidence,

@@ -157,6 +157,9 @@ def _sse(request: TenantHttpRequest, events: Iterator[services.AnswerEvent]) -> 
         for event in events:
             if event.kind == "token":
                 yield _event("token", str(escape(event.text)))
+            elif event.kind == "sources":  # shown while the model reads them; "done" replaces them
+                html = render_to_string("assistant/partials/sources_read.html", {"evidence": event.evidence})
+                yield _event("sources", html)
             elif event.message is not None:
                 yield _event("done", _answer_html(request, event.message))
     except Exception:  # the stream has begun (200 sent): end it with a message, never a dropped line

@@ -125,8 +125,9 @@ def test_the_chat_page_streams_the_servers_tokens_then_the_cited_answer(
     body = b"".join(response.streaming_content).decode()
     events = [block for block in body.split("\n\n") if block]
     names = [block.splitlines()[0] for block in events]
+    assert names[0] == "event: sources"  # the passages first, while the server writes
     assert names[-1] == "event: done" and names.count("event: token") >= 5  # word by word
-    streamed = "".join(block.splitlines()[1].removeprefix("data: ") for block in events[:-1])
+    streamed = "".join(block.splitlines()[1].removeprefix("data: ") for block in events[1:-1])
     assert streamed == REPLY
     assert 'data-kind="answered"' in events[-1] and "Employee handbook" in events[-1]
     answer = Message.objects.get(reply_to=question)

@@ -69,7 +69,7 @@ def test_markers_that_point_at_no_passage_are_dropped_and_unsupported_sentences_
 def test_not_in_the_documents_is_said_without_inventing_and_lists_the_closest_passages(principal, use_llm):
     use_llm(scripted("NOT_IN_DOCUMENTS"))
     events, message = _ask(principal, "What is the CEO's favourite colour?")
-    assert [e.kind for e in events] == ["done"]  # the sentinel is never streamed
+    assert [e.kind for e in events] == ["sources", "done"]  # the sentinel is never streamed
     assert message.kind == AnswerKind.NOT_FOUND and message.text == NOT_FOUND_TEXT and message.llm_called
     assert message.citations.count() >= 1
 

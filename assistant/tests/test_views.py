@@ -48,8 +48,11 @@ def test_ask_then_stream_the_answer_with_escaped_tokens_and_the_rendered_answer_
     streamed = client.get(stream_url)
     assert streamed.status_code == 200 and streamed["Content-Type"] == "text/event-stream"
     events = _events(streamed)
-    assert {name for name, _ in events[:-1]} == {"token"} and events[-1][0] == "done"
-    tokens = "".join(data for _, data in events[:-1])
+    # the passages the model reads come first, before its first token: something to read at once
+    assert events[0][0] == "sources" and "Employee handbook" in events[0][1]
+    assert "sixteen weeks of paid parental leave" in events[0][1]
+    assert {name for name, _ in events[1:-1]} == {"token"} and events[-1][0] == "done"
+    tokens = "".join(data for _, data in events[1:-1])
     assert "<script>" not in tokens and "&lt;script&gt;" in tokens
     done = events[-1][1]
     assert "<script>" not in done and "&lt;script&gt;" in done
