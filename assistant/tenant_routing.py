@@ -92,8 +92,10 @@ def route_gated(routed: Route, text: str) -> str:
     """The route a router's decision stands for: its label when it is sure of it, else ``question``.
 
     An unsure router (the energy score under its threshold) sends the message to the documents, not
-    out of scope. Abuse, out of scope and search need a confident label; a message that gives the
-    assistant orders (an explicit injection attempt) is refused whatever the router's confidence."""
+    out of scope. Abuse, out of scope and search need a confident label, except that a message the
+    router labels abuse and that gives the assistant orders (an explicit injection attempt) is refused
+    at any confidence short of unsure (an unsure one still goes to the documents, where the prompt
+    treats passages and questions as data)."""
     if routed.unsure:
         return "question"
     if routed.label == "abuse" and gives_orders_to_the_assistant(text):
