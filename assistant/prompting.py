@@ -30,6 +30,7 @@ from retrieval.evidence import select_units, term_weights, units_of
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 NOT_FOUND = "NOT_IN_DOCUMENTS"
 
+_FENCE = re.compile(r"^\s*(```|~~~)")  # a unit that is a fenced code block
 # A sentence ends at . ! ? (optionally closed by up to two quotes or brackets, which stay with it)
 # followed by white space; a newline also ends one (lists, headings, table rows). Lookbehinds have a
 # fixed width, hence one per number of closing characters.
@@ -83,7 +84,8 @@ class EvidenceBudget:
     docs/benchmarks.md)."""
 
     passages: int = 5  # documents, best first
-    per_document: int = 2  # passages of each (the search gives them best first)
+    per_document: int = 4  # passages of each read, best first (``_best_passages``) ...
+    searched: int = 8  # ... among this many the search gives (in its fused order)
     sentences: int = 60  # units at most
     tokens: int = field(default_factory=_evidence_tokens)  # word pieces
 
@@ -109,7 +111,7 @@ def select_evidence(
     candidates = [
         (doc, passage)
         for doc in documents[: budget.passages]
-        for passage in sorted(doc.passages[: budget.per_document], key=lambda p: p.char_start)
+        for passage in sorted(_best_passages(doc.passages, budget.per_document), key=lambda p: p.char_start)
     ]
     units = units_of(
         [p.text for _, p in candidates],
@@ -127,6 +129,7 @@ def select_evidence(
         weights=term_weights(content_terms(question, _TERMS), units),
         tokens=budget.tokens,
         max_units=budget.sentences,
+        prior=_passage_prior([p for _, p in candidates]),
         # each passage's "[n] (title, location)" is prompt too: the budget counts it
         opening=[
             embedder.count_tokens(format_passages([Evidence(i + 1, doc.document_id, doc.title, passage, ())]))
@@ -143,13 +146,35 @@ def select_evidence(
     return evidence
 
 
+def _best_passages(passages: Sequence[PassageHit], count: int) -> list[PassageHit]:
+    """A document's ``count`` passages most likely to hold the answer: those the reranker scored
+    (late interaction), by its score, then the others in the search's fused order. Within a long
+    document, MaxSim puts the passage holding the answer first more often than the fused order does
+    (both development sets, docs/benchmarks.md)."""
+    ranked = sorted(
+        range(len(passages)),
+        key=lambda i: (passages[i].rerank_score is None, -(passages[i].rerank_score or 0.0), i),
+    )
+    return [passages[i] for i in ranked[:count]]
+
+
+def _passage_prior(passages: Sequence[PassageHit]) -> list[float]:
+    """Each passage's search score over the best one's: a sentence of the passage the search
+    ranked first is more likely to answer than an equally close one of the tenth."""
+    top = max((p.score for p in passages), default=0.0)
+    return [max(p.score, 0.0) / top if top > 0 else 0.0 for p in passages]
+
+
 def format_passages(evidence: Sequence[Evidence]) -> str:
-    """The passages block of the prompt: ``[n] (title, location) text``, one per line."""
-    lines = []
+    """The passages block of the prompt: ``[n] (title, location)``, then the passage's kept units,
+    one a line (a sentence, a list item, a table row), a fenced code block with its lines as written,
+    so a command is copied as it reads; a blank line between passages."""
+    blocks = []
     for item in evidence:
         source = ", ".join(part for part in (item.title, item.location) if part)
-        lines.append(f"[{item.marker}] ({_one_line(source)}) {_one_line(item.text)}")
-    return "\n".join(lines)
+        units = [unit if _FENCE.match(unit) else _one_line(unit) for unit in item.sentences]
+        blocks.append("\n".join([f"[{item.marker}] ({_one_line(source)})", *units]))
+    return "\n\n".join(blocks)
 
 
 def build_messages(question: str, evidence: Sequence[Evidence]) -> list[BaseMessage]:

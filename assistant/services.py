@@ -312,7 +312,7 @@ def _retrieve(
         principal=principal,
         query=question,
         k=SEARCH_DOCUMENTS,
-        passages_per_document=budget.per_document,
+        passages_per_document=budget.searched,
         access_group_id=within,
         signals=signals and settings.TESSERA["ANSWERABILITY"],
     )

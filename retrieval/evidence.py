@@ -7,7 +7,7 @@ passage, so a citation can point at them.
 
 Units are chosen greedily, best gain first, until the budget (in word pieces) is spent:
 
-    gain = cosine(unit, question)
+    gain = cosine(unit, question) + PRIOR * [its passage's search score, over the best passage's]
          + COVERAGE * share of the question's terms (weighted) the unit adds to those covered
          + NEXT_TO * [the unit is next to one already chosen, in the same passage]
          - REDUNDANCY * max cosine(unit, units already chosen)
@@ -33,8 +33,9 @@ import numpy as np
 import numpy.typing as npt
 
 COVERAGE = 0.4
-NEXT_TO = 0.08
+NEXT_TO = 0.15
 REDUNDANCY = 0.3
+PRIOR = 0.2
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 # a line that starts a block of its own: a heading, a list item, a table row, a quote
@@ -151,15 +152,20 @@ def select_units(
     tokens: int,
     max_units: int | None = None,
     opening: Sequence[int] | None = None,
+    prior: Sequence[float] | None = None,
 ) -> list[int]:
     """The indices of the units kept (in the order chosen): at most ``tokens`` word pieces in all,
     counting ``opening[p]`` once for each passage ``p`` a kept unit comes from (the first unit is
-    kept whatever its size), and at most ``max_units`` units."""
+    kept whatever its size), and at most ``max_units`` units. ``prior[p]`` (0..1) is how much the
+    search trusted passage ``p``; it adds ``PRIOR`` times that to each of its units' relevance."""
     if not units:
         return []
     unit_vectors = np.asarray(vectors, dtype=np.float32)
+    relevance = unit_vectors @ np.asarray(question_vector, dtype=np.float32).reshape(-1)
+    if prior is not None:
+        relevance = relevance + PRIOR * np.asarray([prior[u.passage] for u in units], dtype=np.float32)
     scores = Selection(
-        relevance=unit_vectors @ np.asarray(question_vector, dtype=np.float32).reshape(-1),
+        relevance=relevance,
         similarity=unit_vectors @ unit_vectors.T,
     )
     limit = len(units) if max_units is None else max_units

@@ -104,3 +104,85 @@ def test_the_evidence_fits_the_budget(tokens: int) -> None:
 def test_the_default_budget_is_the_setting(settings) -> None:  # type: ignore[no-untyped-def]
     settings.TESSERA = {**settings.TESSERA, "EVIDENCE_TOKENS": 321}
     assert EvidenceBudget().tokens == 321
+
+
+def _passages(document_id: int, texts: Sequence[tuple[str, float, float | None]]) -> DocumentHit:
+    """A document whose passages are (text, fused score, MaxSim score), in the search's fused order."""
+    passages, start = [], 0
+    for i, (text, score, late) in enumerate(texts):
+        passages.append(
+            PassageHit(
+                chunk_id=document_id * 10 + i,
+                version_id=document_id,
+                score=score,
+                text=text,
+                heading_path=(),
+                page=None,
+                char_start=start,
+                char_end=start + len(text),
+                dense_rank=i + 1,
+                sparse_rank=i + 1,
+                rerank_score=late,
+            )
+        )
+        start += len(text) + 1
+    return DocumentHit(document_id, document_id, f"Doc {document_id}", passages[0].score, passages)
+
+
+def test_a_long_document_is_read_where_the_reranker_points_not_only_its_first_passages() -> None:
+    question = "Which setting sets the upload timeout?"
+    embedder = WordEmbedder()
+    document = _passages(
+        1,
+        [
+            (HISTORY, 3.0, 0.40),
+            ("Publishing a package is done from the build machine.", 2.9, 0.41),
+            ("A package is built before it is published.", 2.8, None),
+            (SETTINGS, 2.0, 0.90),  # fourth in the fused order, first by late interaction
+        ],
+    )
+    evidence = select_evidence(
+        embedder.embed_query(question),
+        [document],
+        embedder=embedder,  # type: ignore[arg-type]
+        budget=EvidenceBudget(tokens=400, per_document=2),
+        question=question,
+    )
+    kept = " ".join(s for item in evidence for s in item.sentences)
+    assert "TWINE_TIMEOUT" in kept
+    assert "built before it is published" not in kept  # not scored by the reranker: not among the two read
+
+
+def test_of_two_equally_close_sentences_the_one_the_search_ranked_higher_is_kept() -> None:
+    question = "What is the upload timeout setting?"
+    embedder = WordEmbedder()
+    same = "The upload timeout setting is given here."
+    documents = [
+        _passages(1, [("Strong. " + same.replace("given here", "TWINE_TIMEOUT"), 5.0, None)]),
+        _passages(2, [("Weak. " + same.replace("given here", "UPLOAD_WAIT"), 1.0, None)]),
+    ]
+    evidence = select_evidence(
+        embedder.embed_query(question),
+        list(reversed(documents)),  # the weak one first: the prior, not the order, decides
+        embedder=embedder,  # type: ignore[arg-type]
+        budget=EvidenceBudget(tokens=8),
+        question=question,
+    )
+    kept = " ".join(s for item in evidence for s in item.sentences)
+    assert "TWINE_TIMEOUT" in kept and "UPLOAD_WAIT" not in kept
+
+
+def test_the_prompt_keeps_a_command_on_its_own_lines() -> None:
+    question = "How do I publish the package on PyPI?"
+    embedder = WordEmbedder()
+    evidence = select_evidence(
+        embedder.embed_query(question),
+        [_document(1, PUBLISHING, 1)],
+        embedder=embedder,  # type: ignore[arg-type]
+        budget=EvidenceBudget(tokens=200),
+        question=question,
+    )
+    block = format_passages(evidence)
+    assert block.startswith("[1] (Doc 1)\n")
+    assert "\n```\npython -m build\ntwine upload dist/*\n```" in block
+    assert "upload it:\n```" in block  # each unit on a line of its own
