@@ -66,7 +66,9 @@ def cache_dir(data: Path) -> Path:
     return folder
 
 
-def measure(data: Path, budgets: list[int], sentences: int, limit: int) -> list[dict[str, Any]]:
+def measure(
+    data: Path, budgets: list[int], sentences: int, limit: int, shape: dict[str, int]
+) -> list[dict[str, Any]]:
     """One row per budget: the share of questions whose evidence holds every phrase, and its size."""
     from assistant import services
     from assistant.evaluation import STATE_FILE, IngestState, evaluation_principal
@@ -81,7 +83,7 @@ def measure(data: Path, budgets: list[int], sentences: int, limit: int) -> list[
     count_tokens = get_embedder().count_tokens
     rows = []
     for budget in budgets:
-        extra = {"sentences": sentences} if sentences else {}
+        extra = {"sentences": sentences, **shape} if sentences else shape
         held, sizes, times = 0, [], []
         for _, question, phrases in questions:
             started = time.perf_counter()
@@ -102,12 +104,63 @@ def measure(data: Path, budgets: list[int], sentences: int, limit: int) -> list[
     return rows
 
 
+def explain(data: Path, budget: int, limit: int, shape: dict[str, int]) -> None:
+    """Per question whose evidence misses a phrase: where the phrase was lost. ``ranking`` (no gold
+    document among the five read), ``passages`` (a gold document read, but not the passages that
+    hold it), ``selection`` (the passages read hold it, the budget left it out)."""
+    from assistant import services
+    from assistant.evaluation import STATE_FILE, IngestState, evaluation_principal
+    from assistant.prompting import EvidenceBudget, format_passages
+    from evaluation.contract import answer_correct
+    from governance.models import Tenant
+
+    state = IngestState.load(Path(os.environ["TESSERA_DATA_DIR"]) / STATE_FILE)
+    principal = evaluation_principal(Tenant.objects.get(pk=state.tenant_id))
+    corpus = {}
+    for line in (data / "corpus.jsonl").read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            corpus[row["_id"]] = row["text"]
+    gold: dict[str, set[str]] = {}
+    for line in (data / "qrels.tsv").read_text().splitlines()[1:]:
+        qid, cid, _ = line.split("\t")
+        gold.setdefault(qid, set()).add(cid)
+    lost: dict[str, int] = {}
+    questions = gold_answers(data)[: limit or None]
+    for qid, question, phrases in questions:
+        budget_ = EvidenceBudget(tokens=budget, **shape)
+        results, evidence = services._retrieve(principal, question, {}, budget_)
+        block = format_passages(evidence)
+        if answer_correct(block, phrases):
+            continue
+        read = results.documents[: budget_.passages]
+        read_ids = {cid for d in read for cid in state.documents.get(d.document_id, [])}
+        candidates = " ".join(p.text for d in read for p in d.passages[: budget_.per_document])
+        for phrase in phrases:
+            if answer_correct(block, [phrase]):
+                continue
+            if answer_correct(candidates, [phrase]):
+                where = "selection"
+            elif read_ids & gold.get(qid, set()) and any(
+                answer_correct(corpus[c], [phrase]) for c in read_ids & gold.get(qid, set())
+            ):
+                where = "passages"
+            else:
+                where = "ranking"
+            lost[where] = lost.get(where, 0) + 1
+            print(json.dumps({"id": qid, "phrase": phrase, "lost_at": where, "question": question}))
+    print(json.dumps({"budget_tokens": budget, "questions": len(questions), "phrases_lost": lost}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--budgets", default="120,300,500,700,900", help="evidence budgets, word pieces")
     parser.add_argument("--sentences", type=int, default=0, help="units at most (0: the budget's default)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions")
+    parser.add_argument("--documents", type=int, default=0, help="documents read (0: the default)")
+    parser.add_argument("--per-document", type=int, default=0, help="passages of each (0: the default)")
+    parser.add_argument("--explain", action="store_true", help="where each missed phrase is lost")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.data = args.data.resolve()
@@ -132,7 +185,12 @@ def main() -> None:
         command = [sys.executable, __file__, *sys.argv[1:], "--inner"]
         sys.exit(subprocess.run(command, env=env, check=False).returncode)  # noqa: S603
     budgets = [int(b) for b in args.budgets.split(",")]
-    for row in measure(args.data, budgets, args.sentences, args.limit):
+    shape = {k: v for k, v in (("passages", args.documents), ("per_document", args.per_document)) if v}
+    if args.explain:
+        for budget in budgets:
+            explain(args.data, budget, args.limit, shape)
+        return
+    for row in measure(args.data, budgets, args.sentences, args.limit, shape):
         print(json.dumps(row), flush=True)
 
 
