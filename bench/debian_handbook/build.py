@@ -17,6 +17,7 @@ unanswerable.jsonl, out_of_scope.jsonl), and writes:
 Usage:  python3 build.py [--src DIR] [--out DIR]
 The same package version gives byte-identical files.  Run check.py afterwards.
 """
+
 import argparse
 import html.parser
 import json
@@ -24,17 +25,51 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterable
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SRC = "/usr/share/doc/debian-handbook/html/en-US"
 PACKAGE = "debian-handbook"
+DPKG_QUERY = "/usr/bin/dpkg-query"
 EXPECTED_VERSION = "11.20220922"
 EXPECTED = {"greeting": "smalltalk", "unrelated": "out_of_scope", "attack": "abuse"}
 
 # Elements that start/end a block of text.
-BLOCK = {"div", "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "dt", "dd",
-         "li", "table", "thead", "tbody", "tr", "blockquote", "pre", "br", "body"}
+BLOCK = {
+    "div",
+    "p",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "li",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "blockquote",
+    "pre",
+    "br",
+    "body",
+}
 VOID = {"br", "img", "meta", "link", "col", "hr", "input"}
+
+# A text segment, or ("PRE", text) for verbatim <pre> content.
+Segment = str | tuple[str, str]
+Attrs = dict[str, str | None]
+
+
+def _block_break(tag: str) -> str:
+    """The break a block element leaves before and after itself."""
+    return "\n\n" if tag in ("div", "p", "pre") or tag[0] == "h" else "\n"
 
 
 class PageText(html.parser.HTMLParser):
@@ -47,82 +82,97 @@ class PageText(html.parser.HTMLParser):
     callout images become "(N)".
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.out = []          # segments: str text, or "\n"/"\n\n" block breaks
-        self.skip = 0          # depth inside a skipped subtree
-        self.stack = []        # (tag, skipping?) for every open non-void element
+        self.out: list[Segment] = []  # segments: str text, or "\n"/"\n\n" block breaks
+        self.skip = 0  # depth inside a skipped subtree
+        self.stack: list[tuple[str, bool]] = []  # (tag, skipping?) for every open non-void element
         self.pre = 0
         self.title = ""
         self.in_title = False
         self.in_head = False
 
     @staticmethod
-    def _skipped(tag, a):
+    def _skipped(tag: str, a: Attrs) -> bool:
         cls = a.get("class") or ""
-        return ((tag == "div" and a.get("id") == "banner")
-                or (tag == "p" and a.get("id") == "title")
-                or (tag == "ul" and "docnav" in cls)
-                or (tag == "div" and cls == "toc")
-                or (tag == "a" and cls == "indexterm"))
+        return (
+            (tag == "div" and a.get("id") == "banner")
+            or (tag == "p" and a.get("id") == "title")
+            or (tag == "ul" and "docnav" in cls)
+            or (tag == "div" and cls == "toc")
+            or (tag == "a" and cls == "indexterm")
+        )
 
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
+    def _hidden(self) -> bool:
+        """True inside <head> or a skipped subtree: no text is emitted there."""
+        return bool(self.skip or self.in_head)
+
+    def _set_flag(self, tag: str, value: bool) -> None:
         if tag == "head":
-            self.in_head = True
-        if tag == "title":
-            self.in_title = True
-        if tag in VOID:
-            if self.skip or self.in_head:
-                return
-            if tag == "br":
-                self.out.append("\n")
-            elif tag == "img" and "callout" in (a.get("class") or ""):
-                self.out.append(f"({a.get('alt', '')})")
+            self.in_head = value
+        elif tag == "title":
+            self.in_title = value
+
+    def _void(self, tag: str, a: Attrs) -> None:
+        if self._hidden():
             return
-        skipping = self._skipped(tag, a)
-        self.stack.append((tag, skipping))
-        if skipping:
-            self.skip += 1
-            return
-        if self.skip or self.in_head:
-            return
+        if tag == "br":
+            self.out.append("\n")
+        elif tag == "img" and "callout" in (a.get("class") or ""):
+            self.out.append(f"({a.get('alt', '')})")
+
+    def _open(self, tag: str) -> None:
         if tag == "pre":
             self.pre += 1
         if tag in ("td", "th") and self.out and self.out[-1] not in ("\n", "\n\n"):
             self.out.append(" | ")
         if tag in BLOCK:
-            self.out.append("\n\n" if tag in ("div", "p", "pre") or tag[0] == "h" else "\n")
+            self.out.append(_block_break(tag))
         if tag == "li":
             self.out.append("- ")
 
-    def handle_endtag(self, tag):
-        if tag == "head":
-            self.in_head = False
-        if tag == "title":
-            self.in_title = False
-        if tag in VOID:
+    def _close(self, tag: str, skipping: bool) -> None:
+        if skipping:
+            self.skip -= 1
             return
-        # pop to the matching open tag (the XHTML is well formed; be lenient anyway)
+        if self._hidden():
+            return
+        if tag == "pre":
+            self.pre -= 1
+        if tag in BLOCK:
+            self.out.append(_block_break(tag))
+
+    def _pop_to(self, tag: str) -> list[tuple[str, bool]]:
+        """Pop the open elements down to the innermost `tag` (none if it is not open)."""
         for i in range(len(self.stack) - 1, -1, -1):
             if self.stack[i][0] == tag:
                 closed = self.stack[i:]
                 del self.stack[i:]
-                break
-        else:
-            return
-        for t, skipping in reversed(closed):
-            if skipping:
-                self.skip -= 1
-                continue
-            if self.skip or self.in_head:
-                continue
-            if t == "pre":
-                self.pre -= 1
-            if t in BLOCK:
-                self.out.append("\n\n" if t in ("div", "p", "pre") or t[0] == "h" else "\n")
+                return closed
+        return []
 
-    def handle_data(self, data):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        self._set_flag(tag, True)
+        if tag in VOID:
+            self._void(tag, a)
+            return
+        skipping = self._skipped(tag, a)
+        self.stack.append((tag, skipping))
+        if skipping:
+            self.skip += 1
+        elif not self._hidden():
+            self._open(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._set_flag(tag, False)
+        if tag in VOID:
+            return
+        # pop to the matching open tag (the XHTML is well formed; be lenient anyway)
+        for t, skipping in reversed(self._pop_to(tag)):
+            self._close(t, skipping)
+
+    def handle_data(self, data: str) -> None:
         if self.in_title:
             self.title += data
             return
@@ -133,9 +183,9 @@ class PageText(html.parser.HTMLParser):
         else:
             self.out.append(re.sub(r"\s+", " ", data))
 
-    def text(self):
+    def text(self) -> str:
         # Join, keeping <pre> content verbatim; then tidy each non-pre line.
-        parts = []
+        parts: list[str] = []
         for seg in self.out:
             if isinstance(seg, tuple):
                 parts.append("\x00" + seg[1].replace("\n", "\x01") + "\x00")
@@ -156,15 +206,15 @@ class PageText(html.parser.HTMLParser):
         return s.strip() + "\n"
 
 
-def convert(raw):
+def convert(raw: str) -> tuple[str, str]:
     p = PageText()
     p.feed(raw)
     p.close()
     return re.sub(r"\s+", " ", p.title).strip(), p.text()
 
 
-def build_corpus(src):
-    docs = []
+def build_corpus(src: str) -> list[dict[str, str]]:
+    docs: list[dict[str, str]] = []
     for name in sorted(os.listdir(src)):
         if not name.endswith(".html"):
             continue
@@ -175,28 +225,30 @@ def build_corpus(src):
     return docs
 
 
-def installed_version():
+def installed_version() -> str | None:
     try:
-        return subprocess.run(["dpkg-query", "-W", "-f=${Version}", PACKAGE], check=True,
-                              capture_output=True, text=True).stdout.strip()
+        # Fixed argument list, absolute executable path, no shell: nothing untrusted is run.
+        proc = subprocess.run(  # noqa: S603
+            [DPKG_QUERY, "-W", "-f=${Version}", PACKAGE], check=True, capture_output=True, text=True
+        )
+        return proc.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
 
 
-def read_jsonl(path):
+def read_jsonl(path: str) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def write_jsonl(path, rows):
+def write_jsonl(path: str, rows: Iterable[dict[str, Any]]) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--src", default=DEFAULT_SRC)
     ap.add_argument("--out", default=HERE)
     a = ap.parse_args()
@@ -205,8 +257,10 @@ def main():
         sys.exit(f"{a.src} not found: run `apt-get install {PACKAGE}` (version {EXPECTED_VERSION})")
     v = installed_version()
     if v is not None and v != EXPECTED_VERSION:
-        print(f"warning: {PACKAGE} {v} installed, the set was written against {EXPECTED_VERSION}",
-              file=sys.stderr)
+        print(
+            f"warning: {PACKAGE} {v} installed, the set was written against {EXPECTED_VERSION}",
+            file=sys.stderr,
+        )
 
     docs = build_corpus(a.src)
     write_jsonl(os.path.join(a.out, "corpus.jsonl"), docs)
@@ -225,22 +279,28 @@ def main():
         if missing:
             sys.exit(f"{q['id']}: gold docs not in corpus: {missing}")
 
-    write_jsonl(os.path.join(a.out, "queries.jsonl"),
-                [{"_id": q["id"], "text": q["question"]} for q in qs + un])
+    write_jsonl(
+        os.path.join(a.out, "queries.jsonl"), [{"_id": q["id"], "text": q["question"]} for q in qs + un]
+    )
     with open(os.path.join(a.out, "qrels.tsv"), "w", encoding="utf-8", newline="\n") as f:
         f.write("query-id\tcorpus-id\tscore\n")
         for q in qs:
             for g in q["gold_docs"]:
                 f.write(f"{q['id']}\t{g}\t1\n")
-    write_jsonl(os.path.join(a.out, "answers.jsonl"),
-                [{"_id": q["id"], "answers": q["answer_phrases"], "match": "all"} for q in qs]
-                + [{"_id": q["id"], "answers": [], "match": "all"} for q in un])
-    write_jsonl(os.path.join(a.out, "messages.jsonl"),
-                [{"_id": q["id"], "text": q["question"], "expected": "question"} for q in qs + un]
-                + [{"_id": m["id"], "text": m["text"], "expected": EXPECTED[m["category"]]}
-                   for m in oos])
-    print(f"corpus {len(docs)} docs; {len(qs)} answerable, {len(un)} unanswerable, "
-          f"{len(oos)} out-of-scope; {sum(len(q['gold_docs']) for q in qs)} qrels")
+    write_jsonl(
+        os.path.join(a.out, "answers.jsonl"),
+        [{"_id": q["id"], "answers": q["answer_phrases"], "match": "all"} for q in qs]
+        + [{"_id": q["id"], "answers": [], "match": "all"} for q in un],
+    )
+    write_jsonl(
+        os.path.join(a.out, "messages.jsonl"),
+        [{"_id": q["id"], "text": q["question"], "expected": "question"} for q in qs + un]
+        + [{"_id": m["id"], "text": m["text"], "expected": EXPECTED[m["category"]]} for m in oos],
+    )
+    print(
+        f"corpus {len(docs)} docs; {len(qs)} answerable, {len(un)} unanswerable, "
+        f"{len(oos)} out-of-scope; {sum(len(q['gold_docs']) for q in qs)} qrels"
+    )
     return 0
 
 
