@@ -138,6 +138,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 # The development set of issue 20 (shared/ beside the repository in CI) and Tessera's own check set.
 HANDBOOK_MESSAGES = REPOSITORY.parent / "shared" / "bench" / "handbook_18f" / "messages.jsonl"
 WORKPLACE_MESSAGES = REPOSITORY / "bench" / "routing_workplace" / "messages.jsonl"
+DEBIAN_MESSAGES = REPOSITORY / "bench" / "debian_handbook" / "messages.jsonl"
 
 
 def _gated_routes(path: Path) -> list[tuple[str, str, str]]:
@@ -154,10 +155,24 @@ def _gated_routes(path: Path) -> list[tuple[str, str, str]]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HANDBOOK_MESSAGES.is_file(), reason="../shared/bench/handbook_18f is not here")
-def test_no_work_question_of_the_development_set_is_refused_or_sent_away(real_embedder, settings, tmp_path):
+@pytest.mark.parametrize(
+    "messages",
+    [
+        pytest.param(
+            HANDBOOK_MESSAGES,
+            id="handbook_18f",
+            marks=pytest.mark.skipif(
+                not HANDBOOK_MESSAGES.is_file(), reason="../shared/bench/handbook_18f is not here"
+            ),
+        ),
+        pytest.param(DEBIAN_MESSAGES, id="debian_handbook"),
+    ],
+)
+def test_no_work_question_of_a_development_set_is_refused_or_sent_away(
+    messages, real_embedder, settings, tmp_path
+):
     settings.TESSERA = {**settings.TESSERA, "MODELS_DIR": str(tmp_path)}
-    routed = _gated_routes(HANDBOOK_MESSAGES)
+    routed = _gated_routes(messages)
     lost = [(text, route) for text, want, route in routed if want == "question" and route != "question"]
     assert not lost, lost
     right = sum(route == want for _, want, route in routed)
