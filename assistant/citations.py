@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.prompting import Evidence, split_sentences
+from assistant.prompting import SENTENCE_END, Evidence
 from retrieval.embedding import Embedder
 
 # Up to two digits: a prompt holds a handful of passages, and "[2020]" or "[100]" is text, not a marker.
@@ -22,6 +22,7 @@ from retrieval.embedding import Embedder
 MARKER = re.compile(r"[ \t]*\[(\d{1,2}(?:[ \t]*[,;][ \t]*\d{1,2})*)\]")
 _MARKERS_AFTER_END = re.compile(r"([.!?]+[\"')]*)((?:[ \t]*\[\d{1,2}\])+)")
 _WORD = re.compile(r"\w+", re.UNICODE)
+_FENCE = re.compile(r"^(```|~~~)")  # a line that opens or closes a fenced code block
 _STOPWORDS = frozenset(
     {"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its"}
     | {"of", "on", "or", "that", "the", "their", "this", "to", "was", "were", "which", "with"}
@@ -77,24 +78,32 @@ def strip_markers(text: str) -> str:
 
 
 def check_answer(answer: str, evidence: Sequence[Evidence], *, embedder: Embedder) -> CheckedAnswer:
-    """Resolve the markers of ``answer`` against ``evidence`` and check each sentence's support."""
+    """Resolve the markers of ``answer`` against ``evidence`` and check each sentence's support.
+
+    A line of a fenced code block is checked as a sentence (a command copied from a passage is
+    supported) but never given a citation: it is a command to copy, not a sentence; the fences
+    themselves are not sentences."""
     by_marker = {item.marker: item for item in evidence}
     checked = resolve_markers(answer, set(by_marker))
     # "Sixteen weeks. [1]": markers right after a sentence's end cite that sentence, not the next
     # one; for the check they are moved before its end (the answer's text is kept as written).
-    sentences = split_sentences(_MARKERS_AFTER_END.sub(r"\2\1", checked.text))
-    pieces = [(strip_markers(s), markers_in(s)) for s in sentences]
-    pieces = [(text, markers) for text, markers in pieces if text]
+    source = _MARKERS_AFTER_END.sub(r"\2\1", checked.text)
+    pieces = _pieces(source)
     if not pieces:
         return checked
-    sentence_vectors = embedder.embed_documents([text for text, _ in pieces])
+    sentence_vectors = embedder.embed_documents([piece.text for piece in pieces])
     evidence_vectors = _evidence_vectors(evidence, embedder)
-    for (text, markers), vector in zip(pieces, sentence_vectors, strict=True):
+    for piece, vector in zip(pieces, sentence_vectors, strict=True):
+        text, markers = piece.text, piece.markers
         scores = {
             m: _support(text, vector, by_marker[m], evidence_vectors)
             for m in by_marker
             if m in evidence_vectors
         }
+        if piece.code:
+            best = max(scores.values(), key=max, default=(0.0, 0.0))
+            checked.sentences.append(CheckedSentence(text, (), _supported(best), max(best)))
+            continue
         cited = [m for m in markers if m in scores]
         best_cited = max((scores[m] for m in cited), default=(0.0, 0.0))
         if _supported(best_cited):
@@ -109,8 +118,29 @@ def check_answer(answer: str, evidence: Sequence[Evidence], *, embedder: Embedde
         else:
             checked.sentences.append(CheckedSentence(text, markers, False, max(best_cited)))
     if checked.repaired:
-        _rewrite(checked)
+        _rewrite(checked, source, pieces)
     return checked
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """A sentence of the answer, or a line of one of its code blocks."""
+
+    at: int  # its index in ``SENTENCE_END.split(source)``
+    text: str  # without markers
+    markers: tuple[int, ...]
+    code: bool  # a line inside a fenced code block
+
+
+def _pieces(source: str) -> list[_Piece]:
+    pieces, fenced = [], False
+    for at, raw in enumerate(SENTENCE_END.split(source)[::2]):
+        text = strip_markers(raw)
+        if _FENCE.match(text):
+            fenced = not fenced
+        elif text:
+            pieces.append(_Piece(2 * at, text, markers_in(raw), fenced))
+    return pieces
 
 
 def _support(
@@ -126,11 +156,15 @@ def _supported(score: tuple[float, float]) -> bool:
     return coverage >= SUPPORT_COVERAGE or cosine >= SUPPORT_COSINE
 
 
-def _rewrite(checked: CheckedAnswer) -> None:
-    """The answer's text rebuilt from its checked sentences, each with its (repaired) markers."""
-    checked.text = " ".join(
-        f"{s.text} {''.join(f'[{m}]' for m in s.markers)}".strip() for s in checked.sentences
-    )
+def _rewrite(checked: CheckedAnswer, source: str, pieces: Sequence[_Piece]) -> None:
+    """The answer's text with each repaired sentence's markers replaced and nothing else changed:
+    its line breaks, lists and code blocks stay as written."""
+    parts = SENTENCE_END.split(source)  # sentence, separator, sentence, ...
+    for piece, sentence in zip(pieces, checked.sentences, strict=True):
+        if not piece.code and sentence.markers != piece.markers:
+            cited = "".join(f"[{m}]" for m in sentence.markers)
+            parts[piece.at] = f"{MARKER.sub('', parts[piece.at]).rstrip()} {cited}"
+    checked.text = "".join(parts)
     checked.markers = list(dict.fromkeys(m for s in checked.sentences for m in s.markers))
 
 

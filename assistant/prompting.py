@@ -34,7 +34,8 @@ _FENCE = re.compile(r"^\s*(```|~~~)")  # a unit that is a fenced code block
 # A sentence ends at . ! ? (optionally closed by up to two quotes or brackets, which stay with it)
 # followed by white space; a newline also ends one (lists, headings, table rows). Lookbehinds have a
 # fixed width, hence one per number of closing characters.
-_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]])|(?<=[.!?][\"')\]]{2}))\s+|\n+")
+# Its one group keeps the separators in ``SENTENCE_END.split`` (sentence, separator, sentence, ...).
+SENTENCE_END = re.compile(r"((?:(?<=[.!?])|(?<=[.!?][\"')\]])|(?<=[.!?][\"')\]]{2}))\s+|\n+)")
 
 
 @cache
@@ -69,7 +70,7 @@ class Evidence:
 
 def split_sentences(text: str) -> list[str]:
     """``text`` cut into sentences (stripped, empty ones dropped)."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+    return [s.strip() for s in SENTENCE_END.split(text)[::2] if s and s.strip()]
 
 
 def _evidence_tokens() -> int:

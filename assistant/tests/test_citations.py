@@ -89,7 +89,16 @@ def test_a_miscited_sentence_is_repaired_and_an_unsupported_one_stays_flagged():
         ("Uncited claim.", (), False),  # nothing supports it: no citation is invented
     ]
     assert checked.repaired == 1 and checked.unsupported == 1 and checked.markers == [1, 2]
-    assert checked.text == "Sixteen weeks. [1] Forty euros a day. [2] Forty euros a day. [2] Uncited claim."
+    # only the repaired sentence's marker changes (markers stand before the full stop, as checked)
+    assert checked.text == "Sixteen weeks [1]. Forty euros a day. [2] Forty euros a day [2]. Uncited claim."
+
+
+def test_a_repair_keeps_the_answers_lines_lists_and_code_as_written():
+    evidence = [_evidence(1, LEAVE), _evidence(2, MEALS)]
+    answer = "Forty euros a day [1].\n\n1. Sixteen weeks [1]\n2. Uncited claim\n\n```sh\nsixteen weeks\n```"
+    checked = check_answer(answer, evidence, embedder=FakeEmbedder())
+    assert checked.repaired == 1
+    assert checked.text == answer.replace("Forty euros a day [1].", "Forty euros a day. [2]")
 
 
 def test_an_answer_without_repairs_keeps_its_text_as_written():
