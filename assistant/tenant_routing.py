@@ -29,12 +29,18 @@ logger = logging.getLogger(__name__)
 # loses its answer; a message wrongly sent to the documents costs one search (and maybe a "not in
 # your documents"). So anything short of a confident non-question is a question. The bars were chosen
 # on the shipped examples' 5-fold out-of-fold routes (docs/benchmarks.md, "Gates that never cost an
-# answer"): at 0.8, 1 of 299 questions is still taken for abuse and 1 for out of scope.
-SURE_OF_ABUSE = 0.8
+# answer"): at 0.8, 1 of 299 questions is still taken for abuse and 1 for out of scope. A refusal costs
+# a work question its answer, while an attack sent to the documents meets a prompt that treats it as
+# data: abuse needs 0.97. Work questions of the development sets (handbook_18f, debian_handbook,
+# routing_workplace) reach 0.956 ("How do I make the admin list page searchable by customer email?",
+# "our bastion is getting hammered by password-guessing bots"); orders to the assistant are refused
+# at any confidence (``route_gated``).
+SURE_OF_ABUSE = 0.97
 SURE_OF_OUT_OF_SCOPE = 0.8
 # A search replies with passages instead of an answer, so a question taken for a search loses its
-# answer, while a search taken for a question still gets the passages (cited under an answer).
-SURE_OF_SEARCH = 0.6
+# answer, while a search taken for a question still gets the passages (cited under an answer): 0.7,
+# above a two-part how-to of debian_handbook that starts "I want a list of the config files..." (0.609).
+SURE_OF_SEARCH = 0.7
 _SURE_OF = {"abuse": SURE_OF_ABUSE, OUT_OF_SCOPE: SURE_OF_OUT_OF_SCOPE, "search": SURE_OF_SEARCH}
 
 _lock = threading.Lock()

@@ -4,6 +4,7 @@ answer stream in with a citation and opens the cited passage of the uploaded DOC
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -65,7 +66,9 @@ def test_upload_two_files_then_ask_and_open_the_cited_passage(
     assert answer.get_attribute("data-kind") == "answered"
     assert "Sixteen weeks, fully paid" in answer.inner_text()
     marker = answer.locator("a.cite").first
-    assert marker.inner_text() == "[1]"
+    # the scripted "[1]" may be repaired to the passage that says it (the evidence reads several
+    # passages of a document): the panel below must show that passage
+    assert re.fullmatch(r"\[\d\]", marker.inner_text())
     marker.click()
     panel = page.locator("#passage-panel")
     panel.locator("mark").first.wait_for()
