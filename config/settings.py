@@ -416,5 +416,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # faiss 1.15 is a dynamic-dispatch build: at import it logs at INFO which CPU-specific module
+        # it tries and loads (AVX512, AVX2, ...), harmless lines a new user reads as errors
+        "faiss.loader": {"level": "WARNING"},
+    },
 }

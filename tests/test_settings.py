@@ -59,3 +59,15 @@ def test_models_never_come_from_a_hub():
 def test_a_malformed_llm_price_table_fails_at_start(tmp_path):
     result = _manage(["check"], {"DJANGO_DEBUG": "1", "TESSERA_LLM_PRICES": '{"gpt-4o-mini": 0.5}'}, tmp_path)
     assert result.returncode != 0 and "TESSERA_LLM_PRICES" in result.stderr
+
+
+def test_a_command_does_not_print_the_faiss_loader_lines(tmp_path):
+    # faiss logs at INFO which CPU-specific module it loads: harmless, but it reads like an error
+    result = _manage(
+        ["shell", "-c", "import faiss, logging; logging.getLogger('tessera').info('still shown')"],
+        {"SECRET_KEY": secrets.token_urlsafe(50), "LOG_LEVEL": "INFO"},
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "still shown" in result.stderr  # INFO from our own loggers still shows
+    assert "faiss.loader" not in result.stderr
