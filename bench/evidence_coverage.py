@@ -104,6 +104,30 @@ def measure(
     return rows
 
 
+def naive_coverage(data: Path, limit: int) -> dict[str, Any]:
+    """The same share for the naive recipe's context (``evaluation.naive``: its 4 nearest 1000-character
+    chunks, as its prompt joins them): the ceiling of the baseline's accuracy, beside Tessera's."""
+    from evaluation.contract import answer_correct
+    from evaluation.naive import EmbedderEmbeddings, NaiveIndex
+    from ingest.engines import get_embedder
+    from retrieval.beir import read_corpus
+
+    embedder = get_embedder()
+    index = NaiveIndex.build(read_corpus(data / "corpus.jsonl"), EmbedderEmbeddings(embedder))
+    questions = gold_answers(data)[: limit or None]
+    held, sizes = 0, []
+    for _, question, phrases in questions:
+        context = "\n\n".join(chunk.text for chunk in index.search(question))
+        held += answer_correct(context, phrases)
+        sizes.append(embedder.count_tokens(context))
+    return {
+        "naive": True,
+        "questions": len(questions),
+        "all_phrases_held": round(held / max(len(questions), 1), 4),
+        "context_tokens_mean": round(statistics.fmean(sizes), 1) if sizes else 0,
+    }
+
+
 def explain(data: Path, budget: int, limit: int, shape: dict[str, int]) -> None:
     """Per question whose evidence misses a phrase: where the phrase was lost. ``ranking`` (no gold
     document among the five read), ``passages`` (a gold document read, but not the passages that
@@ -161,6 +185,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=0, help="documents read (0: the default)")
     parser.add_argument("--per-document", type=int, default=0, help="passages of each (0: the default)")
     parser.add_argument("--explain", action="store_true", help="where each missed phrase is lost")
+    parser.add_argument("--naive", action="store_true", help="also the naive recipe's context")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.data = args.data.resolve()
@@ -192,6 +217,8 @@ def main() -> None:
         return
     for row in measure(args.data, budgets, args.sentences, args.limit, shape):
         print(json.dumps(row), flush=True)
+    if args.naive:
+        print(json.dumps(naive_coverage(args.data, args.limit)), flush=True)
 
 
 if __name__ == "__main__":
