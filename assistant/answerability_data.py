@@ -46,7 +46,13 @@ STDLIB_MODULES = (
     "asyncio.queues", "asyncio.streams",
 )
 # fmt: on
-REPO_DOCUMENTS = ("docs/architecture.md", "governance/demo/employee-handbook.md")  # prose that rarely changes
+# The repository's prose in the training corpus: (the name its paragraph ids carry, the file read).
+# docs/architecture.md is a living document, so the corpus reads the copy the shipped model was
+# trained on (``answerability_prose/``): editing the docs must not change the training data.
+REPO_DOCUMENTS = (
+    ("docs/architecture.md", "assistant/answerability_prose/architecture.md"),
+    ("governance/demo/employee-handbook.md", "governance/demo/employee-handbook.md"),
+)
 MIN_WORDS, MAX_WORDS = 25, 220
 DROP_WORD = 0.15  # the share of a question's words left out, as a person rephrasing would
 # The share of a question's longer words replaced by a word of another paragraph: people ask in
@@ -119,13 +125,13 @@ def reference_paragraphs() -> Iterator[Paragraph]:
 
 def repo_paragraphs(base_dir: Path) -> Iterator[Paragraph]:
     """Prose paragraphs of the repository's Markdown documentation (no tables, lists or code)."""
-    for relative in REPO_DOCUMENTS:
+    for name, relative in REPO_DOCUMENTS:
         path = base_dir / relative
         if not path.exists():
             continue
         text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
         for number, block in enumerate(_prose(text)):
-            yield Paragraph(f"doc:{relative}:{number}", path.stem, block)
+            yield Paragraph(f"doc:{name}:{number}", path.stem, block)
 
 
 def _prose(text: str) -> Iterator[str]:
