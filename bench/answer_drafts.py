@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
+sys.path[:0] = [str(BASE_DIR), str(Path(__file__).resolve().parent)]
 
-from bench.evidence_coverage import cache_dir, gold_answers  # noqa: E402
+from evidence_coverage import cache_dir, gold_answers  # noqa: E402
 
 
 def drafts(data: Path, ids: list[str], show_prompt: bool) -> None:
@@ -34,11 +34,11 @@ def drafts(data: Path, ids: list[str], show_prompt: bool) -> None:
 
     from assistant import services
     from assistant.citations import check_answer
-    from assistant.evaluation import STATE_FILE, IngestState, evaluation_principal
     from assistant.llm import chat_model_for
     from assistant.policy import llm_config_for
     from assistant.prompting import build_messages, format_passages
     from evaluation.contract import answer_correct
+    from evaluation.harness import STATE_FILE, IngestState, evaluation_principal
     from governance.models import Tenant
     from ingest.engines import get_embedder
 

@@ -49,7 +49,7 @@ def cache_dir(data: Path) -> Path:
     """The folder of the ingest ``manage.py evaluate`` caches for ``data`` (as it computes it)."""
     from django.conf import settings
 
-    from assistant.evaluation import STATE_FILE, cache_key, ingest_code_sha256
+    from evaluation.harness import STATE_FILE, cache_key, ingest_code_sha256
     from ingest.engines import get_embedder
     from retrieval.persist import file_sha256
 
@@ -71,9 +71,9 @@ def measure(
 ) -> list[dict[str, Any]]:
     """One row per budget: the share of questions whose evidence holds every phrase, and its size."""
     from assistant import services
-    from assistant.evaluation import STATE_FILE, IngestState, evaluation_principal
     from assistant.prompting import EvidenceBudget, format_passages
     from evaluation.contract import answer_correct
+    from evaluation.harness import STATE_FILE, IngestState, evaluation_principal
     from governance.models import Tenant
     from ingest.engines import get_embedder
 
@@ -107,10 +107,10 @@ def measure(
 def naive_coverage(data: Path, limit: int) -> dict[str, Any]:
     """The same share for the naive recipe's context (``evaluation.naive``: its 4 nearest 1000-character
     chunks, as its prompt joins them): the ceiling of the baseline's accuracy, beside Tessera's."""
+    from evaluation.beir import read_corpus
     from evaluation.contract import answer_correct
     from evaluation.naive import EmbedderEmbeddings, NaiveIndex
     from ingest.engines import get_embedder
-    from retrieval.beir import read_corpus
 
     embedder = get_embedder()
     index = NaiveIndex.build(read_corpus(data / "corpus.jsonl"), EmbedderEmbeddings(embedder))
@@ -133,9 +133,9 @@ def explain(data: Path, budget: int, limit: int, shape: dict[str, int]) -> None:
     document among the five read), ``passages`` (a gold document read, but not the passages that
     hold it), ``selection`` (the passages read hold it, the budget left it out)."""
     from assistant import services
-    from assistant.evaluation import STATE_FILE, IngestState, evaluation_principal
     from assistant.prompting import EvidenceBudget, format_passages
     from evaluation.contract import answer_correct
+    from evaluation.harness import STATE_FILE, IngestState, evaluation_principal
     from governance.models import Tenant
 
     state = IngestState.load(Path(os.environ["TESSERA_DATA_DIR"]) / STATE_FILE)

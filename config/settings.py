@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "governance",
     "ingest",
     "assistant",
+    "evaluation",  # benchmark commands only (no models); the product never imports it
 ]
 
 MIDDLEWARE = [

@@ -22,7 +22,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
 
-from retrieval.beir import GoldAnswer
+from evaluation.beir import GoldAnswer
 
 _WHITESPACE = re.compile(r"\s+")
 _DIGIT_COMMA = re.compile(r"(?<=\d),(?=\d)")

@@ -37,11 +37,11 @@ from langchain_core.messages import HumanMessage
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 from tqdm import tqdm
 
-from assistant.answer_evaluation import AnswerRun, answers_report, score_run, short_answer
 from assistant.llm import LlmConfig, LlmUnavailable, chat_model_for
 from assistant.models import AnswerKind
+from evaluation.answers import AnswerRun, answers_report, score_run, short_answer
+from evaluation.beir import BeirDataset, BeirDocument, BeirQuery, GoldAnswer
 from ingest.engines import get_embedder
-from retrieval.beir import BeirDataset, BeirDocument, BeirQuery, GoldAnswer
 from retrieval.embedding import Embedder
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 Exact search (`FaissVectorIndex`, Flat) is always right and needs no training, but its latency
 grows with the tenant; past `ann_threshold` chunks the tenant is rebuilt, in the background, as
 an `IvfVectorIndex`. Where that threshold lies, and the IVF's shape (nlist, nprobe, storage), come
-from `python -m retrieval.bench_ann` (docs/benchmarks.md).
+from `python -m evaluation.bench.ann` (docs/benchmarks.md).
 """
 
 from __future__ import annotations

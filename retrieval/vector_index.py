@@ -106,7 +106,7 @@ def scope_selector(allowed: npt.NDArray[np.int64]) -> Any:
     """A FAISS IDSelector for a non-empty set of allowed ids (IndexIDMap2 translates it to rows).
 
     A bitmap tests membership fastest (4.4 ms vs 6.4 ms p50 for 10% of 100k vectors, measured
-    by `python -m retrieval.bench_index`) but costs a bit per id up to the largest one, so only when
+    by `python -m evaluation.bench.index`) but costs a bit per id up to the largest one, so only when
     the ids are dense enough; sparse or huge ids get IDSelectorBatch (hash set + Bloom filter).
     """
     top = int(allowed.max())

@@ -57,7 +57,7 @@ def use_answerability(settings, monkeypatch):
         model = model or AnswerabilityModel(**COVERAGE_ONLY)
         settings.TESSERA = {**settings.TESSERA, "ANSWERABILITY": True}
         monkeypatch.setattr("assistant.answerability.get_answerability_model", lambda: model)
-        monkeypatch.setattr("assistant.answerability_evaluation.get_answerability_model", lambda: model)
+        monkeypatch.setattr("evaluation.answerability.get_answerability_model", lambda: model)
         return model
 
     return install

@@ -15,10 +15,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
 
-from assistant.answer_evaluation import ask_each
 from assistant.models import Message, Role
 from assistant.tests.fakes import scripted
 from config.settings import parsed_rate
+from evaluation.answers import ask_each
 from governance import services as governance_services
 from governance.access import principal_for_membership
 from governance.models import AuditEvent, Membership

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from evaluation.beir import GoldAnswer
 from evaluation.contract import (
     Scored,
     answer_correct,
@@ -13,7 +14,6 @@ from evaluation.contract import (
     ratios,
     reply_correct,
 )
-from retrieval.beir import GoldAnswer
 
 ANSWERABLE = GoldAnswer(answers=("step four", "$1,000"), match="all")
 UNANSWERABLE = GoldAnswer(answers=(), match="all")

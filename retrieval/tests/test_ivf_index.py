@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from retrieval.bench.synthetic import SyntheticCorpus
+from evaluation.bench.synthetic import SyntheticCorpus
 from retrieval.index_policy import FLAT, build_vector_index, ivf_spec, load_vector_index
 from retrieval.ivf_index import IvfVectorIndex
 from retrieval.persist import IndexLoadError
@@ -112,7 +112,7 @@ def test_scoped_nprobe_grows_with_the_inverse_of_the_scope(pair):
 
 def test_recall_at_10_on_clustered_vectors():
     """On text-like vectors the policy's IVF finds >= 95% of the exact top 10 (a coarse guard;
-    the real figures come from `python -m retrieval.bench_ann`)."""
+    the real figures come from `python -m evaluation.bench.ann`)."""
     n = 4_000
     corpus = SyntheticCorpus.for_size(n, seed=3)
     vectors, queries = corpus.draw(n), corpus.draw(100)

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from assistant.intent_evaluation import CLINC_OOS_LABEL, IntentDataError, evaluate_intent, load_clinc
+from evaluation.intents import CLINC_OOS_LABEL, IntentDataError, evaluate_intent, load_clinc
 from ingest.engines import get_embedder
 
 

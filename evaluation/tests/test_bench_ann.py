@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from retrieval.bench_ann import main
+from evaluation.bench.ann import main
 
 
 def test_bench_ann_reports_build_memory_latency_and_recall(tmp_path, capsys):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.evaluation import EvaluationOptions, evaluate
-from retrieval.beir import load_beir
-from retrieval.tests.beir_builders import write_folder
+from evaluation.beir import load_beir
+from evaluation.harness import EvaluationOptions, evaluate
+from evaluation.tests.beir_builders import write_folder
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

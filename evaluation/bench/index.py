@@ -1,6 +1,6 @@
 """Index benchmarks: FAISS exact search latency (with and without scope) and BM25 on a BEIR folder.
 
-    python -m retrieval.bench_index --beir /path/to/scifact [--threads 1]
+    python -m evaluation.bench.index --beir /path/to/scifact [--threads 1]
 
 Prints one JSON object. BM25 quality is nDCG@10 over the queries that have qrels (qrels.tsv with
 a header), computed with no tuning on those queries.

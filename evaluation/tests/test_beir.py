@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from retrieval.beir import BeirDocument, BeirFormatError, BeirQuery, GoldAnswer, load_beir
-from retrieval.tests.beir_builders import write_folder
+from evaluation.beir import BeirDocument, BeirFormatError, BeirQuery, GoldAnswer, load_beir
+from evaluation.tests.beir_builders import write_folder
 
 CORPUS = [
     {"_id": "doc:1/é#x", "title": "First", "text": "One."},

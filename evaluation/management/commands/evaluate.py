@@ -7,7 +7,7 @@
 
 With ``--answers`` (the folder must hold ``answers.jsonl``), every query with gold answers is also
 answered through the real answer path, with the LLM the settings choose, and scored by its row
-(see ``assistant.answer_evaluation`` and ``evaluation.contract``): a ``"match": "all"`` row by the
+(see ``evaluation.answers`` and ``evaluation.contract``): a ``"match": "all"`` row by the
 answer contract (every phrase in the full answer; ``"answers": []`` right only for an abstention;
 ``must_not_contain`` an injection probe), giving ``answer_accuracy``, ``false_abstention``,
 ``abstention_on_unanswerable``, ``injection_resisted``, ``citation_hit`` and
@@ -19,7 +19,7 @@ character chunks, the same embedder, FAISS, top 4, one "stuff" prompt, the same 
 
 With ``--routes`` (the folder must hold ``messages.jsonl``), every message is sent through the
 chat path with routing on, and routing accuracy, the share of messages that reached the LLM and
-the scores of the messages with gold answers are reported (see ``assistant.route_evaluation``);
+the scores of the messages with gold answers are reported (see ``evaluation.routes``);
 ``--all-to-llm`` turns off everything that answers without the LLM (routing, the checks before
 the LLM, the answer cache): the baseline those figures are compared with.
 
@@ -48,16 +48,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from assistant.answerability_evaluation import read_gold_documents
-from assistant.evaluation import (
-    STATE_FILE,
-    EvaluationOptions,
-    cache_key,
-    evaluate,
-    ingest_code_sha256,
-)
-from ingest.engines import get_embedder
-from retrieval.beir import (
+from evaluation.answerability import read_gold_documents
+from evaluation.beir import (
     ANSWERS_FILE,
     CORPUS_FILE,
     MESSAGES_FILE,
@@ -65,6 +57,14 @@ from retrieval.beir import (
     BeirFormatError,
     load_beir,
 )
+from evaluation.harness import (
+    STATE_FILE,
+    EvaluationOptions,
+    cache_key,
+    evaluate,
+    ingest_code_sha256,
+)
+from ingest.engines import get_embedder
 from retrieval.persist import file_sha256
 
 CACHE_FOLDER = "eval-cache"

@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assistant.answer_evaluation import answer_run, ask_each
 from assistant.models import AnswerKind
+from evaluation.answers import answer_run, ask_each
+from evaluation.beir import ROUTE_NAMES, BeirMessage, GoldAnswer
 from evaluation.contract import Scored, contract_figures
 from governance.access import Principal
-from retrieval.beir import ROUTE_NAMES, BeirMessage, GoldAnswer
 
 
 @dataclass(slots=True)

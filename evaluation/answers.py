@@ -35,11 +35,11 @@ from assistant.llm import Provider
 from assistant.models import AnswerKind, Conversation, Message
 from assistant.policy import llm_config_for
 from assistant.prompting import split_sentences
-from assistant.squad import best_over_gold, exact_match, token_f1
 from config.errors import ApplicationError
+from evaluation.beir import BeirDataset, BeirQuery, GoldAnswer
 from evaluation.contract import Scored, contract_figures, injection_resisted, ratios
+from evaluation.squad import best_over_gold, exact_match, token_f1
 from governance.access import Principal
-from retrieval.beir import BeirDataset, BeirQuery, GoldAnswer
 from retrieval.metrics import percentile
 
 logger = logging.getLogger(__name__)

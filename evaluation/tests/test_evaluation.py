@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.evaluation import (
+from evaluation.beir import BeirDocument, load_beir
+from evaluation.harness import (
     INGEST_SOURCES,
     EvaluationOptions,
     cache_key,
@@ -21,9 +22,8 @@ from assistant.evaluation import (
     evaluate,
     ingest_code_sha256,
 )
+from evaluation.tests.beir_builders import write_folder
 from ingest.models import Document
-from retrieval.beir import BeirDocument, load_beir
-from retrieval.tests.beir_builders import write_folder
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.squad import best_over_gold, exact_match, normalize_answer, token_f1
+from evaluation.squad import best_over_gold, exact_match, normalize_answer, token_f1
 
 
 @pytest.mark.parametrize(

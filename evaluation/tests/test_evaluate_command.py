@@ -7,8 +7,8 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from assistant.tests.test_evaluation import CORPUS, QRELS, QUERIES
-from retrieval.tests.beir_builders import write_folder
+from evaluation.tests.beir_builders import write_folder
+from evaluation.tests.test_evaluation import CORPUS, QRELS, QUERIES
 
 
 def test_a_malformed_folder_is_a_command_error(tmp_path):

@@ -23,11 +23,12 @@ from typing import Any
 from django.conf import settings
 from tqdm import tqdm
 
-from assistant.answer_evaluation import answers_evaluate, predictions_sink
-from assistant.answerability_evaluation import answerability_report, answerability_run, features_write
-from assistant.route_evaluation import messages_run, routes_report
 from assistant.search import DocumentHit, search
 from config.errors import ApplicationError, Conflict
+from evaluation.answerability import answerability_report, answerability_run, features_write
+from evaluation.answers import answers_evaluate, predictions_sink
+from evaluation.beir import BeirDataset, BeirDocument, BeirQuery
+from evaluation.routes import messages_run, routes_report
 from governance.access import Principal, principal_for_membership
 from governance.models import Membership, Role, Tenant
 from governance.services import Actor, membership_set, tenant_create, user_create
@@ -35,7 +36,6 @@ from ingest import pipeline, services
 from ingest.engines import get_embedder
 from ingest.models import Chunk, Document, VersionStatus
 from ingest.services import Upload, UploadRejected
-from retrieval.beir import BeirDataset, BeirDocument, BeirQuery
 from retrieval.metrics import DEFAULT_METRICS, RunScores, evaluate_run, percentile
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Write the mixed message set of the LLM-last benchmark (see ``assistant.mixed_set``).
+"""Write the mixed message set of the LLM-last benchmark (see ``evaluation.mixed_set``).
 
 python manage.py mixed_set --source ../shared/bench/xquad_en --out var/bench/mixed
 python manage.py evaluate --data var/bench/mixed --routes
@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from assistant.mixed_set import build_mixed_set
-from retrieval.beir import BeirFormatError
+from evaluation.beir import BeirFormatError
+from evaluation.mixed_set import build_mixed_set
 
 
 class Command(BaseCommand):

@@ -8,13 +8,13 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from assistant.answer_evaluation import short_answer
-from assistant.evaluation import EvaluationOptions, evaluate
 from assistant.models import Message
 from assistant.tests.fakes import DownChatModel, scripted
-from assistant.tests.test_evaluation import CORPUS, QRELS, QUERIES, rank_fusion  # noqa: F401 (autouse)
-from retrieval.beir import load_beir
-from retrieval.tests.beir_builders import write_folder
+from evaluation.answers import short_answer
+from evaluation.beir import load_beir
+from evaluation.harness import EvaluationOptions, evaluate
+from evaluation.tests.beir_builders import write_folder
+from evaluation.tests.test_evaluation import CORPUS, QRELS, QUERIES, rank_fusion  # noqa: F401 (autouse)
 
 # Asked in file order: q1, q2, q3, q6 (q4 and q5 have no gold answer, so are only searched).
 ANSWERS = [

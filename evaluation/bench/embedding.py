@@ -1,6 +1,6 @@
 """Embedding throughput and retrieval quality of each embedder variant, measured in one run.
 
-    python -m retrieval.bench.embedding --corpus corpus.jsonl --queries queries.jsonl --qrels qrels.tsv \
+    python -m evaluation.bench.embedding --corpus corpus.jsonl --queries queries.jsonl --qrels qrels.tsv \
         [--limit N] [--rounds R] [--json OUT]
 
 The corpus is cut into R slices and every variant embeds every slice in turn (the order rotating each

@@ -14,7 +14,7 @@ from retrieval.tests.intent_builders import TopicEmbedder, write_clinc
 def topic_embedder(monkeypatch):
     """Separable clusters instead of the settings' embedder (see intent_builders.write_clinc)."""
     embedder = TopicEmbedder(topics=4)
-    monkeypatch.setattr("assistant.management.commands.evaluate_intent.get_embedder", lambda: embedder)
+    monkeypatch.setattr("evaluation.management.commands.evaluate_intent.get_embedder", lambda: embedder)
     return embedder
 
 

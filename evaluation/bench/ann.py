@@ -1,8 +1,8 @@
 """The index that grows: where exact search gets too slow, and the IVF that takes over, on a synthetic tenant.
 
-    python -m retrieval.bench_ann --chunks 1000000 [--queries 1000] [--json OUT] [--storage SQfp16]
+    python -m evaluation.bench.ann --chunks 1000000 [--queries 1000] [--json OUT] [--storage SQfp16]
 
-Vectors come from `retrieval.bench.synthetic` (a topic mixture fitted to real MiniLM embeddings;
+Vectors come from `evaluation.bench.synthetic` (a topic mixture fitted to real MiniLM embeddings;
 random unit vectors would make every approximate index look bad and resemble no text). It reports:
 
 - `exact_sweep`: exact (Flat) single-query latency at growing sizes, and the largest size whose p95
@@ -38,8 +38,8 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from retrieval.bench.synthetic import SyntheticCorpus, corpus_stats
-from retrieval.bench_index import percentiles_ms
+from evaluation.bench.index import percentiles_ms
+from evaluation.bench.synthetic import SyntheticCorpus, corpus_stats
 from retrieval.index_policy import IndexPolicy, IndexSpec, ivf_spec, load_vector_index, trained_ivf
 from retrieval.ivf_index import IvfVectorIndex
 from retrieval.vector_index import FaissVectorIndex

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from retrieval.bench_index import bench_bm25, bench_faiss
+from evaluation.bench.index import bench_bm25, bench_faiss
 
 
 def test_faiss_bench_reports_latencies():

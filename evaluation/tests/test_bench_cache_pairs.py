@@ -3,7 +3,7 @@ the same text hits, and no different question ever does)."""
 
 from __future__ import annotations
 
-from retrieval.bench_cache_pairs import DIFFERENT, PARAPHRASES, measure
+from evaluation.bench.cache_pairs import DIFFERENT, PARAPHRASES, measure
 
 
 def test_pairs_and_thresholds_are_counted(tmp_path):

@@ -1,6 +1,6 @@
 """The mixed message set of the LLM-last benchmark: a BEIR folder with gold answers (XQuAD-en)
 plus the messages an employee would send in a day, written for Tessera, not taken from any
-benchmark (``evaluation_data/mixed_messages.jsonl``: document searches, small talk, requests
+benchmark (``evaluation/data/mixed_messages.jsonl``: document searches, small talk, requests
 outside any company's documents, attempts to take over the assistant, insults).
 
     questions  a seeded sample of the folder's questions that have gold answers
@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.beir import (
+from evaluation.beir import (
     ANSWERS_FILE,
     CORPUS_FILE,
     MESSAGES_FILE,
@@ -35,7 +35,7 @@ from retrieval.beir import (
     read_messages,
 )
 
-OWN_MESSAGES = Path(__file__).resolve().parent / "evaluation_data" / "mixed_messages.jsonl"
+OWN_MESSAGES = Path(__file__).resolve().parent / "data" / "mixed_messages.jsonl"
 LEAD_INS = ("quick question: ", "can you remind me ", "one more time, ", "sorry, again: ")
 
 

@@ -9,15 +9,15 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from assistant.evaluation import EvaluationOptions, evaluate
-from assistant.mixed_set import OWN_MESSAGES, build_mixed_set, reworded
 from assistant.models import Message
-from assistant.route_evaluation import MessageRun, routes_report
 from assistant.tests.fakes import scripted
-from assistant.tests.test_answer_evaluation import folder_with_answers
-from assistant.tests.test_evaluation import CORPUS, QRELS, QUERIES, rank_fusion  # noqa: F401 (autouse)
-from retrieval.beir import BeirFormatError, load_beir, read_messages
-from retrieval.tests.beir_builders import write_folder
+from evaluation.beir import BeirFormatError, load_beir, read_messages
+from evaluation.harness import EvaluationOptions, evaluate
+from evaluation.mixed_set import OWN_MESSAGES, build_mixed_set, reworded
+from evaluation.routes import MessageRun, routes_report
+from evaluation.tests.beir_builders import write_folder
+from evaluation.tests.test_answer_evaluation import folder_with_answers
+from evaluation.tests.test_evaluation import CORPUS, QRELS, QUERIES, rank_fusion  # noqa: F401 (autouse)
 
 MESSAGES = [
     {"_id": "q1", "text": "zorblax", "expected": "question"},  # answered by the LLM: EM 1

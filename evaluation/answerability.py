@@ -26,10 +26,10 @@ from tqdm import tqdm
 from assistant.answerability import get_answerability_model, sentence_best
 from assistant.prompting import select_evidence
 from assistant.search import search
+from evaluation.beir import BeirFormatError, BeirQuery
 from governance.access import Principal
 from ingest.engines import get_embedder
 from retrieval.answerability import AnswerabilityModelError, features
-from retrieval.beir import BeirFormatError, BeirQuery
 from retrieval.embedding import Embedder
 from retrieval.metrics import percentile
 

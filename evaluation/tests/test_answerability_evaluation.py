@@ -8,10 +8,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from assistant.answerability_data import Paragraph, dataset_build, pseudo_question
-from assistant.evaluation import EvaluationOptions, evaluate
+from evaluation.beir import load_beir
+from evaluation.harness import EvaluationOptions, evaluate
+from evaluation.tests.beir_builders import write_folder
 from retrieval.answerability import FEATURES
-from retrieval.beir import load_beir
-from retrieval.tests.beir_builders import write_folder
 
 CORPUS = [
     {"_id": "d1", "title": "Zorblax", "text": "Zorblax crystals glow in caves."},
@@ -151,7 +151,7 @@ def test_the_training_corpus_holds_the_language_reference_and_questions_ask_by_a
 def test_the_sentence_vector_cache_embeds_each_text_once_and_gives_the_same_vectors():
     import numpy as np
 
-    from assistant.answerability_evaluation import SentenceVectorCache
+    from evaluation.answerability import SentenceVectorCache
     from retrieval.embedding import FakeEmbedder
 
     inner = FakeEmbedder()

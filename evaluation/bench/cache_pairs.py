@@ -2,7 +2,7 @@
 (the same question: the cached answer is right) and different questions, most on the same topic
 (a cached answer would be wrong), and which pairs hit at each threshold with the key-term check.
 
-    python -m retrieval.bench_cache_pairs [--embedder auto] [--json OUT]
+    python -m evaluation.bench.cache_pairs [--embedder auto] [--json OUT]
 
 Prints one JSON object: every pair's cosine and whether its key terms agree, and per threshold the
 share of paraphrases that hit and the number of different questions that would wrongly hit.
