@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assistant import services
+from assistant import services, sse
 from assistant.api_fields import JsonBooleanField, JsonIntegerField, JsonTextField
 from assistant.models import Message
 from assistant.rate_limits import AskRateLimited
@@ -181,10 +181,7 @@ class AskApi(AskingApiView):
 
 
 def _event_stream(principal: Principal, question: Message) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_sse(principal, question), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
-    return response
+    return sse.stream_response(_sse(principal, question))
 
 
 def _sse(principal: Principal, question: Message) -> Iterator[str]:
@@ -205,7 +202,7 @@ def _sse(principal: Principal, question: Message) -> Iterator[str]:
 
 def _event(name: str, data: dict[str, Any]) -> str:
     """One SSE event; JSON on one line, so a single ``data:`` field carries it."""
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+    return sse.event(json.dumps(data), name=name)
 
 
 def answer_json(message: Message) -> dict[str, Any]:

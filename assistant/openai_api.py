@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assistant import openai_format as fmt
-from assistant import services
+from assistant import services, sse
 from assistant.api import AskingApiView
 from assistant.models import Message
 from config.api import principal_of
@@ -115,10 +115,7 @@ class ChatCompletionsApi(AskingApiView):
         events = services.answer_stream(principal=principal, question=question)
         if data.validated_data.get("stream"):
             chunks = _chunks(principal, question, events, fmt.include_usage(data.validated_data))
-            response = StreamingHttpResponse(chunks, content_type="text/event-stream")
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
-            return response
+            return sse.stream_response(chunks)
         return Response(fmt.completion_json(_stored(events)))
 
 

@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
+from assistant import sse
 from assistant.api import CitationSerializer, answer_json
 from assistant.models import Message
 from config.api_schema import ProblemSerializer
@@ -200,8 +201,7 @@ def usage_chunk_json(message: Message, chunk_id: str, created: int) -> dict[str,
 
 def sse_data(payload: dict[str, Any] | str) -> str:
     """One ``data:`` line of a stream (JSON has no raw newlines, so one line is enough)."""
-    text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
-    return f"data: {text}\n\n"
+    return sse.event(payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":")))
 
 
 def remainder(streamed: str, stored: str) -> str:

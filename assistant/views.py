@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from assistant import conversations, selectors, services
+from assistant import conversations, selectors, services, sse
 from assistant.models import Conversation, Message, Role
 from assistant.rate_limits import AskRateLimited
 from governance.decorators import member_required
@@ -58,10 +58,7 @@ def answer_stream(request: TenantHttpRequest, question_id: int) -> StreamingHttp
     escaped text to append, the last one (``done``) the rendered answer with its sources."""
     question = services.question_get(principal=request.principal, message_id=question_id)
     events = services.answer_stream(principal=request.principal, question=question)
-    response = StreamingHttpResponse(_sse(request, events), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
-    return response
+    return sse.stream_response(_sse(request, events))
 
 
 @member_required
@@ -172,6 +169,4 @@ def _answer_html(request: TenantHttpRequest, message: Message) -> str:
 
 
 def _event(name: str, data: str) -> str:
-    """One SSE event; every line of ``data`` gets its own ``data:`` field (the spec joins them)."""
-    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
-    return f"event: {name}\n{lines}\n"
+    return sse.event(data, name=name)
