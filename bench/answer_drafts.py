@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(BASE_DIR), str(Path(__file__).resolve().parent)]
 
-from evidence_coverage import cache_dir, gold_answers  # noqa: E402
+from evidence_coverage import gold_answers, rerun_in_cached_ingest  # noqa: E402
 
 
 def drafts(data: Path, ids: list[str], show_prompt: bool) -> None:
@@ -89,20 +88,7 @@ def main() -> None:
 
     django.setup()
     if not args.inner:  # again, in the cached ingest's data folder and database
-        from django.conf import settings
-
-        folder = cache_dir(args.data)
-        env = {
-            **os.environ,
-            "TESSERA_DATA_DIR": str(folder),
-            "TESSERA_EMBEDDER": settings.TESSERA["EMBEDDER"],
-            "TESSERA_MODELS_DIR": str(settings.TESSERA["MODELS_DIR"]),
-            "DATABASE_URL": f"sqlite:///{folder}/evaluate.sqlite3",
-            "TESSERA_INTENT_ROUTING": "0",
-            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
-        }
-        command = [sys.executable, __file__, *sys.argv[1:], "--inner"]
-        sys.exit(subprocess.run(command, env=env, check=False).returncode)  # noqa: S603
+        rerun_in_cached_ingest(args.data, __file__)
     drafts(args.data, [i.strip() for i in args.ids.split(",") if i.strip()], args.show_prompt)
 
 

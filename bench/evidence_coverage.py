@@ -66,6 +66,25 @@ def cache_dir(data: Path) -> Path:
     return folder
 
 
+def rerun_in_cached_ingest(data: Path, script: str) -> None:
+    """Run ``script`` again with this command line and ``--inner``, in the data folder and database
+    of the ingest ``manage.py evaluate`` cached for ``data``, and exit with its status (Django set up)."""
+    from django.conf import settings
+
+    folder = cache_dir(data)
+    env = {
+        **os.environ,
+        "TESSERA_DATA_DIR": str(folder),
+        "TESSERA_EMBEDDER": settings.TESSERA["EMBEDDER"],
+        "TESSERA_MODELS_DIR": str(settings.TESSERA["MODELS_DIR"]),
+        "DATABASE_URL": f"sqlite:///{folder}/evaluate.sqlite3",
+        "TESSERA_INTENT_ROUTING": "0",
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+    }
+    command = [sys.executable, script, *sys.argv[1:], "--inner"]
+    sys.exit(subprocess.run(command, env=env, check=False).returncode)  # noqa: S603
+
+
 def measure(
     data: Path, budgets: list[int], sentences: int, limit: int, shape: dict[str, int]
 ) -> list[dict[str, Any]]:
@@ -195,20 +214,7 @@ def main() -> None:
 
     django.setup()
     if not args.inner:  # again, in the cached ingest's data folder and database
-        from django.conf import settings
-
-        folder = cache_dir(args.data)
-        env = {
-            **os.environ,
-            "TESSERA_DATA_DIR": str(folder),
-            "TESSERA_EMBEDDER": settings.TESSERA["EMBEDDER"],
-            "TESSERA_MODELS_DIR": str(settings.TESSERA["MODELS_DIR"]),
-            "DATABASE_URL": f"sqlite:///{folder}/evaluate.sqlite3",
-            "TESSERA_INTENT_ROUTING": "0",
-            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
-        }
-        command = [sys.executable, __file__, *sys.argv[1:], "--inner"]
-        sys.exit(subprocess.run(command, env=env, check=False).returncode)  # noqa: S603
+        rerun_in_cached_ingest(args.data, __file__)
     budgets = [int(b) for b in args.budgets.split(",")]
     shape = {k: v for k, v in (("passages", args.documents), ("per_document", args.per_document)) if v}
     if args.explain:
