@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 from celery import shared_task
 from django.core.files.storage import default_storage
-from django.db import DatabaseError
 
+from config.task_retry import TRANSIENT, run_or_fail
 from ingest import pipeline
 from ingest.engines import index_store, indexes_remove
 from ingest.models import DocumentVersion
@@ -18,31 +18,18 @@ from ingest.models import DocumentVersion
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
-# Errors worth retrying: the database or the disk may be back in a moment.
-TRANSIENT = (DatabaseError, OSError, TimeoutError)
 
 
 @shared_task(bind=True, name="ingest.index_version", acks_late=True, max_retries=MAX_RETRIES)
 def index_version_task(self: Any, version_id: int) -> str:
     """Index one document version; permanent errors are stored on it, transient ones retried."""
-    try:
-        return pipeline.index_version_or_fail(version_id)
-    except TRANSIENT as exc:
-        if self.request.retries >= MAX_RETRIES:
-            pipeline.version_fail(
-                version_id, "internal", f"Indexing failed after {MAX_RETRIES} retries ({type(exc).__name__})."
-            )
-            logger.exception("indexing gave up version=%s", version_id)
-            return "failed"
-        logger.warning("indexing retry version=%s error=%s", version_id, type(exc).__name__)
-        raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from exc
-    except Exception:
-        # A bug, not bad input: say so on the document, keep the traceback in the log.
-        logger.exception("indexing crashed version=%s", version_id)
-        pipeline.version_fail(
-            version_id, "internal", "Indexing failed because of an internal error; an operator can retry it."
-        )
-        return "failed"
+    return run_or_fail(
+        self,
+        lambda: pipeline.index_version_or_fail(version_id),
+        lambda reason: pipeline.version_fail(version_id, "internal", reason),
+        what=f"Indexing version={version_id}",
+        crashed="Indexing failed because of an internal error; an operator can retry it.",
+    )
 
 
 @shared_task(name="ingest.remove_chunks", acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True)
