@@ -19,6 +19,7 @@ def train_intent_model_task(self: Any, version_id: int) -> str:
         self,
         lambda: intent_model_train_or_fail(version_id),
         lambda reason: intent_model_fail(version_id, reason),
-        what=f"Training version={version_id}",
+        action="Training",
+        ref=f"version={version_id}",
         crashed="Training failed because of an internal error; see the worker's log.",
     )

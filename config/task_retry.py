@@ -31,13 +31,13 @@ def run_or_fail(
     job: Callable[[], str],
     fail: Callable[[str], None],
     *,
-    what: str,
+    action: str,
+    ref: str,
     crashed: str,
 ) -> str:
     """``job()`` inside the bound Celery ``task``: its result, or "failed" once ``fail(reason)`` has
-    marked the row. ``what`` names the job in the row's reason and in the log ("Indexing
-    version=12"); ``crashed`` is the reason a bug leaves on the row."""
-    action, _, ref = what.partition(" ")
+    marked the row. ``action`` names the job in the row's reason and the log ("Indexing"), ``ref``
+    the row in the log ("version=12"); ``crashed`` is the reason a bug leaves on the row."""
     try:
         return job()
     except TRANSIENT as exc:

@@ -27,7 +27,8 @@ def index_version_task(self: Any, version_id: int) -> str:
         self,
         lambda: pipeline.index_version_or_fail(version_id),
         lambda reason: pipeline.version_fail(version_id, "internal", reason),
-        what=f"Indexing version={version_id}",
+        action="Indexing",
+        ref=f"version={version_id}",
         crashed="Indexing failed because of an internal error; an operator can retry it.",
     )
 

@@ -38,7 +38,9 @@ def _raise(exc: BaseException) -> Callable[[], str]:
 def test_a_job_that_works_returns_its_result_and_fails_nothing():
     failed: list[str] = []
     assert (
-        run_or_fail(FakeTask(0), lambda: "indexed", failed.append, what="Indexing version=1", crashed="x")
+        run_or_fail(
+            FakeTask(0), lambda: "indexed", failed.append, action="Indexing", ref="version=1", crashed="x"
+        )
         == "indexed"
     )
     assert failed == []
@@ -49,12 +51,22 @@ def test_a_transient_error_is_retried_with_backoff_then_fails_the_row():
     task = FakeTask(retries=1)
     with pytest.raises(Retry):
         run_or_fail(
-            task, _raise(OperationalError("db gone")), failed.append, what="Indexing version=1", crashed="x"
+            task,
+            _raise(OperationalError("db gone")),
+            failed.append,
+            action="Indexing",
+            ref="version=1",
+            crashed="x",
         )
     assert task.countdowns == [4] and failed == []
     last = FakeTask(retries=3)
     result = run_or_fail(
-        last, _raise(OSError(28, "No space left")), failed.append, what="Indexing version=1", crashed="x"
+        last,
+        _raise(OSError(28, "No space left")),
+        failed.append,
+        action="Indexing",
+        ref="version=1",
+        crashed="x",
     )
     assert result == "failed"
     assert failed == ["Indexing failed after 3 retries (OSError)."]
@@ -67,7 +79,8 @@ def test_a_bug_fails_the_row_at_once_with_its_own_reason():
         task,
         _raise(KeyError("bug")),
         failed.append,
-        what="Training version=7",
+        action="Training",
+        ref="version=7",
         crashed="Training failed: a bug.",
     )
     assert result == "failed" and failed == ["Training failed: a bug."] and task.countdowns == []
