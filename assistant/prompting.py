@@ -34,8 +34,13 @@ _FENCE = re.compile(r"^\s*(```|~~~)")  # a unit that is a fenced code block
 # A sentence ends at . ! ? (optionally closed by up to two quotes or brackets, which stay with it)
 # followed by white space; a newline also ends one (lists, headings, table rows). Lookbehinds have a
 # fixed width, hence one per number of closing characters.
+# The number of an ordered-list item ("1. Open ...", "  12. Run ...") is not a sentence of its own.
 # Its one group keeps the separators in ``SENTENCE_END.split`` (sentence, separator, sentence, ...).
-SENTENCE_END = re.compile(r"((?:(?<=[.!?])|(?<=[.!?][\"')\]])|(?<=[.!?][\"')\]]{2}))\s+|\n+)")
+SENTENCE_END = re.compile(
+    r"((?:(?<=[.!?])|(?<=[.!?][\"')\]])|(?<=[.!?][\"')\]]{2}))"
+    r"(?<!^\d\.)(?<!^\d\d\.)(?<!^ \d\.)(?<!^  \d\.)(?<!^   \d\.)(?<!^ \d\d\.)(?<!^  \d\d\.)\s+|\n+)",
+    re.MULTILINE,
+)
 
 
 @cache

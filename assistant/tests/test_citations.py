@@ -101,6 +101,14 @@ def test_a_repair_keeps_the_answers_lines_lists_and_code_as_written():
     assert checked.text == answer.replace("Forty euros a day [1].", "Forty euros a day. [2]")
 
 
+def test_a_repaired_list_item_keeps_its_number_before_its_text():
+    # "1." used to be a sentence of its own, and the repair put the marker after it: "1. [2] Forty ..."
+    answer = "Do this:\n1. Forty euros a day [1].\n2. Sixteen weeks [1]."
+    checked = check_answer(answer, [_evidence(1, LEAVE), _evidence(2, MEALS)], embedder=FakeEmbedder())
+    assert [s.text for s in checked.sentences] == ["Do this:", "1. Forty euros a day.", "2. Sixteen weeks."]
+    assert checked.text == "Do this:\n1. Forty euros a day. [2]\n2. Sixteen weeks [1]."
+
+
 def test_an_answer_without_repairs_keeps_its_text_as_written():
     checked = check_answer(
         "Sixteen weeks [1].\n\nForty euros [2].",
@@ -147,6 +155,13 @@ def test_an_answer_of_markers_only_has_no_sentences_to_check():
         ("", []),
         ("No full stop at the end", ["No full stop at the end"]),
         ("Sixteen weeks [1]. Forty euros [2].", ["Sixteen weeks [1].", "Forty euros [2]."]),
+        # an ordered list's numbers stay with their item, at any indent; a number mid-line is a sentence
+        (
+            "Steps:\n1. Wait. Then go [1].\n  2. Run it.\n10. Ten.",
+            ["Steps:", "1. Wait.", "Then go [1].", "2. Run it.", "10. Ten."],
+        ),
+        ("1. First", ["1. First"]),
+        ("Pick option 2. Then save.", ["Pick option 2.", "Then save."]),
     ],
 )
 def test_split_sentences(text, sentences):
