@@ -35,7 +35,8 @@ from assistant.answer_cache_vectors import scope_vectors
 from assistant.answering import ms_since
 from assistant.models import AnswerCacheEntry, AnswerCacheSource, AnswerKind, Citation, Message, Role
 from assistant.policy import assistant_settings_for
-from governance.access import Principal, versions_visible_to
+from governance.access import Principal
+from ingest.selectors import versions_visible_to
 from governance.models import Tenant
 from governance.services import Actor, audit_record
 from ingest.engines import get_embedder

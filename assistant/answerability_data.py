@@ -51,7 +51,7 @@ STDLIB_MODULES = (
 # trained on (``answerability_prose/``): editing the docs must not change the training data.
 REPO_DOCUMENTS = (
     ("docs/architecture.md", "assistant/answerability_prose/architecture.md"),
-    ("governance/demo/employee-handbook.md", "governance/demo/employee-handbook.md"),
+    ("governance/demo/employee-handbook.md", "config/demo/employee-handbook.md"),
 )
 MIN_WORDS, MAX_WORDS = 25, 220
 DROP_WORD = 0.15  # the share of a question's words left out, as a person rephrasing would

@@ -22,7 +22,8 @@ import numpy.typing as npt
 from django.conf import settings
 from django.db.models import F
 
-from governance.access import Principal, chunks_visible_to
+from governance.access import Principal
+from ingest.selectors import chunks_visible_to
 from ingest.engines import get_embedder, get_retriever, index_store
 from ingest.models import Chunk, DocumentVersion, VersionStatus
 from retrieval.answerability import RetrievalSignals, content_terms, misspelt_terms_matched, sentence_terms

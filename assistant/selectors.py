@@ -12,7 +12,8 @@ from django.db.models import Count, Q
 from assistant.models import Citation, Feedback, Rating
 from assistant.services import conversations_of
 from config.errors import NotFound
-from governance.access import Principal, chunks_visible_to
+from governance.access import Principal
+from ingest.selectors import chunks_visible_to
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,20 +1,20 @@
 """The ONE place that answers "who is asking, and what may they see".
 
 Views, the API, tasks and services turn a request (a session user in a tenant, or an API key)
-into a :class:`Principal`, and ask this module what that principal may read or do
-(``documents_visible_to``, ``versions_visible_to``, ``chunks_visible_to``, ``require_admin``,
-``require_scope``).
+into a :class:`Principal`, and ask this module what that principal may do (``require_admin``,
+``require_scope``) and which group-restricted rows it may read (``group_restricted_visible``, which
+``ingest.selectors`` applies to documents: ``documents_visible_to``, ``versions_visible_to``,
+``chunks_visible_to``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q
 
 from config.errors import Forbidden
 from governance.models import ApiKey, ApiScope, Membership, Tenant
-from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
 
 MEMBER_SCOPES = (ApiScope.ASK, ApiScope.SEARCH)
 
@@ -82,42 +82,11 @@ def require_scope(principal: Principal, scope: str) -> None:
         raise Forbidden(f"This API key lacks the '{scope}' scope.", code="missing_scope")
 
 
-def documents_visible_to(principal: Principal) -> QuerySet[Document]:
-    """The documents ``principal`` may see: all for admins; else unrestricted ones and its groups'."""
-    documents = Document.objects.filter(tenant_id=principal.tenant_id)
+def group_restricted_visible(principal: Principal, *, groups: str = "access_groups") -> Q:
+    """The visibility rule for a row restricted by access groups, as a filter on that row: every row
+    for those who see all (admins), else the unrestricted ones and those of the principal's groups.
+    ``groups`` names the row's many-to-many field to ``AccessGroup``. The app that owns the rows
+    applies it (with its own tenant filter); governance never reads another app's tables."""
     if principal.sees_all:
-        return documents
-    allowed = Q(access_groups__isnull=True) | Q(access_groups__in=principal.group_ids)
-    return documents.filter(pk__in=Document.objects.filter(allowed).values("pk"))
-
-
-def chunks_visible_to(principal: Principal, *, access_group_id: int | None = None) -> QuerySet[Chunk]:
-    """The searchable chunks ``principal`` may see: those of the current, ready version of each
-    visible document. Retrieval passes these ids INTO the index search as its scope.
-    ``access_group_id`` keeps only the visible documents restricted to that group (a tenant intent
-    that searches one collection): it narrows the scope, never widens it.
-
-    Written as "chunks whose version is in <the visible current versions>" so the database walks
-    the few versions and reads chunk ids from the (version, ordinal) index alone, never the chunk
-    rows with their texts and vectors (49 -> 19 ms p50 for SciFact's 16k chunks in SQLite;
-    docs/benchmarks.md). The versions
-    are the tenant's, so their chunks are too."""
-    versions = versions_visible_to(principal, access_group_id=access_group_id)
-    return Chunk.objects.filter(version_id__in=versions.values("pk"))
-
-
-def versions_visible_to(
-    principal: Principal, *, access_group_id: int | None = None
-) -> QuerySet[DocumentVersion]:
-    """The searchable versions ``principal`` may see: the current, ready version of each visible
-    document (one row per document, so far fewer rows than its chunks); ``access_group_id``
-    narrows them as for ``chunks_visible_to``."""
-    documents = documents_visible_to(principal)
-    if access_group_id is not None:
-        documents = documents.filter(access_groups=access_group_id)
-    return DocumentVersion.objects.filter(
-        tenant_id=principal.tenant_id,
-        status=VersionStatus.READY,
-        document__in=documents,
-        document__current_version=F("pk"),
-    )
+        return Q()
+    return Q(**{f"{groups}__isnull": True}) | Q(**{f"{groups}__in": principal.group_ids})

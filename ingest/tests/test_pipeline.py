@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from governance.access import chunks_visible_to, principal_for_membership
+from governance.access import principal_for_membership
+from ingest.selectors import chunks_visible_to
 from governance.models import Membership, Role
 from governance.services import Actor
 from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory
