@@ -137,12 +137,16 @@ def membership_set(*, tenant: Tenant, user: AbstractBaseUser, role: str, actor: 
     return membership
 
 
-def user_create(*, username: str, password: str, email: str = "") -> AbstractBaseUser:
-    """Create a login (no tenant yet: add a membership with ``membership_set``)."""
+def user_create(
+    *, username: str, password: str, email: str = "", superuser: bool = False
+) -> AbstractBaseUser:
+    """Create a login (no tenant yet: add a membership with ``membership_set``); ``superuser``: one
+    that may also open Django's own admin (the operator's, e.g. the demo's)."""
     user_model = get_user_model()
     if user_model.objects.filter(username=username).exists():
         raise Conflict(f"A user named '{username}' already exists.")
-    return user_model.objects.create_user(username=username, password=password, email=email)
+    create = user_model.objects.create_superuser if superuser else user_model.objects.create_user
+    return create(username=username, password=password, email=email)
 
 
 ADMIN_ROLES = (Role.OWNER, Role.ADMIN)

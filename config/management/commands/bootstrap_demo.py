@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -27,12 +28,10 @@ class Command(BaseCommand):
             tenant = Tenant.objects.filter(slug=slug).first() or services.tenant_create(
                 slug=slug, name="Demo Company"
             )
-            user = get_user_model().objects.filter(username=username).first()
+            user: AbstractBaseUser | None = get_user_model().objects.filter(username=username).first()
             if user is None:
                 password = os.environ.get("TESSERA_DEMO_PASSWORD") or secrets.token_urlsafe(12)
-                user = get_user_model().objects.create_superuser(
-                    username=username, password=password, email=""
-                )
+                user = services.user_create(username=username, password=password, superuser=True)
                 credentials_file.write_text(f"{username}\n{password}\n")
                 credentials_file.chmod(0o600)
             services.membership_set(tenant=tenant, user=user, role=Role.OWNER)
