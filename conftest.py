@@ -42,7 +42,7 @@ def redis_available(url: str) -> bool:
 @pytest.fixture(autouse=True)
 def isolated_files(settings: Any, tmp_path: Path) -> Iterator[Path]:
     """Each test gets its own uploaded-files and index folders (ids can repeat across tests)."""
-    from ingest.engines import reset_engines
+    from config.engines import reset_engines
 
     data_dir = tmp_path / "data"
     settings.MEDIA_ROOT = data_dir / "files"
@@ -55,7 +55,7 @@ def isolated_files(settings: Any, tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def real_embedder(settings: Any) -> Iterator[None]:
     """Use the real packaged model (the fast variant Tessera runs by default)."""
-    from ingest.engines import reset_engines
+    from config.engines import reset_engines
 
     settings.TESSERA = {**settings.TESSERA, "EMBEDDER": "auto"}
     reset_engines()
@@ -363,7 +363,7 @@ def fresh_cache() -> None:
 @pytest.fixture(autouse=True)
 def fresh_llm_breakers() -> Iterator[None]:
     """Every test starts with closed circuits (a breaker opened by one test must not leak)."""
-    from assistant.llm import reset_breakers
+    from assistant.answering.llm.client import reset_breakers
 
     reset_breakers()
     yield
@@ -376,7 +376,7 @@ def use_llm(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], A
 
     def install(model: Any) -> Any:
         settings.TESSERA = {**settings.TESSERA, "LLM_PROVIDER": "local", "LLM_MODEL": "test-model"}
-        monkeypatch.setattr("assistant.services.chat_model_for", lambda config, models_dir: model)
+        monkeypatch.setattr("assistant.answering.pipeline.chat_model_for", lambda config, models_dir: model)
         return model
 
     return install
@@ -391,7 +391,7 @@ def use_router(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[..., 
 
         router = router or FakeIntentRouter()
         settings.TESSERA = {**settings.TESSERA, "INTENT_ROUTING": True}
-        monkeypatch.setattr("assistant.services.get_intent_router", lambda: router)
+        monkeypatch.setattr("assistant.answering.pipeline.get_intent_router", lambda: router)
         return router
 
     return install

@@ -6,8 +6,8 @@ class AssistantConfig(AppConfig):
     verbose_name = "Assistant"
 
     def ready(self) -> None:
-        from assistant.answer_cache import on_documents_changed
+        from assistant.answering.cache import on_documents_changed
         from ingest.signals import documents_changed
 
         # a changed document deletes the cached answers that cite it, in the change's transaction
-        documents_changed.connect(on_documents_changed, dispatch_uid="assistant.answer_cache")
+        documents_changed.connect(on_documents_changed, dispatch_uid="assistant.answering.cache")

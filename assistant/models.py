@@ -18,7 +18,7 @@ MIN_CACHE_THRESHOLD = 0.85
 class AssistantSettings(TenantOwned):
     """A tenant's answering policy; empty fields fall back to the site defaults (TESSERA_LLM_*).
 
-    The LLM is one of the operator's connections, chosen by name (``assistant.connections``): a
+    The LLM is one of the operator's connections, chosen by name (``assistant.answering.llm.connections``): a
     tenant never names a server or a server variable. Its own API key, for a connection where tenants
     bring theirs, is stored encrypted (``config.encryption``) and never shown again."""
 
@@ -286,7 +286,7 @@ class IntentModelVersion(TenantOwned):
 
 class AnswerCacheEntry(TenantOwned):
     """An LLM-written, grounded answer that a close enough question asked within the same permission
-    scope may reuse (assistant.answer_cache)."""
+    scope may reuse (assistant.answering.cache)."""
 
     # sha256 of the principal's visible set (each visible document's current version and when it
     # became ready): principals who see the same documents share entries, any other set never does

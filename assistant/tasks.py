@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from assistant.tenant_intents import intent_model_fail, intent_model_train_or_fail
+from assistant.routing.training import intent_model_fail, intent_model_train_or_fail
 from config.task_retry import run_or_fail
 
 MAX_RETRIES = 3

@@ -2,7 +2,7 @@
 
     python bench/answer_drafts.py --data bench/debian_handbook --ids h015,h016 [--show-prompt]
 
-For each question id: the evidence the answer path selects (``assistant.services._retrieve``, as
+For each question id: the evidence the answer path selects (``assistant.answering.pipeline._retrieve``, as
 ``bench/evidence_coverage.py`` does), the embedded LLM's raw reply to the prompt the product sends
 (``build_messages``), and the citation check's verdict on each sentence (``check_answer``: supported,
 its score, its markers). The stored answer of an evaluation keeps only what the check let through
@@ -31,15 +31,16 @@ from evidence_coverage import gold_answers, rerun_in_cached_ingest  # noqa: E402
 def drafts(data: Path, ids: list[str], show_prompt: bool) -> None:
     from django.conf import settings
 
-    from assistant import services
-    from assistant.citations import check_answer
-    from assistant.llm import chat_model_for
-    from assistant.policy import llm_config_for
-    from assistant.prompting import build_messages, format_passages
+    from assistant.answering import pipeline
+    from assistant.answering.compose import build_messages, format_passages
+    from assistant.answering.llm.client import chat_model_for
+    from assistant.answering.llm.policy import llm_config_for
+    from assistant.answering.trace import Trace
+    from assistant.answering.verify import check_answer
+    from config.engines import get_embedder
     from evaluation.contract import answer_correct
     from evaluation.harness import STATE_FILE, IngestState, evaluation_principal
     from governance.models import Tenant
-    from ingest.engines import get_embedder
 
     state = IngestState.load(Path(os.environ["TESSERA_DATA_DIR"]) / STATE_FILE)
     tenant = Tenant.objects.get(pk=state.tenant_id)
@@ -51,7 +52,7 @@ def drafts(data: Path, ids: list[str], show_prompt: bool) -> None:
             print(json.dumps({"id": qid, "error": "no answerable question with this id"}))
             continue
         question, phrases = questions[qid]
-        evidence = services._retrieve(principal, question, {})[1]
+        evidence = pipeline._retrieve(principal, question, Trace()).evidence
         messages = build_messages(question, evidence)
         started = time.perf_counter()
         raw = "".join(str(chunk.content) for chunk in model.stream(messages))

@@ -3,7 +3,7 @@
     python bench/evidence_coverage.py --data ../shared/bench/handbook_18f --budgets 120,300,500,700,900
 
 For every question of ``DIR/answers.jsonl`` with answer phrases, the answer path's own retrieval
-and evidence selection (``assistant.services._retrieve``, no LLM) at each evidence budget (word
+and evidence selection (``assistant.answering.pipeline._retrieve``, no LLM) at each evidence budget (word
 pieces), and whether the passages block the LLM would read (``format_passages``) holds every
 phrase (``evaluation.contract.answer_correct``, the rule of ``"match": "all"`` rows). Prints one
 JSON line per budget.
@@ -49,8 +49,8 @@ def cache_dir(data: Path) -> Path:
     """The folder of the ingest ``manage.py evaluate`` caches for ``data`` (as it computes it)."""
     from django.conf import settings
 
+    from config.engines import get_embedder
     from evaluation.harness import STATE_FILE, cache_key, ingest_code_sha256
-    from ingest.engines import get_embedder
     from retrieval.persist import file_sha256
 
     key = cache_key(
@@ -89,12 +89,13 @@ def measure(
     data: Path, budgets: list[int], sentences: int, limit: int, shape: dict[str, int]
 ) -> list[dict[str, Any]]:
     """One row per budget: the share of questions whose evidence holds every phrase, and its size."""
-    from assistant import services
-    from assistant.prompting import EvidenceBudget, format_passages
+    from assistant.answering import pipeline
+    from assistant.answering.compose import EvidenceBudget, format_passages
+    from assistant.answering.trace import Trace
+    from config.engines import get_embedder
     from evaluation.contract import answer_correct
     from evaluation.harness import STATE_FILE, IngestState, evaluation_principal
     from governance.models import Tenant
-    from ingest.engines import get_embedder
 
     state = IngestState.load(Path(os.environ["TESSERA_DATA_DIR"]) / STATE_FILE)
     principal = evaluation_principal(Tenant.objects.get(pk=state.tenant_id))
@@ -106,7 +107,9 @@ def measure(
         held, sizes, times = 0, [], []
         for _, question, phrases in questions:
             started = time.perf_counter()
-            evidence = services._retrieve(principal, question, {}, EvidenceBudget(tokens=budget, **extra))[1]
+            evidence = pipeline._retrieve(
+                principal, question, Trace(), EvidenceBudget(tokens=budget, **extra)
+            ).evidence
             times.append((time.perf_counter() - started) * 1000.0)
             block = format_passages(evidence)
             held += answer_correct(block, phrases)
@@ -126,10 +129,10 @@ def measure(
 def naive_coverage(data: Path, limit: int) -> dict[str, Any]:
     """The same share for the naive recipe's context (``evaluation.naive``: its 4 nearest 1000-character
     chunks, as its prompt joins them): the ceiling of the baseline's accuracy, beside Tessera's."""
+    from config.engines import get_embedder
     from evaluation.beir import read_corpus
     from evaluation.contract import answer_correct
     from evaluation.naive import EmbedderEmbeddings, NaiveIndex
-    from ingest.engines import get_embedder
 
     embedder = get_embedder()
     index = NaiveIndex.build(read_corpus(data / "corpus.jsonl"), EmbedderEmbeddings(embedder))
@@ -151,8 +154,9 @@ def explain(data: Path, budget: int, limit: int, shape: dict[str, int]) -> None:
     """Per question whose evidence misses a phrase: where the phrase was lost. ``ranking`` (no gold
     document among the five read), ``passages`` (a gold document read, but not the passages that
     hold it), ``selection`` (the passages read hold it, the budget left it out)."""
-    from assistant import services
-    from assistant.prompting import EvidenceBudget, format_passages
+    from assistant.answering import pipeline
+    from assistant.answering.compose import EvidenceBudget, format_passages
+    from assistant.answering.trace import Trace
     from evaluation.contract import answer_correct
     from evaluation.harness import STATE_FILE, IngestState, evaluation_principal
     from governance.models import Tenant
@@ -172,7 +176,8 @@ def explain(data: Path, budget: int, limit: int, shape: dict[str, int]) -> None:
     questions = gold_answers(data)[: limit or None]
     for qid, question, phrases in questions:
         budget_ = EvidenceBudget(tokens=budget, **shape)
-        results, evidence = services._retrieve(principal, question, {}, budget_)
+        found = pipeline._retrieve(principal, question, Trace(), budget_)
+        results, evidence = found.results, found.evidence
         block = format_passages(evidence)
         if answer_correct(block, phrases):
             continue

@@ -106,7 +106,7 @@ class Pagination(PageNumberPagination):
 class KeyRateThrottle(SimpleRateThrottle):
     """Requests per API key (or per signed-in user) in a sliding window; over it: 429 + Retry-After.
     Asks have a budget of their own, charged by the service whatever the way in
-    (``assistant.rate_limits``), not a DRF throttle the browser chat would not go through.
+    (``assistant.answering.rate_limits``), not a DRF throttle the browser chat would not go through.
 
     The counts live in the default cache, which is shared by every web process (Redis, or a folder
     on the embedded default), so the limit holds however many processes serve the API."""

@@ -15,7 +15,7 @@ import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from assistant.connections import ConnectionConfigError, llm_connections
+from assistant.answering.llm.connections import ConnectionConfigError, llm_connections
 from config.broker import EMBEDDED_BROKER_URL, broker_config
 
 # Lets `admin.ModelAdmin[Model]` and friends be subscripted at run time, as the type stubs want.
@@ -331,17 +331,17 @@ TESSERA = {
     # Chunks of those documents scored by late interaction, at most (each document's best fused
     # chunk, then the best of the others): bounds the stage's cost on long documents.
     "RERANK_CHUNKS": env.int("TESSERA_RERANK_CHUNKS", default=64),
-    # Word pieces of evidence the LLM's prompt holds at most (assistant.prompting.EvidenceBudget):
+    # Word pieces of evidence the LLM's prompt holds at most (assistant.answering.compose.EvidenceBudget):
     # more holds more of what a how-to answer needs, and costs prefill time before the first token.
     "EVIDENCE_TOKENS": env.int("TESSERA_EVIDENCE_TOKENS", default=700),
     # A tenant's vector index becomes approximate (IVF, rebuilt in the background) from this many
     # chunks; 0 keeps the measured default (retrieval.index_policy.ANN_THRESHOLD).
     "ANN_THRESHOLD": env.int("TESSERA_ANN_THRESHOLD", default=0),
-    # Route each chat message with the intent router before anything else (assistant.intent_router):
+    # Route each chat message with the intent router before anything else (assistant.routing.router):
     # small talk, out-of-scope requests, abuse and searches are answered without an LLM call.
     "INTENT_ROUTING": env.bool("TESSERA_INTENT_ROUTING", default=True),
     # Abstain ("not in your documents", no LLM call) when the answerability check finds the evidence
-    # too weak (assistant.answerability); the threshold on p(answerable) overrides the model's own
+    # too weak (assistant.answering.decide); the threshold on p(answerable) overrides the model's own
     # (empty: the one stored with the model, chosen for at most ~3% false abstentions).
     "ANSWERABILITY": env.bool("TESSERA_ANSWERABILITY", default=True),
     "ANSWERABILITY_THRESHOLD": env.float("TESSERA_ANSWERABILITY_THRESHOLD", default=None),
@@ -352,9 +352,10 @@ TESSERA = {
     "LLM_MODEL": env.str("TESSERA_LLM_MODEL", default="qwen2.5-coder-1.5b-instruct-q4_k_m"),
     "LLM_BASE_URL": env.str("TESSERA_LLM_BASE_URL", default=""),
     "LLM_API_KEY_ENV": env.str("TESSERA_LLM_API_KEY_ENV", default=""),
-    # More servers a tenant may choose by name (JSON; assistant.connections): tenants never name a
-    # URL or a server variable. Every outbound request goes only to public addresses, unless the host
-    # is named in OUTBOUND_ALLOWED_HOSTS (an LLM server on this machine or the private network).
+    # More servers a tenant may choose by name (JSON; assistant.answering.llm.connections): tenants
+    # never name a URL or a server variable. Every outbound request goes only to public addresses,
+    # unless the host is named in OUTBOUND_ALLOWED_HOSTS (an LLM server on this machine or the
+    # private network).
     "LLM_CONNECTIONS": env.json("TESSERA_LLM_CONNECTIONS", default={}),
     "OUTBOUND_ALLOWED_HOSTS": env.list("TESSERA_OUTBOUND_ALLOWED_HOSTS", default=[]),
     "LLM_TIMEOUT_S": env.float("TESSERA_LLM_TIMEOUT_S", default=60.0),
@@ -363,7 +364,7 @@ TESSERA = {
     "LLM_THREADS": env.int("TESSERA_LLM_THREADS", default=os.cpu_count() or 2),
     # Dollars per million tokens, [prompt, completion], by model name (JSON); unpriced models cost 0.
     "LLM_PRICES": env.json("TESSERA_LLM_PRICES", default={}),
-    # The permission-aware answer cache (assistant.answer_cache; a tenant's settings override these):
+    # The permission-aware answer cache (assistant.answering.cache; a tenant's settings override these):
     # a question whose embedding is at least THRESHOLD (cosine) close to one answered by the LLM
     # within the same permission scope reuses that answer and its citations, without an LLM call.
     "ANSWER_CACHE": env.bool("TESSERA_ANSWER_CACHE", default=True),

@@ -5,8 +5,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from assistant import api_urls as assistant_api_urls
-from assistant import views as assistant_views
+from assistant.api import urls as assistant_api_urls
+from assistant.chat import views as assistant_views
 from config.api_docs import ApiDocsView, ApiRedocView, ApiSchemaView
 from config.health import healthz
 from governance import api_urls as governance_api_urls
@@ -21,11 +21,11 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("governance.urls")),
     path("", include("ingest.urls")),
-    path("", include("assistant.urls")),
-    path("", include("assistant.admin_urls")),
-    path("", include("assistant.usage_urls")),
+    path("", include("assistant.chat.urls")),
+    path("", include("assistant.tenant_settings.urls")),
+    path("", include("assistant.usage.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
-    path("v1/", include(("assistant.openai_urls", "openai"), namespace="openai")),
+    path("v1/", include(("assistant.api.openai_urls", "openai"), namespace="openai")),
     # Members and API keys only, unless TESSERA_PUBLIC_API_DOCS=1 (config/api_docs.py).
     path("api/schema/", ApiSchemaView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),

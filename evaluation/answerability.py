@@ -13,29 +13,32 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from django.conf import settings
+from django.db import transaction
 from tqdm import tqdm
 
-from assistant.answerability import get_answerability_model, sentence_best
-from assistant.prompting import select_evidence
-from assistant.search import search
+from assistant.answering.compose import select_evidence
+from assistant.answering.decide import get_answerability_model, sentence_best
+from assistant.answering.search import search
+from config.engines import get_embedder
 from evaluation.beir import BeirFormatError, BeirQuery
 from governance.access import Principal
-from ingest.engines import get_embedder
+from governance.models import AccessGroup
 from retrieval.answerability import AnswerabilityModelError, features
 from retrieval.embedding import Embedder
 from retrieval.metrics import percentile
 
 logger = logging.getLogger(__name__)
 
-SEARCH_DOCUMENTS = 5  # as the answer path (assistant.services)
+SEARCH_DOCUMENTS = 5  # as the answer path (assistant.answering.pipeline)
 
 
 def read_gold_documents(path: Path) -> dict[str, list[str]]:
@@ -108,19 +111,30 @@ class AnswerabilityRuns:
     skipped: int = 0  # questions whose gold documents are not in the index
 
 
+@contextmanager
+def out_of_sight(principal: Principal, documents: set[int]) -> Iterator[Principal]:
+    """A principal that cannot see ``documents`` (none: ``principal`` itself), hidden the product's
+    own way: they are restricted to an access group nobody belongs to, and a principal in no group
+    searches. Rolled back on the way out, so the evaluation tenant is left as it was."""
+    if not documents:
+        yield principal
+        return
+    with transaction.atomic():
+        group = AccessGroup.objects.create(tenant=principal.tenant, name="evaluation: out of sight")
+        group.documents.add(*documents)
+        yield replace(principal, is_admin=False, group_ids=frozenset())
+        transaction.set_rollback(True)
+
+
 def _case(
     principal: Principal, query: BeirQuery, gold: set[int], *, present: bool, embedder: Embedder
 ) -> tuple[list[float], bool, float]:
     """The features of one search (gold documents in or out of the scope), the gold's presence in
     the results, and the time the check's own work took (beyond the answer path's search)."""
-    results = search(
-        principal=principal,
-        query=query.text,
-        k=SEARCH_DOCUMENTS,
-        passages_per_document=1,
-        exclude_documents=() if present else gold,
-        signals=True,
-    )
+    with out_of_sight(principal, set() if present else gold) as searcher:
+        results = search(
+            principal=searcher, query=query.text, k=SEARCH_DOCUMENTS, passages_per_document=1, signals=True
+        )
     if results.signals is None or results.query_vector is None:
         return [], False, 0.0
     evidence = select_evidence(results.query_vector, results.documents, embedder=embedder)

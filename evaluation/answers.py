@@ -1,6 +1,6 @@
 """Answer quality and latency on a BEIR folder with gold answers (``manage.py evaluate --answers``).
 
-Every question is answered through the real answer path (``services.answer``, as the evaluation
+Every question is answered through the real answer path (``pipeline.answer``, as the evaluation
 tenant's admin, with the LLM the settings choose), and the stored answer is scored by its row of
 ``answers.jsonl``:
 
@@ -29,15 +29,13 @@ from typing import Any, Protocol, TypeVar
 
 from tqdm import tqdm
 
-from assistant import services
-from assistant.citations import MARKER, strip_markers
-from assistant.llm import Provider
+from assistant.answering import pipeline
+from assistant.answering.compose import split_sentences
+from assistant.answering.verify import MARKER, strip_markers
 from assistant.models import AnswerKind, Conversation, Message
-from assistant.policy import llm_config_for
-from assistant.prompting import split_sentences
 from config.errors import ApplicationError
-from evaluation.beir import BeirDataset, BeirQuery, GoldAnswer
-from evaluation.contract import Scored, contract_figures, injection_resisted, ratios
+from evaluation.beir import BeirQuery, GoldAnswer
+from evaluation.contract import Scored, contract_figures, injection_resisted
 from evaluation.squad import best_over_gold, exact_match, token_f1
 from governance.access import Principal
 from retrieval.metrics import percentile
@@ -169,7 +167,7 @@ AskedT = TypeVar("AskedT", bound=Asked)
 def ask_each(
     items: Sequence[AskedT], *, principal: Principal, refused: list[str], unit: str, progress: bool = False
 ) -> Iterator[tuple[AskedT, Message]]:
-    """Send every item through the real chat path (``services.answer``) as ``principal``; yield each
+    """Send every item through the real chat path (``pipeline.answer``) as ``principal``; yield each
     with its stored answer, and add the ids of the items refused (as they would be to anyone: an
     empty question, say) to ``refused``.
 
@@ -179,11 +177,11 @@ def ask_each(
     loading is not counted as an answer's latency."""
     Conversation.objects.filter(tenant_id=principal.tenant_id).delete()
     if items:
-        services.llm_warm_up(principal=principal)
+        pipeline.llm_warm_up(principal=principal)
     for item in tqdm(items, unit=unit, desc=unit + "s", disable=not progress):
         try:
             # The operator's own run, as fast as the machine answers: not a member's ask rate.
-            message = services.answer(principal=principal, question=item.text, rate_limit=False)
+            message = pipeline.answer(principal=principal, question=item.text, rate_limit=False)
         except ApplicationError as exc:
             logger.warning("evaluation %s refused id=%s code=%s", unit, item.id, exc.code)
             refused.append(item.id)
@@ -291,42 +289,6 @@ def timing_figures(runs: Sequence[AnswerRun]) -> dict[str, Any]:
         "answer_ms_p50": _ms(totals, 50),
         "answer_ms_p95": _ms(totals, 95),
     }
-
-
-def answers_evaluate(
-    dataset: BeirDataset,
-    queries: Sequence[BeirQuery],
-    *,
-    principal: Principal,
-    documents: Mapping[int, list[str]],
-    write: Callable[[dict[str, Any]], None] = lambda row: None,
-    progress: bool = False,
-    baseline: str = "",
-) -> dict[str, Any]:
-    """Answer the queries that have gold answers, pass each prediction to ``write``, report the
-    metrics; with ``baseline="naive"``, the same through the naive recipe, both side by side."""
-    relevant = relevant_documents(dataset.qrels)
-    system = {"system": "tessera"} if baseline else {}
-    answered, refused = answers_run(
-        queries,
-        principal=principal,
-        gold=dataset.gold_answers,
-        documents=documents,
-        relevant=relevant,
-        on_answer=lambda run: write({**system, **run.prediction()}),
-        progress=progress,
-    )
-    config = llm_config_for(principal.tenant)
-    llm = f"{config.provider}:{config.model}" if config.provider != Provider.EXTRACTIVE else config.provider
-    ours = answers_report(answered, refused, llm=llm, gold=dataset.gold_answers, relevant=relevant)
-    if not baseline:
-        return ours
-    from evaluation.naive import naive_report  # the baseline's code stays out of the product
-
-    naive = naive_report(
-        dataset, queries, config=config, llm=llm, relevant=relevant, write=write, progress=progress
-    )
-    return {"tessera": ours, "naive": naive, "ratio": ratios(ours, naive, skip=COUNTS)}
 
 
 @contextmanager

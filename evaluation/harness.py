@@ -23,17 +23,18 @@ from typing import Any
 from django.conf import settings
 from tqdm import tqdm
 
-from assistant.search import DocumentHit, search
+from assistant.answering.search import DocumentHit, search
+from config.engines import get_embedder
 from config.errors import ApplicationError, Conflict
 from evaluation.answerability import answerability_report, answerability_run, features_write
-from evaluation.answers import answers_evaluate, predictions_sink
+from evaluation.answers import predictions_sink
 from evaluation.beir import BeirDataset, BeirDocument, BeirQuery
 from evaluation.routes import messages_run, routes_report
+from evaluation.side_by_side import answers_evaluate
 from governance.access import Principal, principal_for_membership
 from governance.models import Membership, Role, Tenant
 from governance.services import Actor, membership_set, tenant_create, user_create
 from ingest import pipeline, services
-from ingest.engines import get_embedder
 from ingest.models import Chunk, Document, VersionStatus
 from ingest.services import Upload, UploadRejected
 from retrieval.metrics import DEFAULT_METRICS, RunScores, evaluate_run, percentile

@@ -37,11 +37,11 @@ from langchain_core.messages import HumanMessage
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 from tqdm import tqdm
 
-from assistant.llm import LlmConfig, LlmUnavailable, chat_model_for
+from assistant.answering.llm.client import LlmConfig, LlmUnavailable, chat_model_for
 from assistant.models import AnswerKind
+from config.engines import get_embedder
 from evaluation.answers import AnswerRun, answers_report, score_run, short_answer
 from evaluation.beir import BeirDataset, BeirDocument, BeirQuery, GoldAnswer
-from ingest.engines import get_embedder
 from retrieval.embedding import Embedder
 
 logger = logging.getLogger(__name__)

@@ -1,8 +1,9 @@
 """Routing and LLM use on a stream of chat messages (``manage.py evaluate --routes``).
 
 Each message of ``messages.jsonl`` is sent, in file order, through the real chat path
-(``services.answer``: routing, retrieval, the checks before the LLM, the answer cache, the LLM) as
-the evaluation tenant's admin, each in a new conversation, as an employee would send it. Reported:
+(``assistant.answering.pipeline.answer``: routing, retrieval, the checks before the LLM, the answer
+cache, the LLM) as the evaluation tenant's admin, each in a new conversation, as an employee would
+send it. Reported:
 how often the route taken is the route expected (overall and per expected route), the share of
 messages that reached the LLM, what answered the others, and the scores of the messages that have
 gold answers, as ``--answers`` scores them: SQuAD exact match / F1, or the answer contract's

@@ -16,25 +16,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, Field, QuerySet, Value, When
+from django.db.models import Case, F, Field, Value, When
 from django.utils import timezone
 
+from config.engines import get_embedder, get_split_counter, index_store, indexes_add, indexes_remove
 from ingest.chunking import ChunkingConfig, ChunkSpec, chunk_document
-from ingest.engines import get_embedder, get_split_counter, index_store, indexes_add, indexes_remove
-from ingest.models import Chunk, Document, DocumentVersion, VersionStatus, keyword_text
-from ingest.parsing import ParsedDocument, ParseError, parse_document
-from ingest.services import parse_limits
+from ingest.index_rebuild import schedule_vector_rebuild
+from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
+from ingest.parsing import ParsedDocument, ParseError, ParseLimits, parse_document
+from ingest.vectors import index_rows, known_vectors, needs_embedding, vectors_save
 from retrieval.late_interaction import TokenEmbedder, pack_tokens
-from retrieval.vector_index import VectorIndex
 
 logger = logging.getLogger(__name__)
 
 
 class VersionGone(Exception):
     """The version was deleted or superseded while it was being indexed: stop quietly."""
+
+
+def parse_limits() -> ParseLimits:
+    """What a file may cost to parse, from the settings (at upload and in the pipeline alike)."""
+    return ParseLimits(max_bytes=settings.TESSERA["MAX_UPLOAD_BYTES"])
 
 
 def _set_status(version: DocumentVersion, status: str, **fields: object) -> None:
@@ -119,7 +123,7 @@ def index_versions(version_ids: list[int], *, flush: bool = True) -> dict[int, s
 
 def _update_versions(versions: list[DocumentVersion], fields: list[str]) -> set[int]:
     """Write the versions' status, progress and ``fields``, one UPDATE a row sent as one batch (as
-    ``_save_vectors``; ``bulk_update``'s CASE per field cost more than the rows), leaving out any
+    ``vectors_save``; ``bulk_update``'s CASE per field cost more than the rows), leaving out any
     version superseded or deleted meanwhile. Returns the ids of those now in the status given."""
     if not versions:
         return set()
@@ -304,19 +308,19 @@ def _embed_all(prepared: list[_Prepared]) -> None:
         (item, c, t)
         for item in prepared
         for c, t in zip(item.chunks, item.embed_texts, strict=True)
-        if _needs_embedding(c, embedder.model_id, with_tokens)
+        if needs_embedding(c, embedder.model_id, with_tokens)
     ]
     reused: list[Chunk] = []
     for tenant_id in {item.version.tenant_id for item, _, _ in missing}:
         hashes = {c.content_hash for item, c, _ in missing if item.version.tenant_id == tenant_id}
-        known = _known_vectors(tenant_id, embedder.model_id, hashes, with_tokens=with_tokens)
+        known = known_vectors(tenant_id, embedder.model_id, hashes, with_tokens=with_tokens)
         for item, chunk, _ in missing:
             if item.version.tenant_id == tenant_id and chunk.content_hash in known:
                 chunk.vector, chunk.token_vectors = known[chunk.content_hash]
                 chunk.embedding_model = embedder.model_id
                 reused.append(chunk)
-    _save_vectors(reused)
-    todo = [(item, c, t) for item, c, t in missing if _needs_embedding(c, embedder.model_id, with_tokens)]
+    vectors_save(reused)
+    todo = [(item, c, t) for item, c, t in missing if needs_embedding(c, embedder.model_id, with_tokens)]
     seconds = time.perf_counter() - started
     for item in prepared:
         item.timings["embed"] = seconds / len(prepared)
@@ -335,55 +339,10 @@ def _embed_all(prepared: list[_Prepared]) -> None:
         for (_, chunk, _), vector, token_bytes in zip(part, vectors, packed, strict=True):
             chunk.vector, chunk.embedding_model = vector.astype("<f4").tobytes(), embedder.model_id
             chunk.token_vectors = token_bytes
-        _save_vectors([chunk for _, chunk, _ in part])
+        vectors_save([chunk for _, chunk, _ in part])
         _account(part, {"embed": embed_seconds, "store_vectors": time.perf_counter() - started})
     for item in prepared:  # 6 places: a version's share of a batch can be microseconds
         item.timings = {k: round(v, 6) for k, v in item.timings.items()}
-
-
-def _needs_embedding(chunk: Chunk, model_id: str, with_tokens: bool) -> bool:
-    return (
-        chunk.vector is None
-        or chunk.embedding_model != model_id
-        or (with_tokens and chunk.token_vectors is None)
-    )
-
-
-def _known_vectors(
-    tenant_id: int, model_id: str, hashes: set[str], *, with_tokens: bool
-) -> dict[str, tuple[bytes, bytes | None]]:
-    """Stored (vector, token vectors) of the tenant by content hash, for the hashes given (with
-    ``with_tokens``, only rows that have their token vectors too)."""
-    known: dict[str, tuple[bytes, bytes | None]] = {}
-    ordered = sorted(hashes)
-    for start in range(0, len(ordered), 500):  # SQLite bounds the parameters of one query
-        rows = Chunk.objects.filter(
-            tenant_id=tenant_id, embedding_model=model_id, content_hash__in=ordered[start : start + 500]
-        ).exclude(vector=None)
-        if with_tokens:
-            rows = rows.exclude(token_vectors=None)
-        known.update(
-            (content_hash, (bytes(vector), bytes(tokens) if tokens is not None else None))
-            for content_hash, vector, tokens in rows.values_list("content_hash", "vector", "token_vectors")
-            if vector is not None
-        )
-    return known
-
-
-def _save_vectors(chunks: list[Chunk]) -> None:
-    """Store the chunks' vectors: one UPDATE per row, sent as one batch (``bulk_update`` builds a
-    CASE over hundreds of blobs per statement, which costs more than the rows themselves)."""
-    if not chunks:
-        return
-    table = connection.ops.quote_name(Chunk._meta.db_table)
-    sql = f"UPDATE {table} SET vector = %s, token_vectors = %s, embedding_model = %s WHERE id = %s"  # noqa: S608 (no user input)
-    rows = [(_vector_bytes(c), _optional_bytes(c.token_vectors), c.embedding_model, c.pk) for c in chunks]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
-
-
-def _optional_bytes(value: bytes | memoryview | None) -> bytes | None:
-    return None if value is None else bytes(value)
 
 
 def _account(part: list[tuple[_Prepared, Chunk, str]], seconds: dict[str, float]) -> None:
@@ -400,50 +359,6 @@ def _account(part: list[tuple[_Prepared, Chunk, str]], seconds: dict[str, float]
         if done < len(item.chunks):
             with suppress(VersionGone):
                 _set_status(item.version, VersionStatus.EMBEDDING, progress_done=done)
-
-
-def vectors_of(chunks: list[Chunk]) -> npt.NDArray[np.float32]:
-    """The stored vectors of ``chunks`` as one C-contiguous float32 matrix."""
-    return _stack_vectors([_vector_bytes(c) for c in chunks])
-
-
-def _stack_vectors(blobs: list[bytes | memoryview]) -> npt.NDArray[np.float32]:
-    return np.ascontiguousarray(np.stack([np.frombuffer(blob, dtype="<f4") for blob in blobs]))
-
-
-def _vector_bytes(chunk: Chunk) -> bytes:
-    if chunk.vector is None:
-        raise ValueError(f"chunk {chunk.pk} has no vector")
-    return bytes(chunk.vector)
-
-
-@dataclass(frozen=True)
-class IndexRows:
-    """What the indexes hold for a set of chunks: ids, vectors and BM25 texts, aligned."""
-
-    ids: npt.NDArray[np.int64]
-    vectors: npt.NDArray[np.float32]
-    texts: list[str]
-
-
-def index_rows(chunks: QuerySet[Chunk], *, dimension: int) -> IndexRows:
-    """The index rows of ``chunks``, read as plain values (no model instances: a flush reads every
-    chunk of its versions). A chunk without a vector is an error: index only embedded chunks."""
-    rows = list(
-        chunks.order_by("version_id", "ordinal").values_list(
-            "pk", "vector", "text", "heading_path", "version__document__title"
-        )
-    )
-    missing = [pk for pk, vector, *_ in rows if vector is None]
-    if missing:
-        raise ValueError(f"chunks {missing[:5]} have no vector")
-    return IndexRows(
-        ids=np.array([row[0] for row in rows], dtype=np.int64),
-        vectors=_stack_vectors([row[1] for row in rows if row[1] is not None])
-        if rows
-        else np.zeros((0, dimension), dtype=np.float32),
-        texts=[keyword_text(title, heading_path, text) for _, _, text, heading_path, title in rows],
-    )
 
 
 class _NothingToFlush(Exception):
@@ -483,22 +398,6 @@ def flush_tenant(tenant_id: int) -> int:
     )
     schedule_vector_rebuild(tenant_id, state.vectors)
     return len(pending)
-
-
-def schedule_vector_rebuild(tenant_id: int, vectors: VectorIndex) -> bool:
-    """Queue a background rebuild of the tenant's vector index when it has outgrown its kind
-    (exact past the threshold, an IVF grown 4x since training, or shrunk back). Returns whether
-    one was queued. Queued after commit; the task itself re-checks, and skips if one is running."""
-    spec = index_store(tenant_id).policy.rebuild_needed(vectors)
-    if spec is None:
-        return False
-    from ingest.tasks import rebuild_vector_index_task
-
-    logger.info(
-        "vector index rebuild queued tenant=%s chunks=%s as=%s", tenant_id, len(vectors), spec.describe()
-    )
-    transaction.on_commit(lambda: rebuild_vector_index_task.delay(tenant_id))
-    return True
 
 
 def _mark_ready(versions: list[DocumentVersion], stale_chunk_ids: list[int]) -> None:

@@ -19,7 +19,8 @@ from config.errors import ApplicationError, Conflict
 from governance.models import AccessGroup, Tenant
 from governance.services import Actor, audit_record, same_tenant_only
 from ingest.models import Document, DocumentVersion, VersionStatus
-from ingest.parsing import ParseError, ParseLimits, detect_kind, parse_document
+from ingest.parsing import ParseError, detect_kind, parse_document
+from ingest.pipeline import parse_limits
 from ingest.signals import documents_changed
 
 logger = logging.getLogger(__name__)
@@ -74,10 +75,6 @@ def upload_access_groups_check(*, tenant: Tenant, group_ids: Iterable[int | str]
             code="unknown_access_group",
         )
     return groups
-
-
-def parse_limits() -> ParseLimits:
-    return ParseLimits(max_bytes=settings.TESSERA["MAX_UPLOAD_BYTES"])
 
 
 def _validate(upload: Upload, *, full_parse: bool) -> str:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import numpy as np
 from celery import shared_task
 from django.core.files.storage import default_storage
 
+from config.engines import index_store, indexes_remove
 from config.task_retry import TRANSIENT, run_or_fail
 from ingest import pipeline
-from ingest.engines import index_store, indexes_remove
+from ingest.index_rebuild import rebuild_vector_index_task, schedule_vector_rebuild
 from ingest.models import DocumentVersion
+
+__all__ = ["index_version_task", "rebuild_vector_index_task", "remove_chunks_task"]  # found by Celery
 
 logger = logging.getLogger(__name__)
 
@@ -39,23 +41,8 @@ def remove_chunks_task(tenant_id: int, chunk_ids: list[int], files: list[str]) -
     if chunk_ids:
         with index_store(tenant_id).write() as state:
             indexes_remove(state, np.array(chunk_ids, dtype=np.int64))
-        pipeline.schedule_vector_rebuild(tenant_id, state.vectors)
+        schedule_vector_rebuild(tenant_id, state.vectors)
     for name in files:
         if not DocumentVersion.objects.filter(file=name).exists():  # the same bytes may live on elsewhere
             default_storage.delete(name)
     return len(chunk_ids)
-
-
-@shared_task(name="ingest.rebuild_vector_index", acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True)
-def rebuild_vector_index_task(tenant_id: int) -> int | None:
-    """Rebuild the tenant's vector index as its size now calls for (exact or IVF), without holding
-    up flushes; returns the new index version, or None when nothing was needed or one is running."""
-    started = time.perf_counter()
-    version = index_store(tenant_id).rebuild_vectors()
-    logger.info(
-        "vector index rebuild tenant=%s version=%s seconds=%.1f",
-        tenant_id,
-        version,
-        time.perf_counter() - started,
-    )
-    return version

@@ -1,6 +1,5 @@
 """The answerability check: can the evidence retrieved for a question answer it? Decided before any
-LLM call, by a small model (a logistic regression, or one hidden layer of a few units) on signals
-that search already computes.
+LLM call, by a small model (a logistic regression) on signals that search already computes.
 
 Features (each a number that is higher when the evidence looks like it holds the answer):
 
@@ -22,17 +21,16 @@ Features (each a number that is higher when the evidence looks like it holds the
 
 The model (standardisation, coefficients, threshold) is a small versioned JSON file,
 ``answerability.json`` beside this module, written by ``manage.py answerability_train`` from data
-the project builds itself (see ``assistant.answerability_data``). Plain Python and numpy: no Django.
+the project builds itself (see ``evaluation.answerability_data``). Plain Python and numpy: no Django.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -234,9 +232,8 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class AnswerabilityModel:
-    """A logistic regression on standardised ``FEATURES``: p(answerable) = sigmoid(w . z + b); with
-    ``hidden_weights`` (features x units) and ``hidden_bias``, on a hidden layer of rectified units
-    instead: sigmoid(w . relu(z H + c) + b), ``coef`` then holding one weight per unit."""
+    """A logistic regression on standardised ``FEATURES``: p(answerable) = sigmoid(w . z + b). Fitted
+    by ``retrieval.answerability_fit`` (training code, never run in the answer path)."""
 
     mean: tuple[float, ...]
     scale: tuple[float, ...]
@@ -250,21 +247,13 @@ class AnswerabilityModel:
     # that says "not in your documents", so it misses fewer answerable cases (None: ``threshold``).
     relevance_threshold: float | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
-    hidden_weights: tuple[tuple[float, ...], ...] = ()
-    hidden_bias: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.names != FEATURES:
             raise AnswerabilityModelError(f"model features {self.names} are not {FEATURES}")
         if not len(self.mean) == len(self.scale) == len(FEATURES):
             raise AnswerabilityModelError("one mean and scale per feature")
-        if self.hidden_weights or self.hidden_bias:
-            units = len(self.hidden_bias)
-            if len(self.hidden_weights) != len(FEATURES) or {len(r) for r in self.hidden_weights} != {units}:
-                raise AnswerabilityModelError("one row of hidden weights per feature, one per unit")
-            if len(self.coef) != units:
-                raise AnswerabilityModelError("one coefficient per hidden unit")
-        elif len(self.coef) != len(FEATURES):
+        if len(self.coef) != len(FEATURES):
             raise AnswerabilityModelError("one coefficient per feature")
         for value in (self.threshold, self.relevance_threshold):
             if value is not None and not 0.0 <= value <= 1.0:
@@ -274,9 +263,7 @@ class AnswerabilityModel:
         """p(answerable) of each row of ``x`` (or of one feature vector)."""
         rows = np.atleast_2d(np.asarray(x, dtype=np.float64))
         z = (rows - np.asarray(self.mean)) / np.asarray(self.scale)
-        if self.hidden_weights:
-            z = np.maximum(z @ np.asarray(self.hidden_weights) + np.asarray(self.hidden_bias), 0.0)
-        return _sigmoid(z @ np.asarray(self.coef) + self.intercept)
+        return sigmoid(z @ np.asarray(self.coef) + self.intercept)
 
     def verdict(self, x: npt.ArrayLike, threshold: float | None = None) -> Verdict:
         """The decision for one feature vector (``threshold`` overrides the model's own)."""
@@ -299,14 +286,6 @@ class AnswerabilityModel:
                 if self.relevance_threshold is not None
                 else {}
             ),
-            **(
-                {
-                    "hidden_weights": [[round(v, 6) for v in row] for row in self.hidden_weights],
-                    "hidden_bias": [round(v, 6) for v in self.hidden_bias],
-                }
-                if self.hidden_weights
-                else {}
-            ),
             "meta": self.meta,
         }
 
@@ -314,6 +293,8 @@ class AnswerabilityModel:
     def from_json(cls, raw: dict[str, Any]) -> AnswerabilityModel:
         if raw.get("kind") != MODEL_KIND or raw.get("format_version") != FORMAT_VERSION:
             raise AnswerabilityModelError("not an answerability model file of this format")
+        if "hidden_weights" in raw:  # an experiment's format, measured and not kept
+            raise AnswerabilityModelError("hidden-layer answerability models are not supported")
         try:
             return cls(
                 mean=tuple(float(v) for v in raw["mean"]),
@@ -327,8 +308,6 @@ class AnswerabilityModel:
                 version=int(raw["version"]),
                 names=tuple(raw["features"]),
                 meta=dict(raw.get("meta", {})),
-                hidden_weights=tuple(tuple(float(v) for v in row) for row in raw.get("hidden_weights", ())),
-                hidden_bias=tuple(float(v) for v in raw.get("hidden_bias", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise AnswerabilityModelError(f"malformed answerability model: {exc}") from exc
@@ -347,154 +326,5 @@ class AnswerabilityModel:
         return cls.from_json(raw)
 
 
-def _sigmoid(values: Floats) -> Floats:
+def sigmoid(values: Floats) -> Floats:
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(values, -40, 40))), dtype=np.float64)
-
-
-def fit_logistic(
-    x: npt.ArrayLike, y: npt.ArrayLike, *, l2: float = 1e-2, iterations: int = 50
-) -> tuple[Floats, Floats, Floats, float]:
-    """Logistic regression by IRLS (Newton's method) on standardised columns, with a small L2
-    penalty on the coefficients (not the intercept): (mean, scale, coef, intercept)."""
-    data = np.asarray(x, dtype=np.float64)
-    labels = np.asarray(y, dtype=np.float64)
-    if data.ndim != 2 or labels.shape != (data.shape[0],):
-        raise ValueError("x must be (n, d) and y (n,)")
-    if not 0 < labels.sum() < labels.size:
-        raise ValueError("both classes are needed to fit")
-    mean = data.mean(axis=0)
-    scale = data.std(axis=0)
-    scale = np.where(scale > 1e-12, scale, 1.0)
-    design = np.hstack([(data - mean) / scale, np.ones((data.shape[0], 1))])
-    penalty = np.diag([l2 * data.shape[0]] * data.shape[1] + [0.0])
-    weights = np.zeros(design.shape[1])
-    for _ in range(iterations):
-        p = _sigmoid(design @ weights)
-        gradient = design.T @ (p - labels) + penalty @ weights
-        hessian = (design * (p * (1 - p))[:, None]).T @ design + penalty
-        step = np.linalg.solve(hessian + 1e-9 * np.eye(hessian.shape[0]), gradient)
-        weights -= step
-        if float(np.abs(step).max()) < 1e-8:
-            break
-    return mean, scale, weights[:-1], float(weights[-1])
-
-
-@dataclass(frozen=True, slots=True)
-class HiddenLayerFit:
-    """A fitted one-hidden-layer network on standardised columns (see ``AnswerabilityModel``)."""
-
-    mean: Floats
-    scale: Floats
-    hidden_weights: Floats  # (features, units)
-    hidden_bias: Floats
-    coef: Floats
-    intercept: float
-
-
-def fit_hidden_layer(
-    x: npt.ArrayLike,
-    y: npt.ArrayLike,
-    *,
-    units: int = 16,
-    l2: float = 1e-3,
-    epochs: int = 3000,
-    learning_rate: float = 0.01,
-    seed: int = 0,
-) -> HiddenLayerFit:
-    """A small network (``units`` rectified units, a logistic output) fitted by full-batch Adam on
-    the mean log loss plus an L2 penalty on the weights; seeded, so the same data gives the same
-    model. It can learn what a logistic regression cannot: that a feature matters only when
-    another is high (coverage by one sentence counts when that sentence is also close in meaning)."""
-    data, labels = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if data.ndim != 2 or labels.shape != (data.shape[0],):
-        raise ValueError("x must be (n, d) and y (n,)")
-    if not 0 < labels.sum() < labels.size:
-        raise ValueError("both classes are needed to fit")
-    mean, scale = data.mean(axis=0), data.std(axis=0)
-    scale = np.where(scale > 1e-12, scale, 1.0)
-    z = (data - mean) / scale
-    rng = np.random.default_rng(seed)
-    params = [
-        rng.normal(0.0, np.sqrt(2.0 / z.shape[1]), size=(z.shape[1], units)),
-        np.zeros(units),
-        rng.normal(0.0, np.sqrt(1.0 / units), size=units),
-        np.zeros(1),
-    ]
-    moments = [(np.zeros_like(w), np.zeros_like(w)) for w in params]
-    for step in range(1, epochs + 1):
-        w1, b1, w2, b2 = params
-        hidden = np.maximum(z @ w1 + b1, 0.0)
-        error = (_sigmoid(hidden @ w2 + b2[0]) - labels) / labels.size
-        back = np.outer(error, w2) * (hidden > 0)
-        grads = [z.T @ back + l2 * w1, back.sum(axis=0), hidden.T @ error + l2 * w2, np.array([error.sum()])]
-        for index, grad in enumerate(grads):
-            first, second = moments[index]
-            first[:] = 0.9 * first + 0.1 * grad
-            second[:] = 0.999 * second + 0.001 * grad**2
-            corrected = first / (1 - 0.9**step), second / (1 - 0.999**step)
-            params[index] = params[index] - learning_rate * corrected[0] / (np.sqrt(corrected[1]) + 1e-8)
-    w1, b1, w2, b2 = params
-    return HiddenLayerFit(mean, scale, w1, b1, w2, float(b2[0]))
-
-
-def threshold_for(answerable_probabilities: npt.ArrayLike, *, max_false_abstention: float) -> float:
-    """The highest threshold that abstains on at most ``max_false_abstention`` of the answerable
-    cases (abstain when p < threshold)."""
-    values = np.sort(np.asarray(answerable_probabilities, dtype=np.float64))
-    if values.size == 0:
-        raise ValueError("no answerable cases to choose a threshold on")
-    allowed = math.floor(max_false_abstention * values.size)  # cases allowed below the threshold
-    return float(values[allowed]) if allowed < values.size else 1.0
-
-
-MAX_FALSE_ABSTENTION = 0.03  # of answerable cases, on the validation split
-MAX_MISSED_QUESTIONS = 0.01  # the same, for the relevance threshold (a question sent away)
-
-
-def model_fit(
-    x: npt.ArrayLike,
-    y: npt.ArrayLike,
-    validation: npt.ArrayLike,
-    *,
-    max_false_abstention: float = MAX_FALSE_ABSTENTION,
-    version: int = 1,
-    hidden_units: int = 0,
-) -> tuple[AnswerabilityModel, dict[str, float]]:
-    """Fit on the rows not in ``validation`` (a boolean mask), choose the threshold on the
-    validation rows' answerable cases; the model and its figures on the validation rows. A
-    logistic regression, or with ``hidden_units`` a network with one hidden layer of that size."""
-    data, labels = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
-    held = np.asarray(validation, dtype=np.bool_)
-    unthresholded = _unthresholded(data[~held], labels[~held], hidden_units)
-    p = unthresholded.probability(data[held])
-    held_labels = labels[held]
-    threshold = threshold_for(p[held_labels == 1], max_false_abstention=max_false_abstention)
-    relevance = min(threshold, threshold_for(p[held_labels == 1], max_false_abstention=MAX_MISSED_QUESTIONS))
-    figures = {
-        "train_cases": int((~held).sum()),
-        "validation_cases": int(held.sum()),
-        "validation_abstain_answerable": round(float((p[held_labels == 1] < threshold).mean()), 4),
-        "validation_abstain_unanswerable": round(float((p[held_labels == 0] < threshold).mean()), 4),
-        "validation_irrelevant_answerable": round(float((p[held_labels == 1] < relevance).mean()), 4),
-        "validation_irrelevant_unanswerable": round(float((p[held_labels == 0] < relevance).mean()), 4),
-    }
-    model = replace(unthresholded, threshold=threshold, relevance_threshold=relevance, version=version)
-    return model, figures
-
-
-def _unthresholded(data: Floats, labels: npt.NDArray[np.int64], hidden_units: int) -> AnswerabilityModel:
-    if hidden_units:
-        net = fit_hidden_layer(data, labels, units=hidden_units)
-        return AnswerabilityModel(
-            tuple(net.mean.tolist()),
-            tuple(net.scale.tolist()),
-            tuple(net.coef.tolist()),
-            net.intercept,
-            0.5,
-            hidden_weights=tuple(tuple(row) for row in net.hidden_weights.tolist()),
-            hidden_bias=tuple(net.hidden_bias.tolist()),
-        )
-    mean, scale, coef, intercept = fit_logistic(data, labels)
-    return AnswerabilityModel(
-        tuple(mean.tolist()), tuple(scale.tolist()), tuple(coef.tolist()), intercept, 0.5
-    )

@@ -495,19 +495,17 @@ def onnx_runtime_available() -> bool:
 
 
 def load_embedder(kind: str = "auto", cache_dir: Path | None = None) -> Embedder:
-    """An embedder by kind: auto | onnx-int8 | onnx-int8-addln | onnx-fp32 | sentence-transformers | fake.
+    """An embedder by kind: auto | onnx-int8 | sentence-transformers | fake.
 
     ``auto`` picks ONNX int8 when ONNX Runtime is installed, else sentence-transformers. Nothing is
-    loaded here; the model loads (and, the first time, the ONNX file is built) on first use.
+    loaded here; the model loads (and, the first time, the ONNX file is built) on first use. The
+    other ONNX variants (``onnx_export.VARIANTS``) are for ``python -m evaluation.bench.embedding``;
+    none is a product option (docs/architecture.md, "Options").
     """
     if kind == "auto":
         kind = "onnx-int8" if onnx_runtime_available() else "sentence-transformers"
     if kind in ("onnx", "onnx-int8"):
         return OnnxEmbedder(variant="int8", cache_dir=cache_dir)
-    if kind == "onnx-int8-addln":  # ~6% faster than onnx-int8 on this project's CPU, same quality
-        return OnnxEmbedder(variant="int8-addln", cache_dir=cache_dir)
-    if kind == "onnx-fp32":
-        return OnnxEmbedder(variant="fp32", cache_dir=cache_dir)
     if kind == "sentence-transformers":
         return SentenceTransformerEmbedder()
     if kind == "fake":

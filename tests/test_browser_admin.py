@@ -8,7 +8,8 @@ import pytest
 
 from assistant import tasks
 from assistant.models import IntentExample, IntentModelStatus, IntentModelVersion
-from assistant.tenant_intents import intent_example_add, intent_model_train_or_fail, tenant_intent_add
+from assistant.routing.intents import intent_example_add, tenant_intent_add
+from assistant.routing.training import intent_model_train_or_fail
 from assistant.tests.conftest import intent_training  # noqa: F401 - the fast training path
 from conftest import ARTIFACTS
 from governance.models import Membership, Role

@@ -12,10 +12,10 @@ import time
 import pytest
 from django.db.models import Count, F
 
+from config.engines import get_embedder, index_store
 from governance.services import Actor
 from governance.tests.factories import TenantFactory
 from ingest import services
-from ingest.engines import get_embedder, index_store
 from ingest.models import Chunk, DocumentVersion, VersionStatus
 from ingest.services import Upload
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from assistant.models import IntentModelStatus, IntentModelVersion
-from assistant.tenant_intents import (
+from assistant.routing.intents import (
     intent_example_add,
     intent_model_activate,
     intent_model_retrain,
     tenant_intent_add,
 )
-from assistant.tenant_routing import reset_tenant_routers, tenant_router
+from assistant.routing.tenant_router import reset_tenant_routers, tenant_router
 from governance.services import Actor
 from governance.tests.factories import TenantFactory
 

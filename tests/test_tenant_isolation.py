@@ -53,7 +53,7 @@ OBJECT_OF_TENANT: dict[str, Callable[[Tenant], Any]] = {
 
 
 def _question_in(tenant: Tenant) -> Any:
-    from assistant.services import question_ask
+    from assistant.answering.questions import question_ask
     from governance.access import principal_for_membership
 
     owner = principal_for_membership(MembershipFactory.create(tenant=tenant, role=Role.OWNER))

@@ -9,8 +9,8 @@ from django import template
 from django.urls import reverse
 from django.utils.safestring import SafeString
 
+from assistant.chat.rendering import render_markdown
 from assistant.models import AnswerKind, Citation, Feedback, Message
-from assistant.rendering import render_markdown
 
 register = template.Library()
 

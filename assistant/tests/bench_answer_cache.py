@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from assistant.answer_cache import cache_probe, scope_signature
+from assistant.answering.cache import cache_probe, scope_signature
+from assistant.answering.search import visible_chunk_ids
 from assistant.models import AnswerCacheEntry, Conversation, Message
 from assistant.models import Role as MessageRole
-from assistant.search import visible_chunk_ids
 from assistant.tests.test_answer_cache import (  # noqa: F401 - fixtures
     QUESTION,
     _ask,
@@ -29,10 +29,10 @@ from assistant.tests.test_answer_cache import (  # noqa: F401 - fixtures
     real_tenant,
     tenant,
 )
+from config.engines import get_embedder
 from governance.access import principal_for_membership
 from governance.models import Role
 from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory
-from ingest.engines import get_embedder
 from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
 
 pytestmark = pytest.mark.django_db

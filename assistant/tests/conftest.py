@@ -56,7 +56,7 @@ def use_answerability(settings, monkeypatch):
 
         model = model or AnswerabilityModel(**COVERAGE_ONLY)
         settings.TESSERA = {**settings.TESSERA, "ANSWERABILITY": True}
-        monkeypatch.setattr("assistant.answerability.get_answerability_model", lambda: model)
+        monkeypatch.setattr("assistant.answering.decide.get_answerability_model", lambda: model)
         monkeypatch.setattr("evaluation.answerability.get_answerability_model", lambda: model)
         return model
 
@@ -65,19 +65,19 @@ def use_answerability(settings, monkeypatch):
 
 @pytest.fixture
 def intent_training(settings, tmp_path, monkeypatch):
-    """Train tenant routers fast: the tiny default set of ``intents.BASE_EXAMPLES``, the topic
+    """Train tenant routers fast: the tiny default set of ``training.BASE_EXAMPLES``, the topic
     embedder, models under this test's folder; the embedder is returned."""
-    from assistant import tenant_intents
-    from assistant.tenant_routing import reset_tenant_routers
+    from assistant.routing import training
+    from assistant.routing.tenant_router import reset_tenant_routers
     from assistant.tests.intents import TopicEmbedder, write_base_examples
     from retrieval.intent_model import TrainingConfig
 
     settings.TESSERA = {**settings.TESSERA, "MODELS_DIR": str(tmp_path / "models")}
-    monkeypatch.setattr(tenant_intents, "BASE_EXAMPLES", write_base_examples(tmp_path / "base.jsonl"))
-    monkeypatch.setattr(tenant_intents, "TRAINING_CONFIG", TrainingConfig(min_steps=200))
+    monkeypatch.setattr(training, "BASE_EXAMPLES", write_base_examples(tmp_path / "base.jsonl"))
+    monkeypatch.setattr(training, "TRAINING_CONFIG", TrainingConfig(min_steps=200))
     embedder = TopicEmbedder()
-    monkeypatch.setattr("assistant.tenant_intents.get_embedder", lambda: embedder)
-    monkeypatch.setattr("assistant.tenant_routing.get_embedder", lambda: embedder)
+    monkeypatch.setattr("assistant.routing.training.get_embedder", lambda: embedder)
+    monkeypatch.setattr("assistant.routing.tenant_router.get_embedder", lambda: embedder)
     reset_tenant_routers()
     yield embedder
     reset_tenant_routers()

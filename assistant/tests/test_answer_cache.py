@@ -14,8 +14,9 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from assistant import answer_cache, services
-from assistant.answer_cache_vectors import forget_scopes, scope_vectors
+from assistant.answering import cache
+from assistant.answering import pipeline as services
+from assistant.answering.cache_vectors import forget_scopes, scope_vectors
 from assistant.models import AnswerCacheEntry, AnswerKind, AssistantSettings, Conversation, Message
 from assistant.models import Role as MessageRole
 from assistant.tests.fakes import DownChatModel, scripted
@@ -221,14 +222,12 @@ def test_the_signature_is_shared_by_equal_visible_sets_and_differs_otherwise(ten
     group = AccessGroupFactory(tenant=tenant)
     a, b = _member(tenant), _member(tenant)
     in_group = _member(tenant, group)
-    assert answer_cache.scope_signature(a) == answer_cache.scope_signature(b)
-    assert answer_cache.scope_signature(a) == answer_cache.scope_signature(
-        in_group
-    )  # group restricts nothing
+    assert cache.scope_signature(a) == cache.scope_signature(b)
+    assert cache.scope_signature(a) == cache.scope_signature(in_group)  # group restricts nothing
     ingest_services.document_access_groups_set(document=_handbook(tenant), groups=[group], actor=Actor())
-    assert answer_cache.scope_signature(a) != answer_cache.scope_signature(in_group)
+    assert cache.scope_signature(a) != cache.scope_signature(in_group)
     empty, also_empty = _member(TenantFactory()), _member(TenantFactory())
-    assert answer_cache.scope_signature(empty) != answer_cache.scope_signature(also_empty)  # tenant
+    assert cache.scope_signature(empty) != cache.scope_signature(also_empty)  # tenant
 
 
 def test_only_answers_the_llm_wrote_and_grounded_are_kept(tenant, use_llm):
@@ -268,7 +267,7 @@ class AngleEmbedder:
 
 def test_a_paraphrase_hits_from_the_tenants_threshold_and_not_below(tenant, llm, monkeypatch, settings):
     paraphrase = "For how long is parental leave paid?"
-    monkeypatch.setattr(answer_cache, "get_embedder", lambda: AngleEmbedder({paraphrase: 0.93}))
+    monkeypatch.setattr(cache, "get_embedder", lambda: AngleEmbedder({paraphrase: 0.93}))
     settings.TESSERA = {**settings.TESSERA, "ANSWER_CACHE_THRESHOLD": 0.9}
     principal = _member(tenant)
     first = _ask(principal)
@@ -342,7 +341,7 @@ def real_tenant(real_embedder):
 @pytest.mark.slow
 def test_with_real_embeddings_paraphrases_hit_and_other_questions_do_not(real_tenant, llm):
     """The packaged embedder at the default threshold (0.95), and the behaviour either side of it."""
-    from ingest.engines import get_embedder
+    from config.engines import get_embedder
 
     embedder = get_embedder()
     assert embedder.model_id.endswith("onnx-int8")

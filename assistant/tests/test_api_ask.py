@@ -7,7 +7,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from assistant.api import CitationSerializer, UsageSerializer, answer_json
+from assistant.api.ask import CitationSerializer, UsageSerializer, answer_json
 from assistant.models import AnswerKind, Conversation, Message, Role
 from assistant.tests.fakes import DownChatModel, scripted
 from config.errors import NotFound
@@ -146,7 +146,7 @@ def test_a_failure_inside_the_stream_ends_it_with_an_error_event(
         yield from ()
         raise failure
 
-    monkeypatch.setattr("assistant.services.answer_stream", broken)
+    monkeypatch.setattr("assistant.answering.pipeline.answer_stream", broken)
     _, auth = _key(tenant, "ask")
     response = _ask(client, auth, question="Parental leave?", stream=True)
     events = _events(c.decode() for c in response.streaming_content)

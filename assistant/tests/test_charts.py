@@ -1,4 +1,4 @@
-"""assistant.charts: values to bar geometry, accessible and escaped SVG, and the table fallback."""
+"""assistant.usage.svg_charts: values to bar geometry, accessible and escaped SVG, and the table fallback."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from assistant.charts import (
+from assistant.usage.svg_charts import (
     PLOT_HEIGHT,
     TOP,
     ChartSpec,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from assistant.chat.selectors import feedback_summary, segments
 from assistant.models import Citation, Conversation, Feedback, Message
-from assistant.selectors import feedback_summary, segments
 from assistant.tests.fakes import scripted
 from governance.models import AuditEvent, Role
 from governance.services import Actor, access_group_create
@@ -220,7 +220,7 @@ def test_asking_in_a_new_conversation_lists_it_in_the_sidebar_at_once(client, me
 
 
 def test_cited_spans_locate_the_evidence_sentences_in_reading_order():
-    from assistant.citations import cited_spans
+    from assistant.answering.verify import cited_spans
 
     text = "Intro. Leave is sixteen weeks. Meals are paid. Leave is sixteen weeks."
     spans = cited_spans(text, ["Leave is sixteen weeks.", "Meals are paid.", "Not in the text."])

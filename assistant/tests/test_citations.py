@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
-from assistant.citations import check_answer, markers_in, resolve_markers, strip_markers, word_coverage
-from assistant.prompting import Evidence, split_sentences
-from assistant.search import PassageHit
+from assistant.answering.compose import Evidence, split_sentences
+from assistant.answering.search import PassageHit
+from assistant.answering.verify import check_answer, markers_in, resolve_markers, strip_markers, word_coverage
 from retrieval.embedding import FakeEmbedder
 
 LEAVE = "Employees get sixteen weeks of paid parental leave after six months of service."
@@ -105,7 +105,8 @@ def test_a_repaired_list_item_keeps_its_number_before_its_text():
     # "1." used to be a sentence of its own, and the repair put the marker after it: "1. [2] Forty ..."
     answer = "Do this:\n1. Forty euros a day [1].\n2. Sixteen weeks [1]."
     checked = check_answer(answer, [_evidence(1, LEAVE), _evidence(2, MEALS)], embedder=FakeEmbedder())
-    assert [s.text for s in checked.sentences] == ["Do this:", "1. Forty euros a day.", "2. Sixteen weeks."]
+    # the number is layout, not a claim: the sentence checked is the item's text
+    assert [s.text for s in checked.sentences] == ["Do this:", "Forty euros a day.", "Sixteen weeks."]
     assert checked.text == "Do this:\n1. Forty euros a day. [2]\n2. Sixteen weeks [1]."
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.connections import ConnectionConfigError, llm_connections
+from assistant.answering.llm.connections import ConnectionConfigError, llm_connections
 
 SITE = {"LLM_PROVIDER": "local", "LLM_MODEL": "qwen"}
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from assistant.prompting import EvidenceBudget, format_passages, select_evidence
-from assistant.search import DocumentHit, PassageHit
+from assistant.answering.compose import EvidenceBudget, format_passages, select_evidence
+from assistant.answering.search import DocumentHit, PassageHit
 
 VOCABULARY = ("publish", "package", "pypi", "upload", "build", "token", "timeout", "setting", "retries")
 

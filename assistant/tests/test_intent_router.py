@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant import intent_router
-from assistant.intent_router import (
+from assistant.routing import router as intent_router
+from assistant.routing.router import (
     DEFAULT_EXAMPLES,
     TrainingSetError,
     get_intent_router,
@@ -17,7 +17,7 @@ from assistant.intent_router import (
     reset_intent_router,
     training_set_read,
 )
-from assistant.tenant_routing import route_gated
+from assistant.routing.tenant_router import route_gated
 from retrieval.embedding import FakeEmbedder
 from retrieval.intent import DEFAULT_ROUTES, OUT_OF_SCOPE
 from retrieval.intent_model import TrainingConfig
@@ -97,7 +97,7 @@ def test_the_process_router_is_stored_under_the_models_folder(settings, tmp_path
 @pytest.mark.slow
 def test_the_default_router_routes_messages_it_never_saw(real_embedder, tmp_path):
     """The real embedder and the shipped examples: unseen messages of each route go their way."""
-    from ingest.engines import get_embedder
+    from config.engines import get_embedder
 
     router = intent_router_load_or_train(embedder=get_embedder(), folder=tmp_path)
     assert router.model_id == "all-MiniLM-L6-v2-onnx-int8+layer0-mean"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.intent_training import (
+from assistant.routing.fit import (
     combined_examples,
     confusion_matrix,
     evaluate_out_of_fold,

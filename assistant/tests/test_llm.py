@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from assistant.llm import (
+from assistant.answering.llm.client import (
     CircuitBreaker,
     LlmConfig,
     LlmUnavailable,

@@ -124,7 +124,7 @@ def test_a_tenants_key_stays_with_its_tenant(site_on_a_server, tenant, admin, me
     admin.post(SETTINGS_URL, {"llm_connection": "own-key", "api_key": "sk-tenant-own"})
     other = TenantFactory()
     ingest_now(other, "handbook.md", HANDBOOK.encode())
-    from assistant.tenant_settings import assistant_settings_update
+    from assistant.tenant_settings.services import assistant_settings_update
 
     assistant_settings_update(tenant=other, actor=Actor(), values={"llm_connection": "own-key"})
     answer = _ask(other)

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from assistant import local_llm
-from assistant.local_llm import LocalModelSpec, LocalModelUnavailable, local_model_file
+from assistant.answering.llm import local
+from assistant.answering.llm.local import LocalModelSpec, LocalModelUnavailable, local_model_file
 
 PARTS = [b"GGUF" + bytes(range(256)) * 40, b"second slice" * 1000, b"tail"]
 WHOLE = b"".join(PARTS)
@@ -38,7 +38,7 @@ def _install(monkeypatch, names, *, sha256=None):
         licence="test",
         upstream="test",
     )
-    monkeypatch.setattr(local_llm, "LOCAL_MODELS", {spec.name: spec})
+    monkeypatch.setattr(local, "LOCAL_MODELS", {spec.name: spec})
     return spec
 
 

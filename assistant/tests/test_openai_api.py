@@ -8,8 +8,8 @@ import json
 import pytest
 from django.urls import reverse
 
+from assistant.api.openai_format import ChatCompletionRequest, last_question, remainder
 from assistant.models import AnswerKind, Conversation, Message
-from assistant.openai_format import ChatCompletionRequest, last_question, remainder
 from assistant.tests.fakes import scripted
 from governance import services as governance_services
 from governance.models import AuditEvent
@@ -227,7 +227,7 @@ def test_a_stream_that_fails_midway_ends_with_an_error_and_done(client, tenant, 
         yield from ()
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("assistant.services.answer_stream", broken)
+    monkeypatch.setattr("assistant.answering.pipeline.answer_stream", broken)
     chunks = _chunks(_post(client, key[1], stream=True))
     assert chunks[-1] == {
         "error": {

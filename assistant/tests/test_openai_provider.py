@@ -12,11 +12,12 @@ import openai
 import pytest
 from django.urls import reverse
 
-from assistant import llm, services
-from assistant.llm import CircuitBreaker
+from assistant.answering import pipeline
+from assistant.answering.llm import client as llm
+from assistant.answering.llm.client import CircuitBreaker
+from assistant.answering.llm.policy import llm_config_for
 from assistant.models import AnswerKind, AssistantSettings, Message
 from assistant.models import Role as MessageRole
-from assistant.policy import llm_config_for
 from governance.access import principal_for_membership
 from governance.models import Role
 from governance.services import Actor, api_key_create
@@ -88,7 +89,7 @@ def test_the_server_speaks_the_schema_the_official_client_parses(openai_server):
 def test_an_answer_from_the_server_cites_and_records_its_usage_and_the_key_reaches_it(
     principal, openai_server, settings
 ):
-    message = services.answer(principal=principal, question=QUESTION)
+    message = pipeline.answer(principal=principal, question=QUESTION)
 
     assert message.kind == AnswerKind.ANSWERED and message.text == REPLY
     assert (message.llm_called, message.provider, message.model_name) == (True, "openai", MODEL)
@@ -204,7 +205,7 @@ def test_a_missing_api_key_variable_is_an_extractive_answer_and_nothing_is_sent(
     principal, openai_server, monkeypatch
 ):
     monkeypatch.delenv(KEY_VAR)
-    message = services.answer(principal=principal, question=QUESTION)
+    message = pipeline.answer(principal=principal, question=QUESTION)
     assert message.kind == AnswerKind.EXTRACTIVE and not message.llm_called
     assert message.fallback_reason.startswith("the language model is not configured")
     assert "tell the operator" in message.fallback_reason and openai_server.requests == []

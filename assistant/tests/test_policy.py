@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.llm import Provider
-from assistant.local_llm import DEFAULT_LOCAL_MODEL
+from assistant.answering.llm.client import Provider
+from assistant.answering.llm.local import DEFAULT_LOCAL_MODEL
+from assistant.answering.llm.policy import llm_config_for
 from assistant.models import AssistantSettings
-from assistant.policy import llm_config_for
 from config.encryption import secret_encrypt
 from governance.tests.factories import TenantFactory
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from assistant.rendering import render_markdown, safe_link
+from assistant.chat.rendering import render_markdown, safe_link
 
 HOSTILE = [
     "<script>alert(1)</script>",

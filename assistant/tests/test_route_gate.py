@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.tenant_routing import SURE_OF_ABUSE, SURE_OF_OUT_OF_SCOPE, SURE_OF_SEARCH, route_gated
+from assistant.routing.tenant_router import SURE_OF_ABUSE, SURE_OF_OUT_OF_SCOPE, SURE_OF_SEARCH, route_gated
 from retrieval.intent import OUT_OF_SCOPE, Route
 
 WORK = "How do I undo my last commit before pushing?"

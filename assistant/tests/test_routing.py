@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from assistant import answering, services, tenant_routing
+from assistant.answering import generate, pipeline, questions
 from assistant.models import AnswerKind, Message
+from assistant.routing import tenant_router
 from assistant.tests.fakes import scripted
 from governance.access import principal_for_membership
 from governance.models import AuditEvent, Role
@@ -36,8 +37,8 @@ def llm(use_llm):
 
 
 def _answer(principal, text):
-    asked = services.question_ask(principal=principal, question=text)
-    return list(services.answer_stream(principal=principal, question=asked))[-1].message
+    asked = questions.question_ask(principal=principal, question=text)
+    return list(pipeline.answer_stream(principal=principal, question=asked))[-1].message
 
 
 @pytest.mark.parametrize(
@@ -54,7 +55,7 @@ def test_a_message_that_is_no_question_gets_a_fixed_reply_without_the_llm(
     use_router()
     message = _answer(principal, text)
     assert (message.route, message.kind, message.llm_called) == (route, AnswerKind.NO_LLM, False)
-    assert message.text == answering.ROUTE_REPLIES[route]
+    assert message.text == generate.ROUTE_REPLIES[route]
     assert message.prompt_tokens == message.completion_tokens == 0 and not message.citations.exists()
     assert "route" in message.timings_ms
     action = "question.refused" if route == "abuse" else "question.answered"
@@ -66,7 +67,7 @@ def test_a_search_lists_passages_with_citations_and_no_llm(principal, use_router
     use_router()
     message = _answer(principal, "Find the parental leave policy")
     assert (message.route, message.kind, message.llm_called) == ("search", AnswerKind.NO_LLM, False)
-    assert message.text.startswith(answering.SEARCH_INTRO)
+    assert message.text.startswith(generate.SEARCH_INTRO)
     assert "Employee handbook" in message.text and "[1]" in message.text
     (citation, *_) = message.citations.order_by("marker")
     assert citation.marker == 1 and citation.title == "Employee handbook"
@@ -78,7 +79,7 @@ def test_a_search_the_router_is_unsure_of_is_answered_as_a_question(principal, u
     router's own label."""
     from retrieval.intent import FakeIntentRouter
 
-    use_router(FakeIntentRouter(confidence=tenant_routing.SURE_OF_SEARCH - 0.07))
+    use_router(FakeIntentRouter(confidence=tenant_router.SURE_OF_SEARCH - 0.07))
     use_llm(scripted("Sixteen weeks [1]. Employees get sixteen weeks of paid parental leave [1]."))
     message = _answer(principal, "sorry, again: find how long paid parental leave is")
     assert (message.route, message.kind, message.llm_called) == ("question", AnswerKind.ANSWERED, True)
@@ -89,7 +90,7 @@ def test_a_search_the_router_is_unsure_of_is_answered_as_a_question(principal, u
 def test_a_search_the_router_is_sure_of_stays_a_search(principal, use_router, llm):
     from retrieval.intent import FakeIntentRouter
 
-    use_router(FakeIntentRouter(confidence=tenant_routing.SURE_OF_SEARCH))
+    use_router(FakeIntentRouter(confidence=tenant_router.SURE_OF_SEARCH))
     message = _answer(principal, "Find the parental leave policy")
     assert (message.route, message.llm_called) == ("search", False)
 
@@ -119,7 +120,7 @@ def test_a_router_that_cannot_be_loaded_leaves_every_message_a_question(principa
 
 
 def test_routing_off_sends_everything_to_the_documents(principal, settings, monkeypatch):
-    monkeypatch.setattr("assistant.services.get_intent_router", lambda: pytest.fail("routed"))
+    monkeypatch.setattr("assistant.answering.pipeline.get_intent_router", lambda: pytest.fail("routed"))
     settings.TESSERA = {**settings.TESSERA, "INTENT_ROUTING": False}
     assert _answer(principal, "Hello there!").route == "question"
     assert Message.objects.filter(route="question", role="assistant").count() == 1
@@ -151,7 +152,7 @@ def test_an_unsure_router_sends_the_message_to_the_documents(principal, use_rout
 def test_a_refusal_the_router_is_not_sure_of_is_answered_as_a_question(principal, use_router, use_llm):
     from retrieval.intent import Route
 
-    use_router(_Says(Route("abuse", tenant_routing.SURE_OF_ABUSE - 0.1)))
+    use_router(_Says(Route("abuse", tenant_router.SURE_OF_ABUSE - 0.1)))
     use_llm(scripted("Sixteen weeks [1]. Employees get sixteen weeks of paid parental leave [1]."))
     message = _answer(principal, "How long is paid parental leave?")
     assert (message.route, message.llm_called) == ("question", True)

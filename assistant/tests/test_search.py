@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.search import search, visible_chunk_ids
+from assistant.answering.search import search, visible_chunk_ids
 from governance.access import principal_for_membership
 from governance.models import Role
 from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory
@@ -97,7 +97,7 @@ def test_rerank_reorders_the_fused_top_with_the_stored_token_vectors(monkeypatch
 
 
 def test_words_the_embedders_vocabulary_holds_whole_are_never_misspellings(monkeypatch):
-    from assistant import search as search_module
+    from assistant.answering import search as search_module
     from retrieval.bm25_tokenizer import Bm25Tokenizer
     from retrieval.embedding import load_tokenizer
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from assistant.answering.llm.policy import llm_config_for
 from assistant.models import AssistantSettings
-from assistant.policy import llm_config_for
-from assistant.tenant_settings import assistant_api_key_set, assistant_settings_update
+from assistant.tenant_settings.services import assistant_api_key_set, assistant_settings_update
 from config.errors import ApplicationError
 from governance.models import AuditEvent, Role
 from governance.services import Actor

@@ -8,19 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from assistant import services, tenant_intents
+from assistant.answering import pipeline, questions
 from assistant.models import AnswerKind, IntentExample, IntentModelStatus, IntentModelVersion, TenantIntent
-from assistant.tenant_intents import (
+from assistant.routing import intents, training
+from assistant.routing.intents import (
     intent_example_add,
     intent_example_remove,
     intent_model_activate,
     intent_model_retrain,
     intent_model_rollback,
-    intent_model_train_or_fail,
     tenant_intent_add,
     tenant_intent_set_active,
 )
-from assistant.tenant_routing import tenant_router
+from assistant.routing.tenant_router import tenant_router
+from assistant.routing.training import intent_model_train_or_fail
 from config.errors import ApplicationError, Conflict, NotFound
 from governance.access import principal_for_membership
 from governance.models import AuditEvent, Role
@@ -50,8 +51,8 @@ def _member(tenant, role=Role.MEMBER):
 
 
 def _answer(principal, text):
-    asked = services.question_ask(principal=principal, question=text)
-    return list(services.answer_stream(principal=principal, question=asked))[-1].message
+    asked = questions.question_ask(principal=principal, question=text)
+    return list(pipeline.answer_stream(principal=principal, question=asked))[-1].message
 
 
 def _canteen(tenant):
@@ -141,7 +142,7 @@ def test_a_loaded_router_is_reused_until_the_active_version_changes(intent_train
     _canteen(tenant)
     intent_model_activate(tenant=tenant, actor=ADMIN, number=_trained(tenant).number)
     router = tenant_router(tenant.pk)
-    monkeypatch.setattr("assistant.tenant_routing._load", lambda *a: pytest.fail("loaded again"))
+    monkeypatch.setattr("assistant.routing.tenant_router._load", lambda *a: pytest.fail("loaded again"))
     assert tenant_router(tenant.pk) is router
 
 
@@ -216,7 +217,7 @@ def test_a_training_that_cannot_succeed_is_stored_as_failed_with_the_reason(
     _canteen(tenant)
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"text": "hi", "label": "smalltalk"}\n{"text": "x", "label": "weather"}\n')
-    monkeypatch.setattr(tenant_intents, "BASE_EXAMPLES", broken)
+    monkeypatch.setattr(training, "BASE_EXAMPLES", broken)
     version = intent_model_retrain(tenant=tenant, actor=ADMIN, enqueue=False)
     assert intent_model_train_or_fail(version.pk) == IntentModelStatus.FAILED
     version.refresh_from_db()
@@ -336,15 +337,15 @@ def test_of_two_runs_of_one_training_the_first_to_finish_is_kept(intent_training
     tenant = TenantFactory()
     _canteen(tenant)
     version = intent_model_retrain(tenant=tenant, actor=ADMIN, enqueue=False)
-    real = tenant_intents.train_and_evaluate
+    real = training.train_and_evaluate
 
     def finished_meanwhile(*args, **kwargs):  # another worker stores its result during this training
-        monkeypatch.setattr(tenant_intents, "train_and_evaluate", real)
-        assert tenant_intents.intent_model_train(version.pk) == IntentModelStatus.READY
+        monkeypatch.setattr(training, "train_and_evaluate", real)
+        assert training.intent_model_train(version.pk) == IntentModelStatus.READY
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tenant_intents, "train_and_evaluate", finished_meanwhile)
-    assert tenant_intents.intent_model_train(version.pk) == IntentModelStatus.READY
+    monkeypatch.setattr(training, "train_and_evaluate", finished_meanwhile)
+    assert training.intent_model_train(version.pk) == IntentModelStatus.READY
     version.refresh_from_db()
     files = list(Path(settings.TESSERA["MODELS_DIR"]).rglob("*.npz"))
     assert [f.relative_to(settings.TESSERA["MODELS_DIR"]) for f in files] == [Path(version.file_path)]
@@ -361,7 +362,7 @@ def test_a_training_abandoned_for_an_hour_does_not_block_the_next(intent_trainin
 
 
 def test_a_tenant_holds_a_bounded_number_of_examples(monkeypatch):
-    monkeypatch.setattr(tenant_intents, "MAX_EXAMPLES_PER_TENANT", 2)
+    monkeypatch.setattr(intents, "MAX_EXAMPLES_PER_TENANT", 2)
     tenant = TenantFactory()
     intent_example_add(tenant=tenant, actor=ADMIN, text="hello", label="smalltalk")
     intent_example_add(tenant=tenant, actor=ADMIN, text="hi", label="smalltalk")
@@ -380,7 +381,7 @@ def test_a_crash_in_the_task_marks_the_version_failed(intent_training, monkeypat
     def crash(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tenant_intents, "train_and_evaluate", crash)
+    monkeypatch.setattr(training, "train_and_evaluate", crash)
     assert train_intent_model_task.apply(args=[version.pk]).get() == "failed"
     version.refresh_from_db()
     assert version.status == IntentModelStatus.FAILED and "internal error" in version.error

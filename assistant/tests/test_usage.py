@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from assistant.models import Conversation, Message, Role
 from assistant.tests.usage_ledger import NOW
-from assistant.usage import usage_of, window_start
+from assistant.usage.ledger import usage_of, window_start
 from governance.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from assistant.models import AnswerKind
 from assistant.tests.usage_ledger import NOW, feedback_row, ledger_row
-from assistant.usage import usage_of, window_start
-from assistant.usage_selectors import gap_key, knowledge_gaps, latency_by_stage, usage_by_day, usage_dashboard
+from assistant.usage.ledger import usage_of, window_start
+from assistant.usage.selectors import gap_key, knowledge_gaps, latency_by_stage, usage_by_day, usage_dashboard
 from governance.tests.factories import TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -146,6 +146,6 @@ def test_a_failure_inside_the_stream_ends_it_with_a_message_not_a_dropped_connec
         raise RuntimeError("index unreadable")
         yield  # a generator, as the real one
 
-    monkeypatch.setattr("assistant.services.answer_stream", broken)
+    monkeypatch.setattr("assistant.answering.pipeline.answer_stream", broken)
     events = _events(client.get(reverse("assistant:answer_stream", args=[question.pk])))
     assert events[-1][0] == "done" and "Something went wrong" in events[-1][1]

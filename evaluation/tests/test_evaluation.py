@@ -58,7 +58,7 @@ QRELS = [
 
 @pytest.fixture(autouse=True)
 def rank_fusion(settings):
-    from ingest.engines import reset_engines
+    from config.engines import reset_engines
 
     settings.TESSERA = {**settings.TESSERA, "SEARCH_FUSION": "rrf"}
     reset_engines()
@@ -144,7 +144,7 @@ def test_ingest_code_hash_changes_with_the_ingest_code(tmp_path, settings):
 @pytest.mark.usefixtures("real_embedder")
 def test_with_the_real_embedder(dataset, tmp_path, settings):
     """The same known answers with the packaged model and the default score fusion."""
-    from ingest.engines import reset_engines
+    from config.engines import reset_engines
 
     settings.TESSERA = {**settings.TESSERA, "SEARCH_FUSION": "scores"}
     reset_engines()

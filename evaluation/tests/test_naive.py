@@ -12,11 +12,11 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from assistant.tests.fakes import scripted
+from config.engines import get_embedder, reset_engines
 from evaluation.beir import BeirDocument, BeirQuery, load_beir
 from evaluation.harness import EvaluationOptions, evaluate
 from evaluation.naive import CHUNK_SIZE, PROMPT, EmbedderEmbeddings, NaiveIndex, abstains, naive_answer
 from evaluation.tests.beir_builders import write_folder
-from ingest.engines import get_embedder, reset_engines
 
 CORPUS = [
     {

@@ -145,7 +145,7 @@ def test_the_mixed_set_holds_the_sample_the_repeats_and_our_own_messages(tmp_pat
 
 
 def test_our_own_messages_are_not_in_the_routers_training_set():
-    from assistant.intent_router import DEFAULT_EXAMPLES
+    from assistant.routing.router import DEFAULT_EXAMPLES
 
     trained = {json.loads(line)["text"].casefold() for line in DEFAULT_EXAMPLES.read_text().splitlines()}
     assert not [m.text for m in read_messages(OWN_MESSAGES) if m.text.casefold() in trained]

@@ -10,26 +10,8 @@ import docx
 from docx.enum.text import WD_BREAK
 from docx.oxml import OxmlElement, parse_xml
 from pypdf import PdfReader, PdfWriter
-from reportlab.lib.pagesizes import A4
-from reportlab.pdfgen import canvas
 
-
-def make_pdf(pages: list[list[str]], *, title: str | None = None, outline: bool = False) -> bytes:
-    buffer = io.BytesIO()
-    pdf = canvas.Canvas(buffer, pagesize=A4)
-    if title:
-        pdf.setTitle(title)
-    for number, lines in enumerate(pages, start=1):
-        if outline:
-            pdf.bookmarkPage(f"p{number}")
-            pdf.addOutlineEntry(f"Chapter {number}", f"p{number}", level=0)
-        y = 800
-        for line in lines:
-            pdf.drawString(72, y, line)
-            y -= 16
-        pdf.showPage()
-    pdf.save()
-    return buffer.getvalue()
+from evaluation.bench.documents import make_pdf as make_pdf  # shared with bench_ingest
 
 
 def encrypt_pdf(data: bytes, user_password: str) -> bytes:

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from config.engines import index_store
 from governance.access import principal_for_membership
-from ingest.selectors import chunks_visible_to
 from governance.models import Role
 from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory
-from ingest import pipeline
-from ingest.engines import index_store
 from ingest.models import Chunk
+from ingest.selectors import chunks_visible_to
 from ingest.tests.test_pipeline import _ingest
+from ingest.vectors import vectors_of
 from retrieval.ivf_index import IvfVectorIndex
 from retrieval.vector_index import FaissVectorIndex
 
@@ -49,7 +49,7 @@ def eager_tasks(settings):
 def own_top_hits(tenant, chunk_ids, allowed):
     """How many chunks find themselves first when searched with their own stored vector."""
     chunks = list(Chunk.objects.filter(pk__in=chunk_ids).order_by("pk"))
-    _, found = index_store(tenant.pk).read().vectors.search(pipeline.vectors_of(chunks), 1, allowed)
+    _, found = index_store(tenant.pk).read().vectors.search(vectors_of(chunks), 1, allowed)
     return int((found[:, 0] == np.array([c.pk for c in chunks])).sum())
 
 
@@ -82,7 +82,7 @@ def test_after_the_switch_search_stays_scoped_and_flushes_just_add(
     visible = np.array(chunks_visible_to(member).values_list("id", flat=True), dtype=np.int64)
     assert set(visible.tolist()) == set(public.chunks.values_list("pk", flat=True))
     secret_ids = list(secret.chunks.values_list("pk", flat=True))
-    _, found = vectors.search(pipeline.vectors_of(list(secret.chunks.all())), 1000, visible)
+    _, found = vectors.search(vectors_of(list(secret.chunks.all())), 1000, visible)
     assert set(found[found >= 0].tolist()) == set(visible.tolist())  # all it may see, nothing else
     assert own_top_hits(tenant, secret_ids, None) == len(secret_ids)
 

@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from config.engines import get_embedder, index_store
 from governance.access import principal_for_membership
-from ingest.selectors import chunks_visible_to
 from governance.models import Membership, Role
 from governance.services import Actor
 from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory
 from ingest import pipeline, services
-from ingest.engines import get_embedder, index_store
 from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
+from ingest.selectors import chunks_visible_to
 from ingest.services import Upload
 from ingest.tests.builders import HANDBOOK, ingest_now, make_docx, make_pdf
+from ingest.vectors import vectors_of
 from retrieval.late_interaction import unpack_tokens
 
 pytestmark = pytest.mark.django_db
@@ -185,7 +186,7 @@ def test_chunks_never_exceed_the_model_window():
     embedder = get_embedder()
     assert version.chunk_count > 5
     assert max(version.chunks.values_list("token_count", flat=True)) <= embedder.max_tokens - 2
-    vectors = pipeline.vectors_of(list(version.chunks.all()))
+    vectors = vectors_of(list(version.chunks.all()))
     assert vectors.shape == (version.chunk_count, embedder.dimension) and np.isfinite(vectors).all()
 
 

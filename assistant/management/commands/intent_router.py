@@ -16,8 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from assistant.intent_router import ROUTER_FOLDER, TrainingSetError, intent_router_load_or_train
-from ingest.engines import get_embedder
+from assistant.routing.router import ROUTER_FOLDER, TrainingSetError, intent_router_load_or_train
+from config.engines import get_embedder
 from retrieval.intent import IntentModelError
 
 

@@ -22,17 +22,17 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from assistant.intent_selectors import intent_model_get, intent_model_list, intent_summary
 from assistant.models import IntentModelStatus, IntentModelVersion
-from assistant.tenant_intents import (
+from assistant.routing.intents import (
     intent_example_add,
     intent_example_remove,
     intent_model_activate,
     intent_model_retrain,
     intent_model_rollback,
-    intent_model_train_or_fail,
     tenant_intent_add,
 )
+from assistant.routing.selectors import intent_model_get, intent_model_list, intent_summary
+from assistant.routing.training import intent_model_train_or_fail
 from config.errors import ApplicationError
 from governance.models import AccessGroup, Tenant
 from governance.services import Actor

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from assistant.usage import Usage, usage_of, window_start
+from assistant.usage.ledger import Usage, usage_of, window_start
 from governance.models import Tenant
 
 

@@ -110,7 +110,7 @@ class Command(BaseCommand):
         Only the file: the model itself is loaded lazily in the web process, after gunicorn forks."""
         if settings.TESSERA["LLM_PROVIDER"] != "local":
             return
-        from assistant.local_llm import LocalModelUnavailable, local_model_file
+        from assistant.answering.llm.local import LocalModelUnavailable, local_model_file
 
         try:
             path = local_model_file(settings.TESSERA["LLM_MODEL"], Path(settings.TESSERA["MODELS_DIR"]))

@@ -97,7 +97,7 @@ def _corpus_files(corpus: Path, limit: int) -> list[tuple[str, bytes]]:
 
 def _mixed_files(count: int) -> list[tuple[str, bytes]]:
     """Generated PDF, DOCX and HTML files of a few pages each (needs the dev requirements)."""
-    from ingest.tests.builders import make_pdf
+    from evaluation.bench.documents import make_pdf
 
     files: list[tuple[str, bytes]] = []
     for i in range(count):
@@ -134,7 +134,7 @@ def _warm_up_parsers(files: list[tuple[str, bytes]]) -> None:
     """Parse the first file of each kind once, untimed and unstored: importing the parsers and their
     first-use caches is paid once per worker process, not per document, like loading the model."""
     from ingest.parsing import ParseError, parse_document
-    from ingest.services import parse_limits
+    from ingest.pipeline import parse_limits
 
     seen: set[str] = set()
     for name, data in files:
@@ -146,9 +146,9 @@ def _warm_up_parsers(files: list[tuple[str, bytes]]) -> None:
 
 
 def _run(files: list[tuple[str, bytes]]) -> dict[str, Any]:
+    from config.engines import get_embedder
     from governance.services import Actor, tenant_create
     from ingest import pipeline, services
-    from ingest.engines import get_embedder
     from ingest.models import DocumentVersion
     from ingest.services import Upload
 

@@ -48,6 +48,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.engines import get_embedder
 from evaluation.answerability import read_gold_documents
 from evaluation.beir import (
     ANSWERS_FILE,
@@ -64,7 +65,6 @@ from evaluation.harness import (
     evaluate,
     ingest_code_sha256,
 )
-from ingest.engines import get_embedder
 from retrieval.persist import file_sha256
 
 CACHE_FOLDER = "eval-cache"

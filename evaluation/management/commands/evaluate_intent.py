@@ -15,8 +15,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.engines import get_embedder
 from evaluation.intents import CLINC_OOS_LABEL, IntentDataError, evaluate_intent, load_clinc
-from ingest.engines import get_embedder
 
 
 class Command(BaseCommand):

@@ -11,10 +11,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import F, Q
 
+from config.engines import get_embedder, index_store
 from governance.models import Tenant
-from ingest.engines import get_embedder, index_store
 from ingest.models import Chunk, VersionStatus
-from ingest.pipeline import index_rows
+from ingest.vectors import index_rows
 
 
 class Command(BaseCommand):

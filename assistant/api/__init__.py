@@ -1,0 +1,1 @@
+"""The REST API (ask, conversations, search) and the OpenAI-compatible endpoint."""

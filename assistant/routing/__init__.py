@@ -1,0 +1,1 @@
+"""Where a message goes: the default intent router, a tenant's own intents and their training."""

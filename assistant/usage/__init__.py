@@ -1,0 +1,1 @@
+"""The tenant's usage: the ledger's figures (one selector for the page and the command) and charts."""
