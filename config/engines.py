@@ -16,10 +16,11 @@ import numpy.typing as npt
 from django.conf import settings
 
 from ingest.chunking import WordCountCache
-from retrieval.embedding import Embedder, WordPieceTokenizer, load_embedder
+from retrieval.embedding import Embedder, load_embedder
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.index_policy import IndexPolicy
 from retrieval.store import TenantIndexes, TenantIndexStore
+from retrieval.wordpiece import WordPieceTokenizer
 
 _lock = threading.Lock()
 _embedder: Embedder | None = None

@@ -23,8 +23,8 @@ from retrieval.embedding import (
     OnnxEmbedder,
     embed_in_length_order,
     normalize_rows,
-    pad_batch,
 )
+from retrieval.wordpiece import pad_batch
 
 Vectors = npt.NDArray[np.float32]
 LEXICAL_SUFFIX = "+layer0-mean"

@@ -28,10 +28,10 @@ from ingest.models import Chunk, DocumentVersion, VersionStatus
 from ingest.selectors import chunks_visible_to
 from retrieval.answerability import RetrievalSignals, content_terms, misspelt_terms_matched, sentence_terms
 from retrieval.bm25 import Bm25Index
-from retrieval.embedding import WordPieceTokenizer
 from retrieval.hybrid import ChunkHit, GroupHit, Retrieval
 from retrieval.late_interaction import LateInteractionReranker, TokenVectors, unpack_tokens
 from retrieval.vector_index import VectorIndex
+from retrieval.wordpiece import WordPieceTokenizer
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,9 +31,9 @@ from retrieval.embedding import (
     OnnxEmbedder,
     SentenceTransformerEmbedder,
     Vectors,
-    WordPieceTokenizer,
     packaged_model_dir,
 )
+from retrieval.wordpiece import WordPieceTokenizer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -6,7 +6,8 @@ import pytest
 
 from ingest.chunking import SPECIAL_TOKENS, WordCountCache, chunk_document
 from ingest.parsing import ParsedDocument, Section
-from retrieval.embedding import MAX_TOKENS, WordPieceTokenizer, load_tokenizer
+from retrieval.embedding import MAX_TOKENS, load_tokenizer
+from retrieval.wordpiece import WordPieceTokenizer
 
 TEXTS = [
     "Plain words, punctuation; and numbers 3.14 or 1,000,000!",

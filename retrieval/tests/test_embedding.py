@@ -18,13 +18,13 @@ from retrieval.embedding import (
     FakeEmbedder,
     OnnxEmbedder,
     SentenceTransformerEmbedder,
-    WordPieceTokenizer,
     embed_in_length_order,
     length_batches,
     load_embedder,
     packaged_model_dir,
 )
 from retrieval.onnx_export import session_disabled_optimizers
+from retrieval.wordpiece import WordPieceTokenizer
 
 SENTENCES = [
     "How many vacation days do new employees get?",
