@@ -3,11 +3,16 @@ current ready versions and those versions' chunks (the scope search passes into 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
 from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from config.errors import NotFound
 from governance.access import Principal, group_restricted_visible
 from ingest.models import IN_PROGRESS, Chunk, Document, DocumentVersion, VersionStatus
+from retrieval.late_interaction import TokenVectors, unpack_tokens
 
 # The largest primary key a row can have (a 64-bit integer); a larger id matches nothing (the
 # database would refuse the query with an error instead).
@@ -56,6 +61,87 @@ def versions_visible_to(
         document__in=documents,
         document__current_version=F("pk"),
     )
+
+
+def visible_chunk_ids(principal: Principal, access_group_id: int | None = None) -> npt.NDArray[np.int64]:
+    """The ids of every chunk ``principal`` may see (of one access group's documents only, if
+    given), as the index searches take them: search's scope."""
+    ids = (
+        chunks_visible_to(principal, access_group_id=access_group_id).order_by().values_list("id", flat=True)
+    )
+    return np.fromiter(ids.iterator(chunk_size=10_000), dtype=np.int64)
+
+
+def current_chunks_of_documents(principal: Principal, chunk_ids: list[int]) -> dict[int, int]:
+    """Every chunk of the current, ready versions of the documents that ``chunk_ids`` belong to, as
+    {chunk id: document id}: the pool that fusion scores. The caller keeps only its scope's ids."""
+    documents = set(
+        Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=chunk_ids).values_list(
+            "version__document_id", flat=True
+        )
+    )
+    current = DocumentVersion.objects.filter(
+        tenant_id=principal.tenant_id,
+        document_id__in=documents,
+        status=VersionStatus.READY,
+        document__current_version=F("pk"),
+    )
+    return dict(
+        Chunk.objects.filter(version_id__in=current.values("pk"))
+        .order_by()
+        .values_list("id", "version__document_id")
+    )
+
+
+def chunk_token_vectors(
+    principal: Principal, chunk_ids: list[int], dimension: int
+) -> dict[int, TokenVectors]:
+    """The stored token vectors of those of ``chunk_ids`` (the tenant's) that have them."""
+    rows = (
+        Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=chunk_ids)
+        .exclude(token_vectors=None)
+        .values_list("id", "token_vectors")
+    )
+    return {pk: unpack_tokens(bytes(data), dimension) for pk, data in rows if data is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class PassageRow:
+    """What a search result shows of a chunk: its text, where it is, and its document."""
+
+    chunk_id: int
+    version_id: int
+    document_id: int
+    title: str
+    text: str
+    heading_path: tuple[str, ...]
+    page: int | None
+    char_start: int
+    char_end: int
+
+
+def passage_rows(principal: Principal, chunk_ids: list[int]) -> dict[int, PassageRow]:
+    """The tenant's chunks among ``chunk_ids`` as passages to show; an id deleted a moment ago is
+    simply absent."""
+    rows = (
+        Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=chunk_ids)
+        .order_by()
+        .values_list(
+            "id",
+            "version_id",
+            "version__document_id",
+            "version__document__title",
+            "text",
+            "heading_path",
+            "page",
+            "char_start",
+            "char_end",
+        )
+    )
+    return {
+        pk: PassageRow(pk, version, document, title, text, tuple(heading or ()), page, start, end)
+        for pk, version, document, title, text, heading, page, start, end in rows
+    }
 
 
 def document_list(*, principal: Principal, query: str = "", status: str = "") -> QuerySet[Document]:

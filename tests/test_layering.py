@@ -55,6 +55,21 @@ def test_each_app_imports_only_what_its_layer_allows():
     assert _app_violations(REPO) == {}
 
 
+def _ingest_tables_read_outside(root: Path) -> dict[str, list[str]]:
+    """Question-side modules that import ingest's models: ingest owns its tables, and the question
+    side reads them through ``ingest.selectors`` (its own models may still point at them)."""
+    found = modules(root, ("assistant",))
+    return {
+        name: sorted(n for n in project_imports(path) if n.startswith("ingest.models"))
+        for name, path in found.items()
+        if name != "assistant.models" and any(n.startswith("ingest.models") for n in project_imports(path))
+    }
+
+
+def test_the_question_side_reads_ingest_only_through_its_selectors():
+    assert _ingest_tables_read_outside(REPO) == {}
+
+
 def test_views_apis_tasks_and_commands_leave_writes_to_services():
     assert _translators_writing(REPO) == {}
 
@@ -75,6 +90,8 @@ def broken_tree(tmp_path):
         "ingest/tasks.py": "from ingest.pipeline import run\nfrom assistant.answering import cache\n",
         "ingest/views.py": "from ingest.models import Document\nDocument.objects.filter(pk=1).delete()\n",
         "assistant/answering/cache.py": "from evaluation.harness import run\n",
+        "assistant/answering/search.py": "from ingest.models import Chunk\n",
+        "assistant/models.py": "from ingest.models import Document\n",
         "evaluation/harness.py": "",
     }
     for name, text in files.items():
@@ -96,6 +113,9 @@ def test_the_rules_catch_a_broken_tree(broken_tree):
     assert _translators_writing(broken_tree) == {"ingest.views": ["2: Document.objects.filter(pk=1).delete"]}
     assert import_cycles(modules(broken_tree, ALLOWED)) == [["ingest.pipeline", "ingest.tasks"]]
     assert _django_in_retrieval(broken_tree) == {"retrieval/store.py": ["django"]}
+    assert _ingest_tables_read_outside(broken_tree) == {
+        "assistant.answering.search": ["ingest.models", "ingest.models.Chunk"]
+    }
 
 
 def _django_in_retrieval(root: Path) -> dict[str, list[str]]:

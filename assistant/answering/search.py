@@ -5,8 +5,9 @@
     token vectors of a bounded set of their best chunks) -> documents with their best passages
 
 The scope is the set of chunk ids the principal may see; it is passed INTO both index searches,
-so no result outside it can come back whatever ``k`` is. Chunk rows are then read back by id
-within the same tenant, which also drops ids an index still holds for a chunk deleted a moment ago.
+so no result outside it can come back whatever ``k`` is. Ingest owns the chunk tables: the scope,
+the pool, the token vectors and the passages are read through ``ingest.selectors``, by id within
+the same tenant, which also drops ids an index still holds for a chunk deleted a moment ago.
 """
 
 from __future__ import annotations
@@ -20,16 +21,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 from django.conf import settings
-from django.db.models import F
 
 from config.engines import get_embedder, get_retriever, index_store
 from governance.access import Principal
-from ingest.models import Chunk, DocumentVersion, VersionStatus
-from ingest.selectors import chunks_visible_to
+from ingest.selectors import (
+    PassageRow,
+    chunk_token_vectors,
+    current_chunks_of_documents,
+    passage_rows,
+    visible_chunk_ids,
+)
 from retrieval.answerability import RetrievalSignals, content_terms, misspelt_terms_matched, sentence_terms
 from retrieval.bm25 import Bm25Index
 from retrieval.hybrid import ChunkHit, GroupHit, Retrieval
-from retrieval.late_interaction import LateInteractionReranker, TokenVectors, unpack_tokens
+from retrieval.late_interaction import LateInteractionReranker, TokenVectors
 from retrieval.vector_index import VectorIndex
 from retrieval.wordpiece import WordPieceTokenizer
 
@@ -75,15 +80,6 @@ class SearchResults:
     def passages(self) -> list[PassageHit]:
         """Every passage, best document first."""
         return [p for d in self.documents for p in d.passages]
-
-
-def visible_chunk_ids(principal: Principal, access_group_id: int | None = None) -> npt.NDArray[np.int64]:
-    """The ids of every chunk ``principal`` may see (of one access group's documents only, if
-    given), as the index searches take them."""
-    ids = (
-        chunks_visible_to(principal, access_group_id=access_group_id).order_by().values_list("id", flat=True)
-    )
-    return np.fromiter(ids.iterator(chunk_size=10_000), dtype=np.int64)
 
 
 def search(
@@ -136,16 +132,19 @@ def search(
     timings["rerank"] = _ms_since(started)
     started = time.perf_counter()
     shown = [(group, group.chunks[:passages_per_document]) for group in groups[:k]]
-    rows = _passage_rows(principal, [hit.chunk_id for _, best in shown for hit in best])
+    rows = passage_rows(principal, [hit.chunk_id for _, best in shown for hit in best])
     for group, best in shown:
-        first = rows[best[0].chunk_id]
+        found = [(rows[h.chunk_id], h) for h in best if h.chunk_id in rows]  # none: deleted meanwhile
+        if not found:
+            continue
+        first = found[0][0]
         results.documents.append(
             DocumentHit(
                 document_id=group.group_id,
                 version_id=first.version_id,
-                title=first.version.document.title,
+                title=first.title,
                 score=group.score,
-                passages=[_passage(rows[h.chunk_id], h) for h in best],
+                passages=[_passage(row, h) for row, h in found],
                 rerank_score=group.rerank_score,
             )
         )
@@ -229,20 +228,11 @@ def _token_maxima(
         return None
     wanted = [h.chunk_id for h in group.chunks[:SIGNAL_CHUNKS]]
     if any(pk not in known for pk in wanted):
-        known = {**known, **_chunk_tokens(principal, wanted, query_tokens.shape[1])}
+        known = {**known, **chunk_token_vectors(principal, wanted, query_tokens.shape[1])}
     rows = [known[pk] for pk in wanted if pk in known and len(known[pk])]
     if not rows:
         return None
     return np.asarray((np.concatenate(rows) @ query_tokens.T).max(axis=0), dtype=np.float32)
-
-
-def _chunk_tokens(principal: Principal, chunk_ids: list[int], dimension: int) -> dict[int, TokenVectors]:
-    rows = (
-        Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=chunk_ids)
-        .exclude(token_vectors=None)
-        .values_list("id", "token_vectors")
-    )
-    return {pk: unpack_tokens(bytes(data), dimension) for pk, data in rows if data is not None}
 
 
 def _rerank(
@@ -255,7 +245,7 @@ def _rerank(
         return groups, {}
     reranker = LateInteractionReranker(top_k=top_k, max_chunks=settings.TESSERA["RERANK_CHUNKS"])
     wanted = reranker.chunk_ids(groups)
-    tokens = _chunk_tokens(principal, wanted, query_tokens.shape[1])
+    tokens = chunk_token_vectors(principal, wanted, query_tokens.shape[1])
     if len(tokens) < len(wanted):
         # chunks indexed before token vectors were stored would score as matching nothing: keep
         # the fused order until they are embedded again
@@ -270,22 +260,7 @@ def _pool(
     vectors as the index stores them (row for row) and their documents. Fusion scores all of them on
     both sides. Ids come from the database (the truth about what is current), vectors from the index
     (memory, not rows); a chunk the index does not hold yet is left out."""
-    documents = set(
-        Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=list(hits)).values_list(
-            "version__document_id", flat=True
-        )
-    )
-    current = DocumentVersion.objects.filter(
-        tenant_id=principal.tenant_id,
-        document_id__in=documents,
-        status=VersionStatus.READY,
-        document__current_version=F("pk"),
-    )
-    rows = dict(
-        Chunk.objects.filter(version_id__in=current.values("pk"))
-        .order_by()
-        .values_list("id", "version__document_id")
-    )
+    rows = current_chunks_of_documents(principal, list(hits))
     ids = np.array(sorted(rows), dtype=np.int64)
     # defence in depth: the scope decides, whatever the queries above say
     ids = ids[np.isin(ids, scope)]
@@ -293,32 +268,13 @@ def _pool(
     return ids, vectors.reconstruct(ids), {int(i): rows[int(i)] for i in ids}
 
 
-def _passage_rows(principal: Principal, chunk_ids: list[int]) -> dict[int, Chunk]:
-    return {
-        row.pk: row
-        for row in Chunk.objects.filter(tenant_id=principal.tenant_id, pk__in=chunk_ids)
-        .select_related("version__document")
-        .only(
-            "id",
-            "text",
-            "heading_path",
-            "page",
-            "char_start",
-            "char_end",
-            "version_id",
-            "version__document_id",
-            "version__document__title",
-        )
-    }
-
-
-def _passage(row: Chunk, hit: ChunkHit) -> PassageHit:
+def _passage(row: PassageRow, hit: ChunkHit) -> PassageHit:
     return PassageHit(
-        chunk_id=row.pk,
+        chunk_id=row.chunk_id,
         version_id=row.version_id,
         score=hit.score,
         text=row.text,
-        heading_path=tuple(row.heading_path or ()),
+        heading_path=row.heading_path,
         page=row.page,
         char_start=row.char_start,
         char_end=row.char_end,

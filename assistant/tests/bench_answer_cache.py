@@ -17,7 +17,6 @@ import pytest
 from django.utils import timezone
 
 from assistant.answering.cache import cache_probe, scope_signature
-from assistant.answering.search import visible_chunk_ids
 from assistant.models import AnswerCacheEntry, Conversation, Message
 from assistant.models import Role as MessageRole
 from assistant.tests.test_answer_cache import (  # noqa: F401 - fixtures
@@ -34,6 +33,7 @@ from governance.access import principal_for_membership
 from governance.models import Role
 from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory
 from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
+from ingest.selectors import visible_chunk_ids
 
 pytestmark = pytest.mark.django_db
 

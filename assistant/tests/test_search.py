@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answering.search import search, visible_chunk_ids
+from assistant.answering.search import search
 from governance.access import principal_for_membership
 from governance.models import Role
 from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory
 from ingest.models import Chunk
+from ingest.selectors import visible_chunk_ids
 from ingest.tests.builders import HANDBOOK, ingest_now
 from retrieval.late_interaction import LateInteractionReranker
 
