@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from retrieval.embedding import Embedder
-from retrieval.intent import OUT_OF_SCOPE, IntentRouter, LabelledTexts, intent_metrics
+from retrieval.intent import IntentRouter, LabelledTexts
 from retrieval.intent_model import TrainingConfig
+from retrieval.intent_validation import OUT_OF_SCOPE, intent_metrics
 from retrieval.metrics import percentile
 
 SPLITS = ("train", "val", "test", "oos_train", "oos_val", "oos_test")

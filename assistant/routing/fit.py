@@ -22,8 +22,9 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from retrieval.embedding import Embedder
-from retrieval.intent import OUT_OF_SCOPE, IntentRouter, LabelledTexts, intent_metrics
+from retrieval.intent import IntentRouter, LabelledTexts
 from retrieval.intent_model import TrainingConfig
+from retrieval.intent_validation import OUT_OF_SCOPE, intent_metrics
 
 EVALUATION_FOLDS = 5
 # folds of the inner split that chooses each router's threshold (as the default router's)

@@ -21,7 +21,8 @@ from assistant.answering.injection import gives_orders_to_the_assistant
 from assistant.models import IntentModelStatus, IntentModelVersion, TenantIntent
 from config.engines import get_embedder
 from retrieval.embedding import EmbedderUnavailable
-from retrieval.intent import DEFAULT_ROUTES, OUT_OF_SCOPE, IntentModelError, IntentRouter, Route
+from retrieval.intent import DEFAULT_ROUTES, IntentModelError, IntentRouter, Route
+from retrieval.intent_validation import OUT_OF_SCOPE
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ from assistant.routing.router import (
 )
 from assistant.routing.tenant_router import route_gated
 from retrieval.embedding import FakeEmbedder
-from retrieval.intent import DEFAULT_ROUTES, OUT_OF_SCOPE
+from retrieval.intent import DEFAULT_ROUTES
 from retrieval.intent_model import TrainingConfig
+from retrieval.intent_validation import OUT_OF_SCOPE
 
 FAST = TrainingConfig(epochs=2, min_steps=20)
 

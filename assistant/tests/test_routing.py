@@ -139,7 +139,8 @@ class _Says:
 def test_an_unsure_router_sends_the_message_to_the_documents(principal, use_router, use_llm):
     """Out of scope only because the router was unsure (energy under its threshold): the message is
     answered from the documents, and the ledger keeps the router's label."""
-    from retrieval.intent import OUT_OF_SCOPE, Route
+    from retrieval.intent import Route
+    from retrieval.intent_validation import OUT_OF_SCOPE
 
     use_router(_Says(Route(OUT_OF_SCOPE, 0.97, unsure=True)))
     use_llm(scripted("Sixteen weeks [1]. Employees get sixteen weeks of paid parental leave [1]."))

@@ -9,16 +9,14 @@ import pytest
 
 from retrieval.embedding import FakeEmbedder
 from retrieval.intent import (
-    OUT_OF_SCOPE,
     FakeIntentRouter,
     IntentModelError,
     IntentRouter,
     LabelledTexts,
     Route,
-    choose_threshold,
-    intent_metrics,
 )
 from retrieval.intent_model import TrainingConfig
+from retrieval.intent_validation import OUT_OF_SCOPE, choose_threshold, intent_metrics
 from retrieval.tests.intent_builders import TopicEmbedder, stray_rows, topic_rows
 
 
