@@ -16,7 +16,8 @@ import numpy.typing as npt
 from django.conf import settings
 
 from ingest.chunking import WordCountCache
-from retrieval.embedding import Embedder, load_embedder
+from retrieval.embedders import load_embedder
+from retrieval.embedding import Embedder
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.index_policy import IndexPolicy
 from retrieval.store import TenantIndexes, TenantIndexStore
@@ -29,7 +30,7 @@ _retriever: HybridRetriever | None = None
 
 
 def get_embedder() -> Embedder:
-    """The process's embedder (``TESSERA_EMBEDDER``: a kind of ``retrieval.embedding.load_embedder``)."""
+    """The process's embedder (``TESSERA_EMBEDDER``: a kind of ``retrieval.embedders.load_embedder``)."""
     global _embedder
     if _embedder is None:
         with _lock:

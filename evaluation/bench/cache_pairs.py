@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.embedding import default_cache_dir, load_embedder
+from retrieval.embedders import load_embedder
+from retrieval.embedding import default_cache_dir
 from retrieval.question_match import normalise, same_key_terms
 
 THRESHOLDS = (0.85, 0.88, 0.9, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97)

@@ -29,10 +29,10 @@ import numpy as np
 from retrieval.embedding import (
     BATCH_TOKENS,
     OnnxEmbedder,
-    SentenceTransformerEmbedder,
     Vectors,
     packaged_model_dir,
 )
+from retrieval.embedding_torch import SentenceTransformerEmbedder
 from retrieval.wordpiece import WordPieceTokenizer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -12,17 +12,17 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from retrieval.embedders import load_embedder
 from retrieval.embedding import (
     DIMENSION,
     MAX_TOKENS,
     FakeEmbedder,
     OnnxEmbedder,
-    SentenceTransformerEmbedder,
     embed_in_length_order,
     length_batches,
-    load_embedder,
     packaged_model_dir,
 )
+from retrieval.embedding_torch import SentenceTransformerEmbedder
 from retrieval.onnx_export import session_disabled_optimizers
 from retrieval.wordpiece import WordPieceTokenizer
 
@@ -212,7 +212,7 @@ def test_built_model_is_cached_and_reused(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_embedders_load_offline_from_the_package(tmp_path: Path) -> None:
     script = (
-        "import sys; from pathlib import Path; from retrieval.embedding import load_embedder\n"
+        "import sys; from pathlib import Path; from retrieval.embedders import load_embedder\n"
         "for kind in ('sentence-transformers', 'onnx-int8'):\n"
         "    v = load_embedder(kind, cache_dir=Path(sys.argv[1])).embed_query('offline')\n"
         "    assert v.shape == (384,), v.shape\n"
