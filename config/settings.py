@@ -15,8 +15,8 @@ import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from assistant.answering.llm.connections import ConnectionConfigError, llm_connections
 from config.broker import EMBEDDED_BROKER_URL, broker_config
+from config.knobs import knobs_check, parsed_rate
 
 # Lets `admin.ModelAdmin[Model]` and friends be subscripted at run time, as the type stubs want.
 django_stubs_ext.monkeypatch()
@@ -277,19 +277,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-# --- Tessera knobs (one namespaced dict, read by services) -------------------------------------
-
-
-def parsed_rate(name: str, value: str) -> tuple[int, int]:
-    """A rate written as DRF writes them ("20/minute"; second, minute, hour or day) as
-    (count, window in seconds); anything else stops the start with a clear message."""
-    count, _, period = value.partition("/")
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(period.strip()[:1].lower())
-    if not count.strip().isdigit() or int(count) < 1 or seconds is None:
-        raise ImproperlyConfigured(
-            f"{name} must be a count per second, minute, hour or day, such as 20/minute, not {value!r}."
-        )
-    return int(count), seconds
+# --- Tessera knobs (one namespaced dict, read by services, checked by config.knobs) ----------
 
 
 TESSERA = {
@@ -313,7 +301,7 @@ TESSERA = {
     "API_MAX_FILES_PER_REQUEST": env.int("TESSERA_API_MAX_FILES_PER_REQUEST", default=20),
     # Files up to this size are fully parsed during the upload, so a bad one is refused with a 4xx.
     "SYNC_PARSE_MAX_BYTES": env.int("TESSERA_SYNC_PARSE_MAX_BYTES", default=5 * 1024 * 1024),
-    # auto (the fastest that builds: int8 ONNX), onnx, torch (plain sentence-transformers), fake.
+    # auto (the fastest that builds: int8 ONNX), onnx, sentence-transformers (plain torch), fake.
     "EMBEDDER": env.str("TESSERA_EMBEDDER", default="auto"),
     # Models Tessera builds itself (the int8 ONNX export of the embedder), built once and reused.
     "MODELS_DIR": env.str("TESSERA_MODELS_DIR", default=str(DATA_DIR / "models")),
@@ -375,41 +363,9 @@ TESSERA = {
     # unless the operator publishes them (config/api_docs.py).
     "PUBLIC_API_DOCS": env.bool("TESSERA_PUBLIC_API_DOCS", default=False),
 }
-try:
-    llm_connections(TESSERA, local_models=())
-except ConnectionConfigError as exc:
-    raise ImproperlyConfigured(str(exc)) from exc
+knobs_check(TESSERA)
 # Fernet keys for the secrets tenants store (their own LLM key); empty: derived from SECRET_KEY.
 TESSERA_ENCRYPTION_KEYS: list[str] = env.list("TESSERA_ENCRYPTION_KEYS", default=[])
-_prices = TESSERA["LLM_PRICES"]
-if not isinstance(_prices, dict) or not all(
-    isinstance(p, list) and len(p) == 2 and all(isinstance(x, int | float) for x in p)
-    for p in _prices.values()
-):
-    raise ImproperlyConfigured(
-        'TESSERA_LLM_PRICES must be a JSON object {"model": [prompt, completion]}, '
-        "in dollars per million tokens."
-    )
-_threshold = TESSERA["ANSWERABILITY_THRESHOLD"]
-if _threshold is not None and not 0.0 <= _threshold <= 1.0:
-    raise ImproperlyConfigured(
-        f"TESSERA_ANSWERABILITY_THRESHOLD must be a probability between 0 and 1, not {_threshold}."
-    )
-if not 0.85 <= TESSERA["ANSWER_CACHE_THRESHOLD"] <= 1.0:  # as AssistantSettings.answer_cache_threshold
-    raise ImproperlyConfigured(
-        "TESSERA_ANSWER_CACHE_THRESHOLD must be between 0.85 and 1.0 (a cosine similarity), "
-        f"not {TESSERA['ANSWER_CACHE_THRESHOLD']!r}."
-    )
-if TESSERA["ANSWER_CACHE_MAX_ENTRIES"] < 1:
-    raise ImproperlyConfigured("TESSERA_ANSWER_CACHE_MAX_ENTRIES must be at least 1.")
-if TESSERA["RERANK_CHUNKS"] < 1:
-    raise ImproperlyConfigured("TESSERA_RERANK_CHUNKS must be at least 1.")
-if TESSERA["EVIDENCE_TOKENS"] < 1:
-    raise ImproperlyConfigured("TESSERA_EVIDENCE_TOKENS must be at least 1.")
-if TESSERA["SEARCH_FUSION"] not in ("scores", "rrf"):  # a typo must not silently pick the other one
-    raise ImproperlyConfigured(
-        f"TESSERA_SEARCH_FUSION must be 'scores' or 'rrf', not {TESSERA['SEARCH_FUSION']!r}."
-    )
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

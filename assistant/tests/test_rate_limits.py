@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from assistant.models import Message, Role
 from assistant.tests.fakes import scripted
-from config.settings import parsed_rate
+from config.knobs import parsed_rate
 from evaluation.answers import ask_each
 from governance import services as governance_services
 from governance.access import principal_for_membership
