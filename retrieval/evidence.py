@@ -42,6 +42,8 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _BLOCK_START = re.compile(r"^\s*(#{1,6}\s|[-*+]\s|\d{1,3}[.)]\s|\||>)")
 # a sentence ends at . ! ? (closed by up to two quotes or brackets) followed by white space
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]{0,2}\s+")
+# what a sentence must be more than: an item number alone ("3." of "... as follows. 3. Sign it.")
+_NUMBER_ONLY = re.compile(r"\s*\d{1,3}[.)]\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,8 @@ def _sentences(block: str) -> list[str]:
     pieces: list[str] = []
     start = 0
     for match in _SENTENCE_END.finditer(block):
+        if _NUMBER_ONLY.match(block, start, match.start()):
+            continue  # "2. Sign the form." inside a paragraph: the number opens the next sentence
         pieces.append(block[start : match.end()].strip())
         start = match.end()
     pieces.append(block[start:].strip())

@@ -40,6 +40,17 @@ def test_units_keep_code_blocks_list_items_and_wrapped_sentences_whole() -> None
     assert all(unit in PASSAGE for unit in units)  # verbatim: a citation can point at each
 
 
+def test_an_item_number_inside_a_paragraph_stays_with_its_item() -> None:
+    # a PDF's text often runs a numbered list into one paragraph: "3." alone is no sentence
+    text = "Do as follows. 1. Wait for the email. 2. Sign the form. Then you are done with version 2."
+    assert split_units(text) == [
+        "Do as follows.",
+        "1. Wait for the email.",
+        "2. Sign the form.",
+        "Then you are done with version 2.",
+    ]
+
+
 def test_sentences_end_after_closing_quotes_and_an_unclosed_fence_runs_to_the_end() -> None:
     assert split_units('He said "stop." Then left. Version 1.5 is out.') == [
         'He said "stop."',
