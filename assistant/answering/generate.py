@@ -7,6 +7,7 @@ No Django here beyond what the caller passes in: ``pipeline`` and ``persist`` us
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from assistant.answering.compose import NOT_FOUND, Evidence, build_messages
+from assistant.answering.compose import NOT_FOUND, SENTENCE_END, Evidence, build_messages
 from assistant.answering.llm.client import CircuitBreaker
 from assistant.answering.trace import ms_since
 from assistant.answering.verify import CheckedAnswer, check_answer
@@ -26,6 +27,10 @@ NOT_FOUND_TEXT = "I could not find this in your documents. The closest passages 
 EXTRACTIVE_INTRO = (
     "No AI-written answer this time ({reason}). The most relevant passages from your documents:"
 )
+# After an answer the LLM had to stop at its length limit (its unfinished last sentence dropped).
+_LEADING_MARKERS = re.compile(r"(?:\s*\[\d+\])+")
+_TRAILING_MARKERS = re.compile(r"[.!?:]\s*(?:\[\d+\]\s*)+$")
+CUT_SHORT_NOTE = "(This answer reached its length limit and may be incomplete: see the passages cited.)"
 
 
 @dataclass(slots=True)
@@ -41,6 +46,8 @@ class Draft:
     completion_tokens: int = 0
     fallback_reason: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # The LLM finished what it wrote (finish reason "stop"); only a complete answer is cached.
+    complete: bool = True
 
     @property
     def cited_markers(self) -> list[int]:
@@ -133,7 +140,10 @@ def generate(
 
     The sentinel reply NOT_IN_DOCUMENTS is held back, never streamed. Any error of the model
     (connection, timeout, server error) ends in an extractive draft and counts against the breaker;
-    so does an answer still unfinished after ``timeout_s`` (the local model has no client timeout).
+    so does an answer still unfinished after ``timeout_s`` (the local model has no client timeout),
+    and a stream that ends without a finish reason (a server that died mid-answer: what came may be
+    any part of the answer). An answer stopped at the length limit keeps its complete sentences,
+    says so, and is not cached (``Draft.complete``).
     """
     if not breaker.allow():
         yield extractive_draft(evidence, "the language model is unavailable", timings)
@@ -142,11 +152,13 @@ def generate(
     usage: dict[str, Any] = {}
     started = time.perf_counter()
     streamed = False
+    finish: str | None = None
     try:
         for chunk in model.stream(build_messages(question, evidence)):
             if time.perf_counter() - started > timeout_s:
                 raise TimeoutError(f"no complete answer after {timeout_s:g} s")
             usage = dict(getattr(chunk, "usage_metadata", None) or {}) or usage
+            finish = (getattr(chunk, "response_metadata", None) or {}).get("finish_reason") or finish
             piece = str(chunk.content)
             if not piece:
                 continue
@@ -167,19 +179,39 @@ def generate(
         draft.llm_called = True
         yield draft
         return
-    breaker.success()
     timings["llm_total"] = ms_since(started)
-    yield _finish("".join(parts), evidence, usage, embedder, timings)
+    if finish is None:
+        breaker.failure()
+        logger.warning("LLM stream ended without a finish reason after %d pieces", len(parts))
+        draft = extractive_draft(evidence, "the language model's answer was cut off", timings)
+        draft.llm_called, draft.complete = True, False
+        yield draft
+        return
+    breaker.success()
+    yield _finish("".join(parts), evidence, usage, embedder, timings, cut_short=finish != "stop")
 
 
 def _finish(
-    raw: str, evidence: list[Evidence], usage: dict[str, Any], embedder: Embedder, timings: dict[str, float]
+    raw: str,
+    evidence: list[Evidence],
+    usage: dict[str, Any],
+    embedder: Embedder,
+    timings: dict[str, float],
+    *,
+    cut_short: bool = False,
 ) -> Draft:
     draft = Draft(
         kind="not_found", text=NOT_FOUND_TEXT, evidence=evidence, timings_ms=timings, llm_called=True
     )
     draft.prompt_tokens = int(usage.get("input_tokens") or 0)
     draft.completion_tokens = int(usage.get("output_tokens") or 0)
+    if cut_short:
+        raw, draft.complete = complete_sentences(raw), False
+        if not raw:  # not one sentence finished: nothing of it to show
+            cut = extractive_draft(evidence, "the language model's answer was cut off", timings)
+            cut.llm_called, cut.complete = True, False
+            cut.prompt_tokens, cut.completion_tokens = draft.prompt_tokens, draft.completion_tokens
+            return cut
     if not raw.strip() or raw.strip().startswith(NOT_FOUND):
         return draft
     started = time.perf_counter()
@@ -192,4 +224,19 @@ def _finish(
         unverified.prompt_tokens, unverified.completion_tokens = draft.prompt_tokens, draft.completion_tokens
         return unverified
     draft.kind, draft.text = "answered", draft.checked.text
+    if cut_short:
+        draft.text = f"{draft.text}\n\n{CUT_SHORT_NOTE}"
     return draft
+
+
+def complete_sentences(text: str) -> str:
+    """``text`` up to the end of its last complete sentence (or line): what an answer stopped in
+    mid-sentence can show without a fragment; empty when no sentence was finished."""
+    stripped = text.rstrip()
+    if stripped.endswith((".", "!", "?", ":")) or _TRAILING_MARKERS.search(stripped):
+        return stripped
+    ends = [m.start() for m in SENTENCE_END.finditer(stripped)]
+    if not ends:
+        return ""
+    markers = _LEADING_MARKERS.match(stripped, ends[-1])  # "... paid out. [2] The unused": keep [2]
+    return stripped[: markers.end() if markers else ends[-1]].rstrip()

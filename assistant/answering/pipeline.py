@@ -106,7 +106,7 @@ def answer_stream(*, principal: Principal, question: Message) -> Iterator[Answer
         raise RuntimeError("answering produced no answer")
     trace.finish()
     message = answer_store(principal=principal, question=question, draft=draft, config=config, choice=choice)
-    if probe is not None:
+    if probe is not None and draft.complete:  # an answer cut at the length limit is not reused
         cache.cache_keep(probe=probe, message=message)
     yield AnswerEvent("done", message.text, message)
 

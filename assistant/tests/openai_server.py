@@ -41,8 +41,12 @@ class OpenAiServer:
         model: str = "tessera-test-model",
         prompt_tokens: int = 321,
         completion_tokens: int = 12,
+        finish: str | None = "stop",
     ) -> None:
         self.reply = reply
+        # how a streamed reply ends: "stop" (finished), "length" (the token limit), or None: the
+        # connection is cut after the last word, without a finish reason or [DONE] (a dying server)
+        self.finish = finish
         self.model = model
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
@@ -115,7 +119,9 @@ class OpenAiServer:
         deltas = [{"role": "assistant", "content": ""}]
         deltas += [{"content": w if i == 0 else " " + w} for i, w in enumerate(words)]
         out = [self._chunk([_choice(d, None)]) for d in deltas]
-        out.append(self._chunk([_choice({}, "stop")]))
+        if self.finish is None:
+            return out
+        out.append(self._chunk([_choice({}, self.finish)]))
         if include_usage:
             out.append({**self._chunk([]), "usage": self.usage()})
         return out
@@ -186,7 +192,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif not owner.wait_while_hanging():
             self.close_connection = True  # stopped while hanging: drop the request unanswered
         elif body.get("stream"):
-            self._sse(owner.chunks(bool((body.get("stream_options") or {}).get("include_usage"))))
+            self._sse(
+                owner.chunks(bool((body.get("stream_options") or {}).get("include_usage"))),
+                done=owner.finish is not None,
+            )
         else:
             self._json(200, owner.completion())
 
@@ -205,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.close_connection = True
 
-    def _sse(self, chunks: list[dict[str, Any]]) -> None:
+    def _sse(self, chunks: list[dict[str, Any]], *, done: bool = True) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -214,6 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
         for chunk in chunks:
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
-        self.wfile.write(b"data: [DONE]\n\n")
-        self.wfile.flush()
+        if done:
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
         self.close_connection = True

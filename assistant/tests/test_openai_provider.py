@@ -13,10 +13,11 @@ import pytest
 from django.urls import reverse
 
 from assistant.answering import pipeline
+from assistant.answering.generate import CUT_SHORT_NOTE
 from assistant.answering.llm import client as llm
 from assistant.answering.llm.client import CircuitBreaker
 from assistant.answering.llm.policy import llm_config_for
-from assistant.models import AnswerKind, AssistantSettings, Message
+from assistant.models import AnswerCacheEntry, AnswerKind, AssistantSettings, Message
 from assistant.models import Role as MessageRole
 from governance.access import principal_for_membership
 from governance.models import Role
@@ -210,3 +211,56 @@ def test_a_missing_api_key_variable_is_an_extractive_answer_and_nothing_is_sent(
     assert message.fallback_reason.startswith("the language model is not configured")
     assert "tell the operator" in message.fallback_reason and openai_server.requests == []
     assert KEY_VAR not in message.fallback_reason  # the server's variable names are not for tenants
+
+
+@pytest.fixture
+def cache_on(settings):
+    from assistant.answering.cache_vectors import forget_scopes
+
+    settings.TESSERA = {**settings.TESSERA, "ANSWER_CACHE": True}
+    forget_scopes()
+    yield
+    forget_scopes()
+
+
+def test_a_stream_cut_without_a_finish_reason_is_neither_stored_as_an_answer_nor_cached(
+    principal, openai_server, cache_on
+):
+    """A server that dies mid-answer (no finish reason, no [DONE]): what came may be any part of the
+    answer, so the person gets the labelled passages, and the next asker gets a fresh call."""
+    openai_server.reply = "Working hours [1]"
+    openai_server.finish = None
+
+    first = pipeline.answer(principal=principal, question=QUESTION)
+    second = pipeline.answer(principal=principal, question=QUESTION)
+
+    for message in (first, second):
+        assert message.kind == AnswerKind.EXTRACTIVE and message.llm_called
+        assert message.fallback_reason == "the language model's answer was cut off"
+        assert "Working hours" not in message.text and message.cached_from_id is None
+    assert AnswerCacheEntry.objects.count() == 0
+    assert len(openai_server.completions) == 2
+
+
+def test_an_answer_stopped_at_the_length_limit_keeps_its_whole_sentences_says_so_and_is_not_cached(
+    principal, openai_server, cache_on
+):
+    openai_server.reply = "Sixteen weeks [1]. Employees get sixteen weeks of paid parental leave [1]. Also"
+    openai_server.finish = "length"
+
+    first = pipeline.answer(principal=principal, question=QUESTION)
+    second = pipeline.answer(principal=principal, question=QUESTION)
+
+    assert first.kind == AnswerKind.ANSWERED
+    assert first.text == (
+        "Sixteen weeks [1]. Employees get sixteen weeks of paid parental leave [1].\n\n" + CUT_SHORT_NOTE
+    )
+    assert AnswerCacheEntry.objects.count() == 0
+    assert second.cached_from_id is None and len(openai_server.completions) == 2
+
+
+def test_a_finished_answer_is_cached(principal, openai_server, cache_on):
+    first = pipeline.answer(principal=principal, question=QUESTION)
+    second = pipeline.answer(principal=principal, question=QUESTION)
+    assert first.kind == AnswerKind.ANSWERED and "length limit" not in first.text
+    assert second.cached_from_id == first.pk and len(openai_server.completions) == 1
