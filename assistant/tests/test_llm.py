@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -16,6 +20,7 @@ from assistant.answering.llm.client import (
     estimated_cost,
 )
 from config.outbound import GuardedTransport
+from conftest import REPO
 
 
 class Clock:
@@ -84,6 +89,52 @@ def test_a_failed_trial_opens_the_circuit_for_another_full_period(breaker, clock
     assert not breaker.allow()
     clock.now += 0.1
     assert breaker.allow()
+
+
+def test_every_breaker_of_one_endpoint_counts_the_same_failures(clock):
+    """Two processes' breakers of one endpoint: two failures in one and one in the other open both."""
+    web, worker = (CircuitBreaker("endpoint-a", clock=clock) for _ in range(2))
+    other = CircuitBreaker("endpoint-b", clock=clock)
+    web.failure()
+    web.failure()
+    worker.failure()
+    assert web.is_open and worker.is_open and not web.allow() and not worker.allow()
+    assert other.allow() and not other.is_open
+
+
+@pytest.mark.django_db
+def test_a_breaker_opened_in_another_process_is_open_here():
+    """The state is in the cache backend (the folder here, Redis in CI), not in a process's memory."""
+    script = (
+        "import django; django.setup()\n"
+        "from assistant.answering.llm.client import CircuitBreaker\n"
+        "b = CircuitBreaker('endpoint-shared')\n"
+        "for _ in range(3): b.failure()\n"
+        "print(b.is_open)\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+    here = CircuitBreaker("endpoint-shared")
+    assert here.is_open and not here.allow()
+    here_later = CircuitBreaker("endpoint-shared", clock=lambda: time.time() + 30.0)
+    assert here_later.allow()  # the one trial call, after the reset period
+    here_later.success()
+    assert not here.is_open
+
+
+def test_a_cache_that_cannot_be_reached_lets_calls_through(clock):
+    class Down:
+        def __getattr__(self, name):
+            raise ConnectionError("cache down")
+
+    breaker = CircuitBreaker("endpoint-c", clock=clock, cache=Down())
+    breaker.failure()
+    breaker.success()
+    assert breaker.allow() and not breaker.is_open
 
 
 def test_each_endpoint_and_model_has_its_own_breaker():

@@ -7,11 +7,14 @@
     extractive  no LLM at all: the answer is the cited passages
 
 A provider that fails ``failures`` times in a row is skipped for ``reset_after_s`` seconds (the
-circuit is open), so a dead server costs one timeout, not one per question.
+circuit is open), so a dead server costs one timeout, not one per question; the count is shared by
+every process through the cache backend.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,10 +22,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from assistant.answering.llm.local import LocalChatModel, LocalModelUnavailable, local_model_file
 from config.outbound import OutboundPolicy, OutboundRefused, guarded_client
+
+logger = logging.getLogger(__name__)
 
 
 class Provider(StrEnum):
@@ -102,57 +109,92 @@ def _openai_model(config: LlmConfig) -> BaseChatModel:
 
 class CircuitBreaker:
     """Closed: calls go through. After ``failures`` failures in a row: open for ``reset_after_s``,
-    then one trial call (half-open) decides whether it closes again."""
+    then one trial call (half-open) decides whether it closes again.
+
+    The state lives in the cache backend (Redis in production), under ``key``, so every web and
+    worker process counts the same failures: with N processes a dead server costs ``failures``
+    timeouts, not N times as many. When the cache itself cannot be reached, calls go through (the
+    LLM call has its own timeout) rather than failing every answer.
+    """
 
     def __init__(
-        self, *, failures: int = 3, reset_after_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+        self,
+        key: str = "default",
+        *,
+        failures: int = 3,
+        reset_after_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+        cache: BaseCache | None = None,
     ) -> None:
         self.failures = failures
         self.reset_after_s = reset_after_s
         self._clock = clock
-        self._count = 0
-        self._opened_at: float | None = None
-        self._lock = threading.Lock()
+        self._cache = cache if cache is not None else caches["default"]
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        self._count_key = f"tessera:llm-breaker:{digest}:failures"
+        self._opened_key = f"tessera:llm-breaker:{digest}:opened"
+        self._trial_key = f"tessera:llm-breaker:{digest}:trial"
+        _KEYS.update((self._count_key, self._opened_key, self._trial_key))
 
     def allow(self) -> bool:
-        with self._lock:
-            if self._opened_at is None:
+        try:
+            opened = self._cache.get(self._opened_key)
+            if opened is None:
                 return True
-            if self._clock() - self._opened_at >= self.reset_after_s:
-                self._opened_at = self._clock()  # half-open: one caller tries, the rest wait again
-                return True
-            return False
+            now = self._clock()
+            if now - float(opened) < self.reset_after_s:
+                return False
+            # half-open: the one process that takes the trial slot tries; the rest wait again
+            if not self._cache.add(self._trial_key, now, timeout=max(1, int(self.reset_after_s))):
+                return False
+            self._cache.set(self._opened_key, now, timeout=STATE_TTL_S)
+            return True
+        except Exception as exc:  # the cache is down: no breaker, the call's own timeout bounds it
+            logger.warning("circuit breaker state unreadable (%s): the call goes through", type(exc).__name__)
+            return True
 
     def success(self) -> None:
-        with self._lock:
-            self._count = 0
-            self._opened_at = None
+        try:
+            self._cache.delete_many([self._count_key, self._opened_key, self._trial_key])
+        except Exception as exc:
+            logger.warning("circuit breaker state not cleared (%s)", type(exc).__name__)
 
     def failure(self) -> None:
-        with self._lock:
-            self._count += 1
-            if self._count >= self.failures:
-                self._opened_at = self._clock()
+        try:
+            self._cache.add(self._count_key, 0, timeout=STATE_TTL_S)
+            count = self._cache.incr(self._count_key)
+            if count >= self.failures:
+                self._cache.set(self._opened_key, self._clock(), timeout=STATE_TTL_S)
+                self._cache.delete(self._trial_key)
+        except Exception as exc:
+            logger.warning("circuit breaker failure not counted (%s)", type(exc).__name__)
 
     @property
     def is_open(self) -> bool:
-        return self._opened_at is not None
+        try:
+            return self._cache.get(self._opened_key) is not None
+        except Exception:
+            return False
 
 
+# How long a breaker's state outlives its last change (an idle endpoint starts afresh after a day).
+STATE_TTL_S = 24 * 3600
+_KEYS: set[str] = set()  # every breaker key this process made (reset_breakers clears them)
 _BREAKERS: dict[str, CircuitBreaker] = {}
 _BREAKERS_LOCK = threading.Lock()
 
 
 def breaker_for(config: LlmConfig) -> CircuitBreaker:
-    """The process-wide breaker of ``config``'s provider endpoint and model."""
+    """The breaker of ``config``'s provider endpoint and model, shared by every process."""
     with _BREAKERS_LOCK:
-        return _BREAKERS.setdefault(config.breaker_key, CircuitBreaker())
+        return _BREAKERS.setdefault(config.breaker_key, CircuitBreaker(config.breaker_key))
 
 
 def reset_breakers() -> None:
     """Forget every breaker's state (tests)."""
     with _BREAKERS_LOCK:
         _BREAKERS.clear()
+        caches["default"].delete_many(sorted(_KEYS))
 
 
 def estimated_cost(
