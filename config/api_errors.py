@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import kombu.exceptions
+from django import db
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
@@ -12,6 +14,9 @@ from rest_framework.views import exception_handler as drf_default_handler
 
 from config.errors import ApplicationError
 from config.problems import problem_body
+
+# A dependency down or not answering in time: the database (connect_timeout), the broker.
+UNAVAILABLE = (db.OperationalError, db.InterfaceError, kombu.exceptions.OperationalError)
 
 
 def problem(status: int, code: str, detail: Any, *, path: str = "") -> Response:
@@ -28,9 +33,17 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
 
 def _problem_for(exc: Exception, context: dict[str, Any], path: str) -> Response | None:
-    """Map domain and DRF errors to problem details; anything else stays a 500 (a bug)."""
+    """Map domain and DRF errors to problem details, and a dependency that is down (the database,
+    the broker) to a 503 the client may retry; anything else stays a 500 (a bug)."""
     if isinstance(exc, ApplicationError):
         return problem(exc.status, exc.code, exc.message, path=path)
+    if isinstance(exc, UNAVAILABLE):
+        result = problem(
+            503, "service_unavailable", "A service Tessera depends on is not answering; try again shortly.",
+            path=path,
+        )  # fmt: skip
+        result["Retry-After"] = "30"
+        return result
     # Django's own 404 and 403 (a view's get_object_or_404, an unknown ?format=) as DRF's, so their
     # code is "not_found" / "permission_denied" like every other problem.
     if isinstance(exc, Http404):

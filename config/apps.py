@@ -6,3 +6,6 @@ class ConfigConfig(AppConfig):
 
     name = "config"
     verbose_name = "Tessera"
+
+    def ready(self) -> None:
+        from config import tasks  # noqa: F401 - connects the outbox's task_postrun receiver

@@ -10,6 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EMBEDDED_BROKER_URL = "filesystem://localhost/"
+BROKER_CONNECT_TIMEOUT_S = 2.0
+BROKER_SOCKET_TIMEOUT_S = 5.0
+# A Redis broker that does not answer (down, paused, a network partition) fails a send in seconds
+# instead of holding a request: the outbox sends it later (config.outbox). Above the 1 s BRPOP the
+# worker polls with, so an idle worker is never cut off. (AMQP: CELERY_BROKER_CONNECTION_TIMEOUT.)
+_REDIS_TIMEOUTS = {
+    "socket_connect_timeout": BROKER_CONNECT_TIMEOUT_S,
+    "socket_timeout": BROKER_SOCKET_TIMEOUT_S,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,5 +64,6 @@ def broker_config(
             # Sweep for unacknowledged messages often enough for the timeout to mean what it says.
             "unacked_restore_interval": max(1, min(10, visibility_timeout // 4)),
             "unacked_restore_throttle": 1 if visibility_timeout < 60 else 10,
+            **(_REDIS_TIMEOUTS if broker_url.startswith(("redis", "rediss")) else {}),
         },
     )

@@ -47,6 +47,13 @@ class Conflict(ApplicationError):
     code = "conflict"
 
 
+class StorageFull(ApplicationError):
+    """The server has no room (or its disk fails) to keep what was sent; nothing of it was kept."""
+
+    status = 507
+    code = "insufficient_storage"
+
+
 class ApplicationErrorMiddleware:
     """Render an ``ApplicationError`` raised by an HTML view as an error page with its status."""
 

@@ -15,7 +15,12 @@ import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from config.broker import EMBEDDED_BROKER_URL, broker_config
+from config.broker import (
+    BROKER_CONNECT_TIMEOUT_S,
+    BROKER_SOCKET_TIMEOUT_S,
+    EMBEDDED_BROKER_URL,
+    broker_config,
+)
 from config.knobs import knobs_check, parsed_rate
 
 # Lets `admin.ModelAdmin[Model]` and friends be subscripted at run time, as the type stubs want.
@@ -126,6 +131,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-tessera.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    # A database that does not answer fails a request in seconds (a 503), not at the TCP timeout.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
+        "DATABASE_CONNECT_TIMEOUT", default=5
+    )
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -238,6 +247,13 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Bounded waits on the broker and a Redis result backend (config.broker): a send never holds a
+# request for long; what could not be sent stays in the outbox (config.outbox).
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_CONNECT_TIMEOUT_S
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = BROKER_CONNECT_TIMEOUT_S
+CELERY_REDIS_SOCKET_TIMEOUT = BROKER_SOCKET_TIMEOUT_S
+# The outbox's sweeper (run by beat; `manage.py serve` starts beat inside its worker).
+CELERY_BEAT_SCHEDULE = {"outbox-sweep": {"task": "config.outbox_sweep", "schedule": 30.0}}
 
 # --- Cache -----------------------------------------------------------------------------------
 # Shared by every web process (API rate limits count per key across all of them): a folder under the

@@ -8,9 +8,9 @@ import logging
 import time
 
 from celery import shared_task
-from django.db import transaction
 
 from config.engines import index_store
+from config.outbox import outbox_add
 from config.task_retry import TRANSIENT
 from retrieval.vector_index import VectorIndex
 
@@ -27,7 +27,7 @@ def schedule_vector_rebuild(tenant_id: int, vectors: VectorIndex) -> bool:
     logger.info(
         "vector index rebuild queued tenant=%s chunks=%s as=%s", tenant_id, len(vectors), spec.describe()
     )
-    transaction.on_commit(lambda: rebuild_vector_index_task.delay(tenant_id))
+    outbox_add("ingest.rebuild_vector_index", tenant_id)
     return True
 
 

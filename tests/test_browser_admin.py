@@ -191,7 +191,7 @@ def test_retrain_page_polls_until_the_version_is_trained(page, live_server, memb
         intent_example_add(tenant=tenant, actor=Actor(label="setup"), text=text, label="canteen")
     queued = []
     monkeypatch.setattr(
-        tasks.train_intent_model_task, "delay", queued.append
+        tasks.train_intent_model_task, "apply_async", lambda args=(), **options: queued.extend(args)
     )  # a worker that has not started
     _sign_in(page, live_server, "dana")
     page.goto(f"{live_server.url}/settings/intents/")

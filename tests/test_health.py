@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from django.urls import reverse
 
@@ -49,3 +52,23 @@ def test_database_error_is_reported(client, monkeypatch):
     assert (
         response.status_code == 503 and "database is gone" in response.json()["checks"]["database"]["error"]
     )
+
+
+def test_a_check_that_hangs_is_a_503_within_a_second(client, monkeypatch):
+    """A paused broker (or a database that accepts and never replies) must not hold the probe."""
+    release = threading.Event()
+
+    def hangs() -> None:
+        release.wait(30)
+
+    monkeypatch.setitem(health.CHECKS, "broker", hangs)
+    try:
+        started = time.monotonic()
+        response = client.get(reverse("healthz"))
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+    assert response.status_code == 503 and elapsed < 1.5
+    body = response.json()
+    assert body["checks"]["broker"] == {"ok": False, "error": "no answer within 0.9 s"}
+    assert body["checks"]["database"]["ok"] is True and body["checks"]["data_dir"]["ok"] is True

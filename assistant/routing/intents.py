@@ -20,8 +20,8 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from assistant.models import IntentExample, IntentModelStatus, IntentModelVersion, TenantIntent
-from assistant.tasks import train_intent_model_task
 from config.errors import ApplicationError, Conflict, NotFound
+from config.outbox import outbox_add
 from governance.models import AccessGroup, Tenant
 from governance.services import Actor, audit_record, same_tenant_only
 from retrieval.intent import DEFAULT_ROUTES
@@ -216,7 +216,7 @@ def intent_model_retrain(*, tenant: Tenant, actor: Actor, enqueue: bool = True) 
             extra={"number": number, "examples": len(examples)},
         )  # fmt: skip
         if enqueue:
-            transaction.on_commit(lambda: train_intent_model_task.delay(version.pk))
+            outbox_add("assistant.train_intent_model", version.pk)
     logger.info("intent model retrain queued tenant=%s version=%s number=%s", tenant.pk, version.pk, number)
     return version
 

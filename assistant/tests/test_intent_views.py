@@ -28,7 +28,11 @@ def admin_client(client, member_of):
 def run_tasks_here(monkeypatch):
     """The retrain's Celery task runs in this process (eagerly) once its transaction commits."""
     monkeypatch.setattr(
-        tasks.train_intent_model_task, "delay", lambda *args: tasks.train_intent_model_task.apply(args=args)
+        tasks.train_intent_model_task,
+        "apply_async",
+        lambda args=(), **options: tasks.train_intent_model_task.apply(
+            args=args, task_id=options.get("task_id")
+        ),
     )
 
 

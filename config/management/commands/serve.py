@@ -70,6 +70,11 @@ class Command(BaseCommand):
                 str(options["worker_concurrency"]),
                 "--hostname",
                 "tessera@%h",
+                # beat inside the one worker: the outbox's sweeper (config.outbox); a deployment with
+                # several workers runs one `celery -A config beat` instead
+                "--beat",
+                "--schedule",
+                str(Path(settings.DATA_DIR) / "celerybeat-schedule"),
             ]
         # Each child leads a process group of its own: a Ctrl-C reaches only this command, which stops
         # the children in order, and whatever a child leaves behind (a gunicorn worker forked while the
