@@ -35,6 +35,7 @@ from governance.access import Principal, principal_for_membership
 from governance.models import Membership, Role, Tenant
 from governance.services import Actor, membership_set, tenant_create, user_create
 from ingest import pipeline, services
+from ingest.flush import flush_tenant
 from ingest.models import Chunk, Document, VersionStatus
 from ingest.services import Upload, UploadRejected
 from retrieval.metrics import DEFAULT_METRICS, RunScores, evaluate_run, percentile
@@ -152,7 +153,7 @@ def corpus_ingest(corpus: Sequence[BeirDocument], *, progress: bool = False) -> 
         if version_ids:
             pipeline.index_versions(version_ids, flush=False)
         bar.update(len(group))
-    pipeline.flush_tenant(tenant.pk)
+    flush_tenant(tenant.pk)
     bar.close()
     seconds = time.perf_counter() - started
     _drop_unsearchable(tenant, documents, failed)

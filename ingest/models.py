@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from governance.models import AccessGroup, TenantOwned
 
@@ -150,3 +151,27 @@ def keyword_text(title: str, heading_path: list[str] | None, text: str) -> str:
     """What BM25 indexes: the document's title and the heading path, as the embedder sees them in
     its prefix, then the text (a title word is often the best keyword of all)."""
     return "\n".join([title, *(heading_path or []), text])
+
+
+class DocumentDeletion(TenantOwned):
+    """The record of a deleted document: when each trace of it was gone. Its rows, its chunks'
+    texts and the answers cached from it go in the deleting transaction (``requested_at``); its
+    vectors and terms leave the indexes, older index snapshots included, and its original files
+    leave the disk in the worker (``ingest.remove_chunks``), which a broker outage delays but
+    never loses (the outbox). ``completed_at``: nothing of it is left."""
+
+    document_id = models.BigIntegerField()  # the deleted row's id (no foreign key: it is gone)
+    title = models.CharField(max_length=300)
+    chunks = models.PositiveIntegerField(default=0)
+    files = models.PositiveIntegerField(default=0)
+    requested_at = models.DateTimeField(default=timezone.now)
+    indexes_cleared_at = models.DateTimeField(null=True, blank=True)
+    files_removed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["tenant", "document_id"], name="deletion_document")]
+
+    def __str__(self) -> str:
+        return f"deletion of {self.title!r} (document {self.document_id})"

@@ -1,11 +1,13 @@
 """Writes on documents: upload, new version, delete, access groups, re-index.
 
-Each writes its audit row in the same transaction and enqueues background work with
-``transaction.on_commit``, so a task never sees a row that was rolled back.
+Each writes its audit row in the same transaction and queues background work in the outbox, in that
+transaction too (``config.outbox``): a task is sent only once its rows are committed, and is not lost
+when the broker is away at that moment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Iterable
@@ -14,11 +16,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 
-from config.errors import ApplicationError, Conflict
+from config.errors import ApplicationError, Conflict, StorageFull
+from config.outbox import outbox_add
 from governance.models import AccessGroup, Tenant
 from governance.services import Actor, audit_record, same_tenant_only
-from ingest.models import Document, DocumentVersion, VersionStatus
+from ingest.models import Document, DocumentDeletion, DocumentVersion, VersionStatus
 from ingest.parsing import ParseError, detect_kind, parse_document
 from ingest.pipeline import parse_limits
 from ingest.signals import documents_changed
@@ -146,13 +150,7 @@ def document_upload(
             message=exc.message,
             document=document,
         )
-    # The file first, then one INSERT that names it (FieldFile.save would UPDATE the row again).
-    file_field = DocumentVersion._meta.get_field("file")
-    stored_name = file_field.storage.save(
-        file_field.generate_filename(None, f"{tenant.pk}/{sha256[:2]}/{sha256}"),
-        ContentFile(upload.data),
-        max_length=file_field.max_length,
-    )
+    stored_name = _file_store(tenant, sha256, upload.data)
     with transaction.atomic():
         version = _create_version(
             tenant, actor, upload.name, len(upload.data), sha256, kind, groups, document, stored_name
@@ -177,6 +175,27 @@ def document_upload(
         len(upload.data),
     )
     return version
+
+
+def _file_store(tenant: Tenant, sha256: str, data: bytes) -> str:
+    """Store the original's bytes; their name. The file first, then one INSERT that names it
+    (FieldFile.save would UPDATE the row again). A disk that is full or failing leaves no partial
+    file behind (the storage writes in place) and raises ``StorageFull`` (507)."""
+    file_field = DocumentVersion._meta.get_field("file")
+    storage = file_field.storage
+    name = storage.get_available_name(
+        file_field.generate_filename(None, f"{tenant.pk}/{sha256[:2]}/{sha256}"),
+        max_length=file_field.max_length,
+    )
+    try:
+        return str(storage.save(name, ContentFile(data), max_length=file_field.max_length))
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            storage.delete(name)  # the partial file: the name was free before this save
+        logger.error("upload not stored tenant=%s error=%s", tenant.pk, exc)
+        raise StorageFull(
+            "The server cannot store this file right now; nothing was kept. Try again later."
+        ) from exc
 
 
 def document_reject(
@@ -242,12 +261,13 @@ def _create_version(
 
 
 def _supersede_older(version: DocumentVersion) -> None:
-    """Take the document's older versions out of search at once (their chunks stop being visible
-    now; the new version's indexing task removes their vectors from the indexes)."""
-    version.document.versions.exclude(pk=version.pk).exclude(status=VersionStatus.FAILED).update(
-        status=VersionStatus.SUPERSEDED
-    )
-    Document.objects.filter(pk=version.document_id).update(current_version=None)
+    """A new version replaces the document's unfinished ones at once (they were never searchable).
+    Its ready version stays current, and searchable, until the new one is ready: the pipeline
+    then supersedes it in the same step (``ingest.flush._mark_ready``). A new version that fails
+    leaves it so: a document never drops out of search because its replacement could not be read."""
+    version.document.versions.exclude(pk=version.pk).exclude(
+        status__in=(VersionStatus.FAILED, VersionStatus.READY, VersionStatus.SUPERSEDED)
+    ).update(status=VersionStatus.SUPERSEDED)
 
 
 def _changed(tenant_id: int, document_id: int, reason: str) -> None:
@@ -262,18 +282,15 @@ def _fail_version(version: DocumentVersion, code: str, message: str) -> None:
 
 
 def enqueue_indexing(version: DocumentVersion) -> None:
-    """Queue the indexing task once the surrounding transaction commits."""
-    from ingest.tasks import index_version_task
-
-    version_id = version.pk
-    transaction.on_commit(lambda: index_version_task.delay(version_id))
+    """Queue the indexing task, through the outbox: sent once the surrounding transaction commits,
+    or later by the sweeper if the broker is away then (``config.outbox``)."""
+    outbox_add("ingest.index_version", version.pk)
 
 
-def document_delete(*, document: Document, actor: Actor) -> None:
+def document_delete(*, document: Document, actor: Actor) -> DocumentDeletion:
     """Delete a document and every version; its chunks leave search at once (their rows go), and
-    the worker then removes their vectors from the tenant's indexes."""
-    from ingest.tasks import remove_chunks_task
-
+    the worker then removes their vectors from the tenant's indexes and the originals from disk (the
+    removal is in the outbox, in the same transaction: a broker away now delays it, never loses it)."""
     with transaction.atomic():
         chunk_ids = list(document.versions.values_list("chunks__id", flat=True))
         chunk_ids = [cid for cid in chunk_ids if cid is not None]
@@ -287,8 +304,38 @@ def document_delete(*, document: Document, actor: Actor) -> None:
         )
         tenant_id = document.tenant_id
         _changed(tenant_id, document.pk, "delete")
+        deletion = DocumentDeletion.objects.create(
+            tenant_id=tenant_id,
+            document_id=document.pk,
+            title=document.title,
+            chunks=len(chunk_ids),
+            files=len(files),
+        )
         document.delete()
-        transaction.on_commit(lambda: remove_chunks_task.delay(tenant_id, chunk_ids, files))
+        outbox_add("ingest.remove_chunks", tenant_id, chunk_ids, files, deletion.pk)
+    return deletion
+
+
+def deletion_progress(*, deletion_id: int | None, indexes: bool = False, files: bool = False) -> None:
+    """Record that a deleted document's vectors and terms (``indexes``) or its original files
+    (``files``) are gone; when both are, the deletion is complete. Called by the worker."""
+    if deletion_id is None:  # a removal queued before deletions were recorded
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        deletion = DocumentDeletion.objects.select_for_update().filter(pk=deletion_id).first()
+        if deletion is None:
+            return
+        if indexes and deletion.indexes_cleared_at is None:
+            deletion.indexes_cleared_at = now
+        if files and deletion.files_removed_at is None:
+            deletion.files_removed_at = now
+        if deletion.indexes_cleared_at and deletion.files_removed_at and deletion.completed_at is None:
+            deletion.completed_at = now
+            logger.info(
+                "document deletion complete tenant=%s document=%s", deletion.tenant_id, deletion.document_id
+            )
+        deletion.save(update_fields=["indexes_cleared_at", "files_removed_at", "completed_at"])
 
 
 def document_access_groups_set(*, document: Document, groups: Iterable[AccessGroup], actor: Actor) -> None:

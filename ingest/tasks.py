@@ -14,6 +14,7 @@ from config.task_retry import TRANSIENT, run_or_fail
 from ingest import pipeline
 from ingest.index_rebuild import rebuild_vector_index_task, schedule_vector_rebuild
 from ingest.models import DocumentVersion
+from ingest.services import deletion_progress
 
 __all__ = ["index_version_task", "rebuild_vector_index_task", "remove_chunks_task"]  # found by Celery
 
@@ -36,13 +37,21 @@ def index_version_task(self: Any, version_id: int) -> str:
 
 
 @shared_task(name="ingest.remove_chunks", acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True)
-def remove_chunks_task(tenant_id: int, chunk_ids: list[int], files: list[str]) -> int:
-    """Remove deleted chunks from the tenant's indexes, then the deleted originals from disk."""
+def remove_chunks_task(
+    tenant_id: int, chunk_ids: list[int], files: list[str], deletion_id: int | None = None
+) -> int:
+    """Remove deleted chunks from the tenant's indexes, older snapshots included, then the deleted
+    originals from disk, and record each step on the deletion. Idempotent: run twice, it finds
+    nothing more to remove."""
     if chunk_ids:
-        with index_store(tenant_id).write() as state:
+        store = index_store(tenant_id)
+        with store.write() as state:
             indexes_remove(state, np.array(chunk_ids, dtype=np.int64))
+        store.history_drop()  # the previous snapshots still hold the removed vectors and terms
         schedule_vector_rebuild(tenant_id, state.vectors)
+    deletion_progress(deletion_id=deletion_id, indexes=True)
     for name in files:
         if not DocumentVersion.objects.filter(file=name).exists():  # the same bytes may live on elsewhere
             default_storage.delete(name)
+    deletion_progress(deletion_id=deletion_id, files=True)
     return len(chunk_ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -58,10 +59,35 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+    except RuntimeError as exc:
+        tmp.unlink(missing_ok=True)
+        disk = disk_error(exc)
+        if disk is None:
+            raise
+        raise disk from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
+
+
+# How a C++ library (FAISS) words the errno of a failed write in the RuntimeError it raises.
+_DISK_ERRNOS = {
+    "No space left on device": errno.ENOSPC,
+    "Disk quota exceeded": errno.EDQUOT,
+    "Input/output error": errno.EIO,
+    "Read-only file system": errno.EROFS,
+}
+
+
+def disk_error(exc: RuntimeError) -> OSError | None:
+    """The ``OSError`` a library's RuntimeError stands for when a write failed on the disk (full,
+    over quota, failing): a transient condition a caller retries, not a bug. None otherwise."""
+    text = str(exc)
+    for words, number in _DISK_ERRNOS.items():
+        if words in text:
+            return OSError(number, f"{os.strerror(number)} (while writing an index)")
+    return None
 
 
 def atomic_write_json(path: Path, payload: Mapping[str, Any]) -> None:

@@ -306,8 +306,14 @@ class TenantIndexStore:
         target = self._directory / version_dir_name(version)
         if target.exists():  # left by a writer that crashed before its commit point
             shutil.rmtree(target)
-        indexes.vectors.save(target, version=version)
-        indexes.bm25.save(target, version=version)
+        try:
+            indexes.vectors.save(target, version=version)
+            indexes.bm25.save(target, version=version)
+        except BaseException:
+            # a full or failing disk (OSError, retried by the caller): CURRENT still names the live
+            # version, and the half-written one goes, so a retry starts from what it had
+            shutil.rmtree(target, ignore_errors=True)
+            raise
         atomic_write_json(
             self._directory / POINTER_FILE,
             {
@@ -323,13 +329,23 @@ class TenantIndexStore:
         indexes.version = version
         self._prune(version)
 
-    def _prune(self, live: int) -> None:
-        """Delete old versions beyond `keep_versions`; readers still loading one of those retry."""
+    def history_drop(self) -> int:
+        """Delete every version but the live one (after a removal: the older snapshots still hold
+        the removed vectors and terms). Readers still loading one of those retry on the live one.
+        Returns the live version."""
+        with self._exclusive_lock():
+            live = self.current_version()
+            self._prune(live, keep=1)
+            return live
+
+    def _prune(self, live: int, keep: int | None = None) -> None:
+        """Delete old versions beyond `keep` (`keep_versions`); readers still loading one retry."""
+        keep = self._keep_versions if keep is None else keep
         versions = sorted(
             int(m.group(1)) for p in self._directory.iterdir() if (m := VERSION_DIR.match(p.name))
         )
         for version in versions:
-            if version <= live - self._keep_versions or version > live:
+            if version <= live - keep or version > live:
                 shutil.rmtree(self._directory / version_dir_name(version), ignore_errors=True)
 
 

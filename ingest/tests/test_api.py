@@ -3,7 +3,9 @@ delete, new version, re-index, and every scope and tenant rule, with the databas
 
 from __future__ import annotations
 
+import os
 import random
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -275,7 +277,8 @@ def test_new_version(api, django_capture_on_commit_callbacks):
     body = response.json()
     assert (body["number"], body["status"], body["document_id"]) == (2, "queued", first.document_id)
     first.refresh_from_db()
-    assert first.status == VersionStatus.SUPERSEDED and len(callbacks) == 1
+    assert first.status == VersionStatus.READY and len(callbacks) == 1  # searchable until v2 is ready
+    assert first.document.current_version_id == first.pk
     missing = api.post(url, {}, format="multipart")
     assert missing.status_code == 400 and missing["Content-Type"].startswith(PROBLEM)
     same = api.post(url, {"file": SimpleUploadedFile("v3.md", b"# New\n\nNew text.")}, format="multipart")
@@ -411,3 +414,28 @@ def test_options_describes_the_endpoint(api):
 def test_an_empty_status_filter_means_any(api):
     DocumentVersionFactory(document=DocumentFactory(tenant=api.tenant), number=1)
     assert api.get(LIST, {"status": "", "q": ""}).json()["count"] == 1
+
+
+def test_a_full_disk_refuses_the_upload_with_507_and_keeps_no_partial_file(api, settings, monkeypatch):
+    """A disk with no room: the storage writes part of the file, then fails. The upload is a clear
+    507 problem, no document is recorded, and no partial original is left behind."""
+    import errno
+
+    from django.core.files.storage import FileSystemStorage
+
+    def disk_full(self, name, content):
+        path = self.path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as partial:
+            partial.write(b"")  # 0 bytes written, then the disk says no
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(FileSystemStorage, "_save", disk_full)
+    response = _upload(api, ("notes.txt", b"Expenses are reimbursed within thirty days."))
+    assert response.status_code == 507 and response["Content-Type"].startswith(PROBLEM)
+    assert response.json()["code"] == "insufficient_storage"
+    assert not Document.objects.filter(tenant=api.tenant).exists()
+    assert [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()] == []
+
+    monkeypatch.undo()  # space freed: the same upload goes through
+    assert _upload(api, ("notes.txt", b"Expenses are reimbursed within thirty days.")).status_code == 201

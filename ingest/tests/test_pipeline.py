@@ -11,7 +11,7 @@ from governance.access import principal_for_membership
 from governance.models import Membership, Role
 from governance.services import Actor
 from governance.tests.factories import AccessGroupFactory, MembershipFactory, TenantFactory
-from ingest import pipeline, services
+from ingest import flush, pipeline, services
 from ingest.models import Chunk, Document, DocumentVersion, VersionStatus
 from ingest.selectors import chunks_visible_to
 from ingest.services import Upload
@@ -88,7 +88,7 @@ def test_identical_text_is_not_embedded_twice(monkeypatch):
     assert version.chunk_count == 2 and calls == []
 
 
-def test_new_version_leaves_search_at_once_and_replaces_vectors():
+def test_the_ready_version_stays_searchable_until_its_successor_is_ready_then_leaves_with_its_vectors():
     tenant = TenantFactory()
     principal = _admin(tenant)
     first = _ingest(tenant, "handbook.md", HANDBOOK.encode())
@@ -101,14 +101,44 @@ def test_new_version_leaves_search_at_once_and_replaces_vectors():
         document=first.document,
         enqueue=False,
     )
-    assert not chunks_visible_to(principal).exists()  # at once, before the new version is indexed
-    assert DocumentVersion.objects.get(pk=first.pk).status == VersionStatus.SUPERSEDED
+    # while the new version waits for a worker, the document still answers from the old one
+    assert set(chunks_visible_to(principal).values_list("id", flat=True)) == old_ids
+    assert DocumentVersion.objects.get(pk=first.pk).status == VersionStatus.READY
+    assert set(_search_ids(tenant, "parental leave", k=10)) & old_ids
     pipeline.index_version_or_fail(second.pk)
+    assert DocumentVersion.objects.get(pk=first.pk).status == VersionStatus.SUPERSEDED
+    assert Document.objects.get(pk=first.document_id).current_version_id == second.pk
     visible = set(chunks_visible_to(principal).values_list("id", flat=True))
     assert visible == set(second.chunks.values_list("id", flat=True))
     assert not Chunk.objects.filter(pk__in=old_ids).exists()
     in_index = set(_search_ids(tenant, "parental leave", k=10))
     assert in_index == visible
+
+
+def test_a_new_version_that_fails_in_the_worker_leaves_the_ready_one_searchable():
+    """The rule for a failed successor (issue 22): the document keeps answering from its ready
+    version, in the database and in the indexes alike, and the failure is on the new version."""
+    tenant = TenantFactory()
+    principal = _admin(tenant)
+    first = _ingest(tenant, "handbook.md", HANDBOOK.encode())
+    old_ids = set(first.chunks.values_list("id", flat=True))
+    second = services.document_upload(
+        tenant=tenant,
+        actor=Actor(),
+        upload=Upload("h.md", b"   \n\n   \n"),  # accepted at upload, no text for the worker
+        document=first.document,
+        enqueue=False,
+    )
+    assert pipeline.index_version_or_fail(second.pk) == VersionStatus.FAILED
+    second.refresh_from_db()
+    assert second.error_code == "no_text"
+    assert DocumentVersion.objects.get(pk=first.pk).status == VersionStatus.READY
+    assert Document.objects.get(pk=first.document_id).current_version_id == first.pk
+    assert set(chunks_visible_to(principal).values_list("id", flat=True)) == old_ids
+    assert set(_search_ids(tenant, "parental leave", k=10)) <= old_ids
+    assert set(_search_ids(tenant, "parental leave", k=10))
+    indexes = index_store(tenant.pk).read()
+    assert sorted(indexes.vectors.ids().tolist()) == sorted(old_ids) == sorted(indexes.bm25.ids().tolist())
 
 
 def test_delete_removes_chunks_vectors_and_file(django_capture_on_commit_callbacks, settings):
@@ -119,15 +149,25 @@ def test_delete_removes_chunks_vectors_and_file(django_capture_on_commit_callbac
     try:
         tenant = TenantFactory()
         version = _ingest(tenant, "handbook.md", HANDBOOK.encode())
+        _ingest(tenant, "other.md", b"# Other\n\nSomething else entirely.")  # a later snapshot
         path = version.file.path
+        chunk_ids = set(version.chunks.values_list("id", flat=True))
         with django_capture_on_commit_callbacks(execute=True):
-            services.document_delete(document=version.document, actor=Actor(label="admin"))
+            deletion = services.document_delete(document=version.document, actor=Actor(label="admin"))
     finally:
         app.conf.task_always_eager = False
-    assert not Chunk.objects.filter(tenant=tenant).exists()
-    assert len(index_store(tenant.pk).read().vectors) == 0
-    assert len(index_store(tenant.pk).read().bm25) == 0
+    assert not Chunk.objects.filter(tenant=tenant, pk__in=chunk_ids).exists()
+    store = index_store(tenant.pk)
+    assert not chunk_ids & set(store.read().vectors.ids().tolist())
+    assert not chunk_ids & set(store.read().bm25.ids().tolist())
+    # no older snapshot keeps the deleted vectors or terms either: only the live version is left
+    snapshots = [p.name for p in store.directory.iterdir() if p.name.startswith("v")]
+    assert snapshots == [f"v{store.current_version():010d}"]
     assert not __import__("os").path.exists(path)
+    deletion.refresh_from_db()
+    assert (deletion.document_id, deletion.chunks, deletion.files) == (version.document_id, len(chunk_ids), 1)
+    assert deletion.indexes_cleared_at and deletion.files_removed_at
+    assert deletion.completed_at >= deletion.requested_at
 
 
 def test_tenants_and_groups_scope_the_visible_chunks():
@@ -199,18 +239,18 @@ def test_crash_between_index_commit_and_ready_is_repaired_by_the_next_flush(monk
     def crash(*args, **kwargs):
         raise OSError("worker died")
 
-    monkeypatch.setattr(pipeline, "_mark_ready", crash)
+    monkeypatch.setattr(flush, "_mark_ready", crash)
     with pytest.raises(OSError, match="worker died"):
         pipeline.index_versions([version.pk])
     version.refresh_from_db()
     assert version.status == VersionStatus.INDEXING  # never "ready" without its vectors in the index
     assert len(index_store(tenant.pk).read().vectors) == 2
     monkeypatch.undo()
-    assert pipeline.flush_tenant(tenant.pk) == 1
+    assert flush.flush_tenant(tenant.pk) == 1
     version.refresh_from_db()
     assert version.status == VersionStatus.READY
     assert len(index_store(tenant.pk).read().vectors) == 2  # replaced, not duplicated
-    assert pipeline.flush_tenant(tenant.pk) == 0  # nothing pending: no index write
+    assert flush.flush_tenant(tenant.pk) == 0  # nothing pending: no index write
 
 
 def test_a_version_superseded_while_it_is_chunked_writes_nothing_and_the_batch_goes_on(monkeypatch):

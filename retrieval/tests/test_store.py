@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 from pathlib import Path
@@ -114,6 +115,38 @@ def test_a_failing_write_block_commits_nothing(tmp_path):
     with pytest.raises(RuntimeError, match="boom"):
         failing_change()
     assert store.current_version() == 1 and live_ids(store) == [1]
+
+
+@pytest.mark.parametrize(
+    ("message", "number"),
+    [("No space left on device", errno.ENOSPC), ("Input/output error", errno.EIO)],
+)
+def test_a_full_or_failing_disk_is_a_transient_oserror_that_leaves_the_live_version_and_no_file(
+    tmp_path, monkeypatch, message, number
+):
+    """FAISS says a failed write with a RuntimeError; the store says it as the OSError it is (the
+    caller retries disk errors), keeps CURRENT on the live version and removes what it half wrote."""
+    import faiss
+
+    store = make_store(tmp_path)
+    add_chunks(store, [1])
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.name != ".lock")
+    real_write = faiss.write_index
+
+    def disk_fails(index, path):
+        Path(path).write_bytes(b"partial")  # what a full disk leaves: part of the file
+        raise RuntimeError(f"Error in faiss::FileIOWriter: fwrite failed: {message}")
+
+    monkeypatch.setattr(faiss, "write_index", disk_fails)
+    with pytest.raises(OSError, match="while writing an index") as raised:
+        add_chunks(store, [2])
+    assert raised.value.errno == number
+    assert store.current_version() == 1 and live_ids(store) == [1]
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.name != ".lock")
+    assert after == before  # no half-written version, no temp file
+
+    monkeypatch.setattr(faiss, "write_index", real_write)  # space freed: the retry commits
+    assert add_chunks(store, [2]) == 2 and live_ids(store) == [1, 2]
 
 
 def test_rebuild_replaces_everything_and_migrates_the_model(tmp_path):

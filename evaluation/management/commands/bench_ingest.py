@@ -149,6 +149,7 @@ def _run(files: list[tuple[str, bytes]]) -> dict[str, Any]:
     from config.engines import get_embedder
     from governance.services import Actor, tenant_create
     from ingest import pipeline, services
+    from ingest.flush import flush_tenant
     from ingest.models import DocumentVersion
     from ingest.services import Upload
 
@@ -170,7 +171,7 @@ def _run(files: list[tuple[str, bytes]]) -> dict[str, Any]:
         # As `manage.py ingest` does: one embedding pass per group, one index write at the end.
         pipeline.index_versions(ids, flush=False)
     t0 = time.perf_counter()
-    pipeline.flush_tenant(tenant.pk)
+    flush_tenant(tenant.pk)
     flush_s = time.perf_counter() - t0
     total = time.perf_counter() - started
     versions = list(DocumentVersion.objects.filter(tenant=tenant))
