@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 EMBEDDED_BROKER_URL = "filesystem://localhost/"
 BROKER_CONNECT_TIMEOUT_S = 2.0
@@ -67,3 +68,16 @@ def broker_config(
             **(_REDIS_TIMEOUTS if broker_url.startswith(("redis", "rediss")) else {}),
         },
     )
+
+
+def cache_config(cache: dict[str, Any]) -> dict[str, Any]:
+    """``cache`` (a Django CACHES entry) with bounded waits when it is Redis: a Redis that does not
+    answer costs a request 2 s, not a hung thread (the rate limits and the LLM circuit breaker read
+    the cache on every question; the breaker lets the call through when it cannot)."""
+    if str(cache.get("BACKEND", "")).endswith("RedisCache"):
+        options = {
+            "socket_connect_timeout": BROKER_CONNECT_TIMEOUT_S,
+            "socket_timeout": BROKER_CONNECT_TIMEOUT_S,
+        }
+        cache = {**cache, "OPTIONS": {**cache.get("OPTIONS", {}), **options}}
+    return cache

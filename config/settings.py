@@ -20,6 +20,7 @@ from config.broker import (
     BROKER_SOCKET_TIMEOUT_S,
     EMBEDDED_BROKER_URL,
     broker_config,
+    cache_config,
 )
 from config.knobs import knobs_check, parsed_rate
 
@@ -258,7 +259,7 @@ CELERY_BEAT_SCHEDULE = {"outbox-sweep": {"task": "config.outbox_sweep", "schedul
 # --- Cache -----------------------------------------------------------------------------------
 # Shared by every web process (API rate limits count per key across all of them): a folder under the
 # data directory on the embedded default; Redis in production and CI (CACHE_URL=redis://host:6379/2).
-CACHES = {"default": env.cache_url("CACHE_URL", default=f"filecache://{DATA_DIR / 'cache'}")}
+CACHES = {"default": cache_config(env.cache_url("CACHE_URL", default=f"filecache://{DATA_DIR / 'cache'}"))}
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

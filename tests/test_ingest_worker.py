@@ -7,8 +7,6 @@ documents indexed concurrently into one tenant both end searchable.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.db.models import Count, F
 
@@ -18,6 +16,7 @@ from governance.tests.factories import TenantFactory
 from ingest import services
 from ingest.models import Chunk, DocumentVersion, VersionStatus
 from ingest.services import Upload
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -37,15 +36,6 @@ def _upload(tenant, name, data):
     return services.document_upload(
         tenant=tenant, actor=Actor(label="t"), upload=Upload(name, data), enqueue=False
     )
-
-
-def _wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def _status(version):
@@ -75,11 +65,11 @@ def test_worker_killed_mid_document_on_redis_recovers(celery_worker_factory, red
     env = {**REAL, "CELERY_VISIBILITY_TIMEOUT": "4"}
     first = celery_worker_factory(redis_url, env)
     first.client.send_task("ingest.index_version", args=[version.pk])
-    _wait_for(lambda: _status(version) == VersionStatus.EMBEDDING, 120, "embedding to start")
+    wait_for(lambda: _status(version) == VersionStatus.EMBEDDING, 120, "embedding to start")
     first.kill()
     assert _status(version) == VersionStatus.EMBEDDING  # killed half-way
     celery_worker_factory(redis_url, env)  # a new worker gets the unacknowledged task again
-    _wait_for(lambda: _status(version) == VersionStatus.READY, 240, "the redelivered task to finish")
+    wait_for(lambda: _status(version) == VersionStatus.READY, 240, "the redelivered task to finish")
     _assert_consistent(tenant, version)
     query = get_embedder().embed_query("form 70 deadline for team 10")
     _, ids = index_store(tenant.pk).read().vectors.search(query, 3)
@@ -92,6 +82,6 @@ def test_two_documents_concurrently_into_one_tenant(celery_worker_factory, setti
     workers = [celery_worker_factory(settings.CELERY_BROKER_URL) for _ in range(2)]
     for worker, version in zip(workers, versions, strict=True):
         worker.client.send_task("ingest.index_version", args=[version.pk])
-    _wait_for(lambda: all(_status(v) == VersionStatus.READY for v in versions), 240, "both documents")
+    wait_for(lambda: all(_status(v) == VersionStatus.READY for v in versions), 240, "both documents")
     for version in versions:
         _assert_consistent(tenant, version)

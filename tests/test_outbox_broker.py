@@ -26,6 +26,7 @@ from governance import services as governance_services
 from governance.services import Actor
 from governance.tests.factories import TenantFactory
 from ingest.models import Chunk, DocumentDeletion, DocumentVersion, VersionStatus
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -117,15 +118,6 @@ def _upload(api):
     )
 
 
-def _wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def _version(response):
     return DocumentVersion.objects.get(pk=response.json()["created"][0]["version_id"])
 
@@ -147,15 +139,15 @@ def test_an_upload_while_the_broker_is_down_is_kept_and_indexed_once_it_is_back(
     worker = celery_worker_factory(broker.url)
     OutboxTask.objects.filter(pk=pending.pk).update(next_attempt_at=pending.created_at)  # due now
     assert outbox_sweep() == 1
-    _wait_for(lambda: DocumentVersion.objects.get(pk=version.pk).status == VersionStatus.READY, 60, "ready")
-    _wait_for(lambda: OutboxTask.objects.get(pk=pending.pk).done_at is not None, 10, "the row done")
+    wait_for(lambda: DocumentVersion.objects.get(pk=version.pk).status == VersionStatus.READY, 60, "ready")
+    wait_for(lambda: OutboxTask.objects.get(pk=pending.pk).done_at is not None, 10, "the row done")
     assert worker.process is not None and worker.process.poll() is None
 
 
 def test_a_delete_while_the_broker_is_down_completes_once_it_is_back(api, broker, celery_worker_factory):
     worker = celery_worker_factory(broker.url)
     version = _version(_upload(api))
-    _wait_for(lambda: DocumentVersion.objects.get(pk=version.pk).status == VersionStatus.READY, 60, "ready")
+    wait_for(lambda: DocumentVersion.objects.get(pk=version.pk).status == VersionStatus.READY, 60, "ready")
     path = version.file.path
     worker.stop()
     broker.stop()
@@ -171,7 +163,7 @@ def test_a_delete_while_the_broker_is_down_completes_once_it_is_back(api, broker
     celery_worker_factory(broker.url)
     OutboxTask.objects.filter(done_at=None).update(next_attempt_at=deletion.requested_at)
     assert outbox_sweep() == 1
-    _wait_for(lambda: DocumentDeletion.objects.get(pk=deletion.pk).completed_at is not None, 60, "deletion")
+    wait_for(lambda: DocumentDeletion.objects.get(pk=deletion.pk).completed_at is not None, 60, "deletion")
     assert not os.path.exists(path)
     from config.engines import index_store
 
