@@ -3,7 +3,7 @@
     outbox_add(task, *args)  in the caller's transaction: one ``OutboxTask`` row; once the
                              transaction commits, one quick try to send it (bounded by the broker
                              timeouts of ``config.broker``); a failure leaves the row pending
-    outbox_sweep()           the sweeper, run by Celery beat every ``SWEEP_EVERY_S`` (``manage.py
+    outbox_sweep()           the sweeper, run by Celery beat (``CELERY_BEAT_SCHEDULE``; ``manage.py
                              serve`` starts beat inside its worker): sends what is pending, with
                              backoff, for as long as the broker is away; sends again what no worker
                              finished within ``RESEND_AFTER_S`` (a message lost with a broker)
@@ -30,7 +30,6 @@ from config.models import OutboxTask
 
 logger = logging.getLogger(__name__)
 
-SWEEP_EVERY_S = 30.0
 MAX_BACKOFF_S = 300
 # A sent task no worker finished is sent again after this long: beyond the broker's own redelivery
 # of an unacknowledged task (its visibility timeout, an hour), so a slow task is not sent twice.
@@ -126,8 +125,3 @@ def outbox_done(task_id: str | None) -> None:
     match = _TASK_ID.match(task_id or "")
     if match:
         OutboxTask.objects.filter(pk=int(match.group(1)), done_at=None).update(done_at=timezone.now())
-
-
-def outbox_pending() -> int:
-    """Rows not yet finished: a health figure (many: the broker or the worker is away)."""
-    return OutboxTask.objects.filter(done_at=None).count()
